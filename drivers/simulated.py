@@ -1,0 +1,95 @@
+"""A simulated driver: database servers that are up or down, with a schema version.
+
+A server going down breaks every connection open to it; a broken connection stays broken
+even once the server is back, exactly like a real one, so the loss is still noticed at the
+next request and the first reconnect attempt then succeeds.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from fsm.actions import Close, Open
+from fsm.events import Lost, OpenFailed, Opened
+from fsm.settings import DbType
+
+# The schema versions Kea expects (mysql_constants.h:55-56, pgsql_connection.h:21-22).
+EXPECTED_SCHEMA = {DbType.MYSQL: "35.0", DbType.POSTGRESQL: "34.0"}
+_ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
+
+
+@dataclass
+class SimulatedServer:
+    up: bool = True
+    schema: str | None = None  # None: the version Kea expects
+    open_instances: set[int] = field(default_factory=set)
+    broken_instances: set[int] = field(default_factory=set)
+
+
+class SimulatedDriver:
+    """Synchronous core, used by the virtual runtime; async wrappers for the live one."""
+
+    def __init__(self) -> None:
+        self.servers: dict[str, SimulatedServer] = {}
+
+    def server(self, backend: str) -> SimulatedServer:
+        return self.servers.setdefault(backend, SimulatedServer())
+
+    # -- faults -------------------------------------------------------------------------------
+
+    def set_up(self, backend: str, up: bool) -> None:
+        server = self.server(backend)
+        server.up = up
+        if not up:
+            server.broken_instances |= server.open_instances
+
+    def set_schema(self, backend: str, version: str | None) -> None:
+        self.server(backend).schema = version
+
+    def broken(self, backend: str, instance: int) -> bool:
+        return instance in self.server(backend).broken_instances
+
+    # -- driver operations --------------------------------------------------------------------
+
+    def open_now(self, request: Open) -> Opened | OpenFailed:
+        server = self.server(request.backend)
+        db_type = request.settings.type
+        if not server.up:
+            return OpenFailed(request.backend, request.instance, _refused(request))
+        expected = EXPECTED_SCHEMA.get(db_type)
+        if expected is not None and server.schema not in (None, expected):
+            reason = (
+                f"{_ENGINE_NAMES[db_type]} schema version mismatch: expected version: "
+                f"{expected}, found version: {server.schema}"
+            )
+            return OpenFailed(request.backend, request.instance, reason, schema_mismatch=True)
+        server.open_instances.add(request.instance)
+        server.broken_instances.discard(request.instance)
+        return Opened(request.backend, request.instance)
+
+    def close_now(self, request: Close) -> None:
+        server = self.server(request.backend)
+        server.open_instances.discard(request.instance)
+        server.broken_instances.discard(request.instance)
+
+    def use_now(self, backend: str, instance: int) -> Lost | None:
+        if self.broken(backend, instance):
+            return Lost(backend, instance, "Lost connection to server during query")
+        return None
+
+    async def open(self, request: Open) -> Opened | OpenFailed:
+        return self.open_now(request)
+
+    async def close(self, request: Close) -> None:
+        self.close_now(request)
+
+    async def use(self, backend: str, instance: int) -> Lost | None:
+        return self.use_now(backend, instance)
+
+
+def _refused(request: Open) -> str:
+    params = request.settings.parameters
+    host, port = params.get("host", "localhost"), params.get("port", 0)
+    if request.settings.type is DbType.MEMFILE:
+        return f"unable to open lease file {params.get('name', '')}"
+    return f"connection to server at {host}:{port} refused (simulated)"

@@ -1,0 +1,182 @@
+"""The model of one backend machine: the data its guards read, the effects it performs.
+
+Kea's ReconnectCtl lives here as plain fields (`retries_left`, `manager_id`); which effect
+runs when is decided by `fsm.graph.BACKEND`, never here.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Protocol
+
+from fsm import messages
+from fsm.actions import Action, AttemptResult, CancelTimer, Close, Log, Open, StartTimer
+from fsm.graph import BACKEND
+from fsm.settings import (
+    DB_CONNECTION_ORIGIN,
+    STARTUP_MANAGER_ID,
+    BackendSettings,
+    DbType,
+    Role,
+)
+
+if TYPE_CHECKING:
+    from fsm.messages import LogMessage
+
+_MANAGER_NAMES = {
+    (Role.LEASE, DbType.MYSQL): "MySqlLeaseMgr",
+    (Role.LEASE, DbType.POSTGRESQL): "PgSqlLeaseMgr",
+    (Role.HOSTS, DbType.MYSQL): "MySqlHostMgr",
+    (Role.HOSTS, DbType.POSTGRESQL): "PgSqlHostMgr",
+    (Role.CONFIG, DbType.MYSQL): "MySqlConfigBackend",
+    (Role.CONFIG, DbType.POSTGRESQL): "PgSqlConfigBackend",
+}
+
+_OPEN_RETRY_MESSAGES = {
+    Role.LEASE: "DHCPSRV_LEASE_MGR_DB_OPEN_CONNECTION_WITH_RETRY_FAILED",
+    Role.HOSTS: "DHCPSRV_HOST_MGR_DB_OPEN_CONNECTION_WITH_RETRY_FAILED",
+    Role.CONFIG: "DCTL_DB_OPEN_CONNECTION_WITH_RETRY_FAILED",
+}
+
+
+class Host(Protocol):
+    """What a backend needs from the server that owns it."""
+
+    universe: int
+
+    def emit(self, action: Action) -> None: ...
+    def disable_service(self, origin: int, owner: str) -> None: ...
+    def enable_service(self, owner: str) -> None: ...
+    def backend_settled(self, backend: Backend) -> None: ...
+    def backend_fatal(self) -> None: ...
+    def arm_timer(self, name: str, delay: float, backend: Backend) -> None: ...
+    def disarm_timer(self, name: str) -> None: ...
+
+
+def access_string(settings: BackendSettings) -> str:
+    """Kea's redacted access string: `key=value` pairs, sorted, password hidden."""
+    params = settings.redacted()
+    return " ".join(f"{k}={params[k]}" for k in sorted(params))
+
+
+class Backend:
+    state: str  # maintained by `transitions`
+
+    def __init__(self, host: Host, settings: BackendSettings, instance: int) -> None:
+        self.host = host
+        self.settings = settings
+        self.instance = instance
+        self.retries_left = settings.max_reconnect_tries
+        self.config_applied = False
+        self.schema_mismatch = False
+        self.last_error = ""
+        # Recovery started by retry-on-startup runs under Kea's startup retry control (id 0).
+        self.startup_retry = False
+        self.manager_id = settings.manager_id
+
+    @property
+    def key(self) -> str:
+        return self.settings.key
+
+    @property
+    def timer_name(self) -> str:
+        if self.settings.type is DbType.MEMFILE:
+            return "memfile-lease-mgr"
+        name = _MANAGER_NAMES[(self.settings.role, self.settings.type)]
+        if self.settings.role is Role.CONFIG:
+            name += f"DHCPv{self.host.universe}"
+        return f"{name}[{self.instance}]DbReconnectTimer"
+
+    @property
+    def attempt_number(self) -> int:
+        """Kea's retryIndex() after the decrement: the attempt now running."""
+        return self.settings.max_reconnect_tries - self.retries_left
+
+    # -- helpers ------------------------------------------------------------------------------
+
+    def _log(self, message: LogMessage) -> None:
+        self.host.emit(Log(message))
+
+    def _server_log(self, name: str, *args: object) -> None:
+        self._log(messages.server(self.host.universe, name, *args))
+
+    def _backend_log(self, name: str, *args: object) -> None:
+        s = self.settings
+        self._log(messages.backend(s.role, s.type, self.host.universe, name, *args))
+
+    def _exits(self) -> bool:
+        return BACKEND.guards["exits_on_failure"].holds(self)
+
+    # -- effects (named in fsm.graph.BACKEND) -------------------------------------------------
+
+    def request_open(self, _: Any = None) -> None:
+        self.host.emit(Open(self.key, self.instance, self.settings))
+
+    def next_backend(self, _: Any = None) -> None:
+        self.host.backend_settled(self)
+
+    abort_configuration = next_backend
+
+    def log_open_retry(self, _: Any = None) -> None:
+        self.startup_retry = True
+        name = _OPEN_RETRY_MESSAGES[self.settings.role]
+        self._log(messages.database(name, access_string(self.settings), self.last_error))
+
+    def begin_episode(self, _: Any = None) -> None:
+        self.retries_left = self.settings.max_reconnect_tries
+        self.manager_id = STARTUP_MANAGER_ID if self.startup_retry else self.settings.manager_id
+        self._server_log("DB_RECONNECT_LOST_CONNECTION", self.manager_id, self.timer_name)
+
+    def stop_service(self, _: Any = None) -> None:
+        self.host.disable_service(DB_CONNECTION_ORIGIN + self.manager_id, self.key)
+
+    def request_attempt(self, _: Any = None) -> None:
+        self.retries_left -= 1
+        n, of = self.attempt_number, self.settings.max_reconnect_tries
+        self.host.emit(Open(self.key, self.instance, self.settings, attempt=n, of=of))
+
+    def log_attempt_failed(self, _: Any = None) -> None:
+        n, of = self.attempt_number, self.settings.max_reconnect_tries
+        self.host.emit(AttemptResult(self.key, n, of, ok=False))
+        self._backend_log("DB_RECONNECT_ATTEMPT_FAILED", self.last_error)
+
+    def schedule_attempt(self, _: Any = None) -> None:
+        wait = self.settings.reconnect_wait_time
+        n, of = self.attempt_number + 1, self.settings.max_reconnect_tries
+        self._backend_log("DB_RECONNECT_ATTEMPT_SCHEDULE", n, of, wait)
+        self.host.arm_timer(self.timer_name, wait / 1000, self)
+
+    def log_lost_again(self, _: Any = None) -> None:
+        self._server_log("DB_RECONNECT_LOST_CONNECTION", self.manager_id, self.timer_name)
+
+    def resume_service(self, _: Any = None) -> None:
+        n, of = self.attempt_number, self.settings.max_reconnect_tries
+        self.host.emit(AttemptResult(self.key, n, of, ok=True))
+        self.host.enable_service(self.key)
+        self._server_log("DB_RECONNECT_SUCCEEDED", self.manager_id, self.timer_name)
+        # A recovered manager is a new one with its own retry control.
+        self.retries_left = self.settings.max_reconnect_tries
+        self.startup_retry = False
+        self.manager_id = self.settings.manager_id
+
+    def report_reconnect_disabled(self, _: Any = None) -> None:
+        name = "FATAL_DB_RECONNECT_DISABLED" if self._exits() else "DB_RECONNECT_DISABLED"
+        wait = self.settings.reconnect_wait_time
+        self._server_log(name, self.retries_left, wait, self.manager_id, self.timer_name)
+
+    def report_retries_exhausted(self, _: Any = None) -> None:
+        tries = self.settings.max_reconnect_tries
+        self._backend_log("DB_RECONNECT_FAILED", tries)
+        name = "FATAL_DB_RECONNECT_FAILED" if self._exits() else "DB_RECONNECT_FAILED"
+        self._server_log(name, tries, self.manager_id, self.timer_name)
+
+    def request_exit(self, _: Any = None) -> None:
+        self.host.backend_fatal()
+
+    def cancel_timer(self, _: Any = None) -> None:
+        self.host.disarm_timer(self.timer_name)
+
+    def request_close(self, _: Any = None) -> None:
+        self.host.emit(Close(self.key, self.instance))
+
+
+__all__ = ["Backend", "CancelTimer", "Host", "StartTimer", "access_string"]

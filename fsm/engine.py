@@ -1,0 +1,223 @@
+"""The engine: runs the declared graphs with `transitions`, events in, actions out.
+
+Sans-I/O in the manner of h11: the engine never sleeps, reads no clock of its own and opens
+nothing. Each call (`start`, `handle`, `command`) runs to completion: a trigger's effects may
+post further triggers, which run in order before the call returns the actions it produced.
+The same engine therefore serves the simulator, the property tests and a live runtime.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Callable
+from typing import Any
+
+from transitions import Machine, MachineError
+
+from fsm.actions import Action, Reply, ServingChanged, Transitioned
+from fsm.backend import Backend
+from fsm.commands import dispatch
+from fsm.errors import DbfsmError
+from fsm.events import Command, Event, Lost, OpenFailed, Opened, TimerFired
+from fsm.graph import BACKEND, SERVER, Graph, Transition
+from fsm.server import Server
+from fsm.settings import ServerSettings
+
+Listener = Callable[[Action], None]
+Loader = Callable[[], ServerSettings]
+
+
+class UnexpectedEvent(DbfsmError):
+    """An event the graph has no transition for in the current state (a caller's bug)."""
+
+
+def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machine:
+    """Build a `transitions` machine from a declaration; guards are the declared callables.
+
+    `observe` sees every change of state before the transition's effects run, so that a
+    `Transitioned` notification precedes what the transition does.
+    """
+
+    def guard(name: str) -> Callable[[Any], bool]:
+        holds = graph.guards[name].holds
+        return lambda event: holds(event.model)
+
+    def spec(t: Transition) -> dict[str, Any]:
+        return {
+            "trigger": t.trigger,
+            "source": list(t.source),
+            "dest": t.dest,
+            "conditions": [guard(g) for g in t.when],
+            "unless": [guard(g) for g in t.unless],
+            "after": list(t.effects),
+        }
+
+    return Machine(
+        model=model,
+        states=list(graph.state_names),
+        initial=graph.initial,
+        transitions=[spec(t) for t in graph.transitions],
+        send_event=True,
+        auto_transitions=False,
+        before_state_change=[observe],
+    )
+
+
+class Engine:
+    """One Kea server: its configuration, its backends, and what it does when they fail."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        clock: Callable[[], float] = lambda: 0.0,
+        loader: Loader | None = None,
+        pid: int = 0,
+    ) -> None:
+        self.clock = clock
+        self.loader = loader
+        self.pid = pid
+        self.started_at = clock()
+        self._queue: deque[tuple[Any, str]] = deque()
+        self._out: list[Action] = []
+        self._listeners: list[Listener] = []
+        self._last_serving: bool | None = None
+        self._backend_machine = _machine(BACKEND, None, self._observe)
+        self.server = Server(self, settings)
+        self._server_machine = _machine(SERVER, self.server, self._observe)
+
+    # -- public API ---------------------------------------------------------------------------
+
+    @property
+    def state(self) -> str:
+        return self.server.state
+
+    @property
+    def serving(self) -> bool:
+        return self.server.state == "serving"
+
+    @property
+    def exited(self) -> bool:
+        return self.server.state == "exited"
+
+    @property
+    def exit_code(self) -> int | None:
+        return self.server.exit_code if self.exited else None
+
+    @property
+    def settings(self) -> ServerSettings:
+        """The configuration in force, or the one being applied if none is yet."""
+        return self.server.current or self.server.pending
+
+    @property
+    def committed_at(self) -> float | None:
+        return self.server.committed_at
+
+    def backend_states(self) -> dict[str, str]:
+        return {key: b.state for key, b in self.server.backends.items()}
+
+    def subscribe(self, listener: Listener) -> Callable[[], None]:
+        """Call `listener` with every action as it is produced; returns an unsubscriber."""
+        self._listeners.append(listener)
+        return lambda: self._listeners.remove(listener)
+
+    def start(self) -> list[Action]:
+        return self._run(self.server, "start")
+
+    def handle(self, event: Event) -> list[Action]:
+        if self.exited:
+            return []
+        if isinstance(event, Command):
+            return self._call(lambda: dispatch(self, event))
+        if isinstance(event, TimerFired):
+            return self._call(lambda: self._timer(event.name))
+        backend = self.server.backends.get(event.backend)
+        if backend is None or backend.instance != event.instance:
+            return []  # a report about a connection closed since: stale
+        if isinstance(event, Opened):
+            return self._run(backend, "opened")
+        if isinstance(event, OpenFailed):
+            backend.last_error = event.reason
+            backend.schema_mismatch = event.schema_mismatch
+            return self._run(backend, "open_failed")
+        if isinstance(event, Lost):
+            backend.last_error = event.reason
+            return self._run(backend, "lost")
+        raise TypeError(f"not an event: {event!r}")
+
+    def command(self, request: object, id: int = 0) -> list[Action]:
+        return self.handle(Command(request, id))
+
+    # -- used by the models (fsm.server.Machinery) ---------------------------------------------
+
+    def now(self) -> float:
+        return self.clock()
+
+    def post(self, model: Any, trigger: str) -> None:
+        self._queue.append((model, trigger))
+
+    def emit(self, action: Action) -> None:
+        self._out.append(action)
+        for listener in list(self._listeners):
+            listener(action)
+
+    def attach(self, backend: Backend) -> None:
+        self._backend_machine.add_model(backend)
+
+    def detach(self, backend: Backend) -> None:
+        self._backend_machine.remove_model(backend)
+
+    def reply(self, id: int, command: str, response: dict[str, Any]) -> None:
+        self.emit(Reply(id, command, response))
+
+    def fire(self, model: Any, trigger: str) -> bool:
+        """Run one trigger now (inside a call); False if the graph has no transition for it."""
+        try:
+            self._fire(model, trigger)
+        except UnexpectedEvent:
+            return False
+        return True
+
+    # -- internals ----------------------------------------------------------------------------
+
+    def _timer(self, name: str) -> None:
+        owner = self.server.timers.pop(name, None)
+        if isinstance(owner, Backend):
+            self._fire(owner, "timer_fired")
+        elif owner is not None:
+            owner()
+
+    def _run(self, model: Any, trigger: str) -> list[Action]:
+        return self._call(lambda: self._fire(model, trigger))
+
+    def _call(self, step: Callable[[], object]) -> list[Action]:
+        self._out = []
+        step()
+        while self._queue and not self.exited:
+            self._fire(*self._queue.popleft())
+        self._queue.clear()
+        # The first serving notice comes when startup ends, then one on every change.
+        if self.state != "starting" and self.serving != self._last_serving:
+            self._last_serving = self.serving
+            self.emit(ServingChanged(self.serving))
+        return self._out
+
+    def _name(self, model: Any) -> str:
+        return "server" if model is self.server else str(model.key)
+
+    def _observe(self, event: Any) -> None:
+        t = event.transition
+        if t.dest is not None:
+            self.emit(Transitioned(self._name(event.model), event.event.name, t.source, t.dest))
+
+    def _fire(self, model: Any, trigger: str) -> None:
+        try:
+            taken = model.trigger(trigger)
+        except MachineError as exc:
+            raise UnexpectedEvent(
+                f"{self._name(model)}: no transition for {trigger!r} in {model.state}"
+            ) from exc
+        if not taken:
+            raise UnexpectedEvent(
+                f"{self._name(model)}: no guard of {trigger!r} holds in {model.state}"
+            )

@@ -1,0 +1,176 @@
+"""Runtimes: carry out the engine's actions on a virtual clock or on asyncio's real one.
+
+The engine asks; a runtime does. `VirtualRuntime` keeps time as a number that jumps from
+one scheduled thing to the next, so a simulated day runs in moments and every run is
+reproducible. `AsyncioRuntime` does the same on the event loop for live drivers.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+from collections.abc import Callable
+from typing import Any
+
+from drivers.base import Driver
+from drivers.simulated import SimulatedDriver
+from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer
+from fsm.engine import Engine
+from fsm.events import Event, TimerFired
+
+Notify = Callable[[Action, float], None]
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class VirtualRuntime:
+    """Runs an engine against a simulated driver on a virtual clock."""
+
+    def __init__(
+        self, engine: Engine, driver: SimulatedDriver, clock: VirtualClock, notify: Notify
+    ) -> None:
+        self.engine = engine
+        self.driver = driver
+        self.clock = clock
+        self.notify = notify
+        self._agenda: list[tuple[float, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._timers: dict[str, int] = {}  # timer name -> the ticket that is still armed
+
+    def at(self, t: float, thing: Callable[[], None]) -> int:
+        ticket = next(self._order)
+        heapq.heappush(self._agenda, (t, ticket, thing))
+        return ticket
+
+    def deliver(self, event: Event) -> None:
+        self.execute(self.engine.handle(event))
+
+    def execute(self, actions: list[Action]) -> None:
+        now = self.clock.now
+        for action in actions:
+            match action:
+                case Open():
+                    result = self.driver.open_now(action)
+                    self.at(now, lambda r=result: self.deliver(r))
+                case Close():
+                    self.driver.close_now(action)
+                case StartTimer(name, delay):
+                    self._arm(name, now + delay)
+                case CancelTimer(name):
+                    self._timers.pop(name, None)
+                case _:
+                    self.notify(action, now)
+
+    def _arm(self, name: str, t: float) -> None:
+        armed = self._timers[name] = next(self._order)
+        self.at(t, lambda: self._expire(name, armed))
+
+    def _expire(self, name: str, armed: int) -> None:
+        """Deliver a timer's expiry unless it was cancelled or re-armed since."""
+        if self._timers.get(name) == armed:
+            del self._timers[name]
+            self.deliver(TimerFired(name))
+
+    def run_until(self, end: float, after_step: Callable[[], None] = lambda: None) -> None:
+        """Run everything scheduled up to `end` (inclusive), or until the server exits."""
+        while self._agenda and not self.engine.exited:
+            t, _, thing = self._agenda[0]
+            if t > end:
+                break
+            heapq.heappop(self._agenda)
+            self.clock.now = max(self.clock.now, t)
+            thing()
+            after_step()
+        if not self.engine.exited:
+            self.clock.now = max(self.clock.now, end)
+
+
+class AsyncioRuntime:
+    """Runs an engine on the asyncio event loop with asynchronous drivers.
+
+    Usage: `runtime = AsyncioRuntime(settings_to_engine, drivers); await runtime.start()`;
+    `await runtime.command({...})` answers a command; `await runtime.wait_exit()`.
+    """
+
+    def __init__(self, engine: Engine, driver: Driver, notify: Notify | None = None) -> None:
+        self.engine = engine
+        self.driver = driver
+        self.notify = notify or (lambda action, t: None)
+        self._loop = asyncio.get_running_loop()
+        self._timers: dict[str, asyncio.TimerHandle] = {}
+        self._replies: dict[int, asyncio.Future[dict[str, Any]]] = {}
+        self._ids = itertools.count(1)
+        self._exited = asyncio.Event()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    def start(self) -> None:
+        self.execute(self.engine.start())
+
+    def deliver(self, event: Event) -> None:
+        self.execute(self.engine.handle(event))
+
+    def execute(self, actions: list[Action]) -> None:
+        now = self._loop.time()
+        for action in actions:
+            match action:
+                case Open():
+                    self._spawn(self._open(action))
+                case Close():
+                    self._spawn(self.driver.close(action))
+                case StartTimer(name, delay):
+                    self._timers[name] = self._loop.call_later(
+                        delay, lambda n=name: self._expire(n)
+                    )
+                case CancelTimer(name):
+                    handle = self._timers.pop(name, None)
+                    if handle is not None:
+                        handle.cancel()
+                case Reply(id, _, response):
+                    future = self._replies.pop(id, None)
+                    if future is not None and not future.done():
+                        future.set_result(response)
+                    self.notify(action, now)
+                case _:
+                    self.notify(action, now)
+        if self.engine.exited:
+            self._exited.set()
+
+    async def command(self, request: object) -> dict[str, Any]:
+        id = next(self._ids)
+        future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
+        self._replies[id] = future
+        self.execute(self.engine.command(request, id))
+        return await future
+
+    async def use(self, backend: str) -> None:
+        """Run one request on `backend`; a loss it finds goes into the engine."""
+        b = self.engine.server.backends.get(backend)
+        if b is None or b.state != "online":
+            return
+        lost = await self.driver.use(backend, b.instance)
+        if lost is not None:
+            self.deliver(lost)
+
+    async def wait_exit(self) -> int:
+        await self._exited.wait()
+        code = self.engine.exit_code
+        return 0 if code is None else code
+
+    async def _open(self, request: Open) -> None:
+        self.deliver(await self.driver.open(request))
+
+    def _expire(self, name: str) -> None:
+        self._timers.pop(name, None)
+        self.deliver(TimerFired(name))
+
+    def _spawn(self, work: Any) -> None:
+        task = self._loop.create_task(work)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)

@@ -1,0 +1,183 @@
+"""The model of the server machine: configuration, backends, disabling origins, effects.
+
+The server owns the backends of the configuration being applied or in force, Kea's
+NetworkState (the set of origins that disable the service) and the reply owed to a
+configuration command. Which effect runs when is decided by `fsm.graph.SERVER`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Iterable
+from typing import Any, Protocol
+
+from fsm import messages
+from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
+from fsm.backend import Backend
+from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
+
+
+class Machinery(Protocol):
+    """What the server needs from the engine that runs the machines."""
+
+    def now(self) -> float: ...
+    def post(self, model: Any, trigger: str) -> None: ...
+    def emit(self, action: Action) -> None: ...
+    def attach(self, backend: Backend) -> None: ...
+    def detach(self, backend: Backend) -> None: ...
+
+
+class PendingReply:
+    """The command that started a reconfiguration, answered once it settles."""
+
+    def __init__(self, id: int, command: str, source: str | None) -> None:
+        self.id = id
+        self.command = command
+        self.source = source
+
+
+class Server:
+    state: str  # maintained by `transitions`
+
+    def __init__(self, machinery: Machinery, settings: ServerSettings) -> None:
+        self.machinery = machinery
+        self.current: ServerSettings | None = None  # the committed configuration
+        self.pending: ServerSettings = settings  # the configuration being applied
+        self.backends: dict[str, Backend] = {}
+        # Kea's NetworkState: origin number per owner (a backend key, or "user").
+        self.origins: dict[str, int] = {}
+        self.timers: dict[str, Backend | Callable[[], None]] = {}
+        self.backend_unreachable = False
+        self.reply: PendingReply | None = None
+        self.exit_code: int | None = None
+        self.committed_at: float | None = None
+        self._instances = 0
+
+    @property
+    def universe(self) -> int:
+        return (self.current or self.pending).universe
+
+    @property
+    def disabled_by_command(self) -> bool:
+        return any(o < DB_CONNECTION_ORIGIN for o in self.origins.values())
+
+    # -- Host protocol, used by backends -------------------------------------------------------
+
+    def emit(self, action: Action) -> None:
+        self.machinery.emit(action)
+
+    def log(self, name: str, *args: object) -> None:
+        self.emit(Log(messages.server(self.universe, name, *args)))
+
+    def disable_service(self, origin: int, owner: str) -> None:
+        self.origins[owner] = origin
+        self.machinery.post(self, "service_changed")
+
+    def enable_service(self, owner: str) -> None:
+        if self.origins.pop(owner, None) is not None:
+            self.machinery.post(self, "service_changed")
+
+    def enable_origin(self, origin: int) -> None:
+        """dhcp-enable with origin-id: lifts every owner of that origin number."""
+        for owner in [k for k, o in self.origins.items() if o == origin]:
+            self.enable_service(owner)
+
+    def backend_settled(self, backend: Backend) -> None:
+        if backend.state == "unreachable":
+            self.backend_unreachable = True
+            self.machinery.post(self, "settled")
+        else:
+            self.open_next()
+
+    def backend_fatal(self) -> None:
+        self.exit_code = 1
+        self.machinery.post(self, "backend_fatal")
+
+    def arm_timer(self, name: str, delay: float, owner: Backend | Callable[[], None]) -> None:
+        self.timers[name] = owner
+        self.emit(StartTimer(name, delay))
+
+    def disarm_timer(self, name: str) -> None:
+        if self.timers.pop(name, None) is not None:
+            self.emit(CancelTimer(name))
+
+    # -- configuration ------------------------------------------------------------------------
+
+    def open_next(self) -> None:
+        for backend in self.backends.values():
+            if backend.state == "configured":
+                self.machinery.post(backend, "open")
+                return
+        self.machinery.post(self, "settled")
+
+    def _replace_backends(self, settings: ServerSettings) -> None:
+        self.backend_unreachable = False
+        self.backends = {}
+        for b in settings.backends:
+            self._instances += 1
+            backend = Backend(self, b, self._instances)
+            self.backends[b.key] = backend
+            self.machinery.attach(backend)
+
+    def _answer(self, result: int, text: str) -> None:
+        if self.reply is not None:
+            response = {"result": result, "text": text}
+            self.emit(Reply(self.reply.id, self.reply.command, response))
+            self.reply = None
+
+    def _failure_reason(self) -> str:
+        errors = [b.last_error for b in self.backends.values() if b.state == "unreachable"]
+        return f"Unable to open database: {errors[0] if errors else 'unknown error'}"
+
+    # -- effects (named in fsm.graph.SERVER) ---------------------------------------------------
+
+    def open_backends(self, _: Any = None) -> None:
+        self._replace_backends(self.pending)
+        self.open_next()
+
+    def close_backends(self, _: Any = None) -> None:
+        for backend in self.backends.values():
+            if backend.state != "closed":
+                backend.trigger("close")  # type: ignore[attr-defined]
+            self.machinery.detach(backend)
+
+    def fail_startup(self, _: Any = None) -> None:
+        reason = self._failure_reason()
+        source = self.pending.source or "<inline>"
+        self.log("CONFIG_LOAD_FAIL", source, reason)
+        self.log("INIT_FAIL", f"configuration error using file '{source}': {reason}")
+        self.exit_code = 1
+
+    def commit(self, _: Any = None) -> None:
+        starting = self.current is None
+        self.current = self.pending
+        self.committed_at = self.machinery.now()
+        for owner in [k for k, o in self.origins.items() if o >= DB_CONNECTION_ORIGIN]:
+            del self.origins[owner]
+        for backend in self.backends.values():
+            backend.config_applied = True
+        self.log("CONFIG_COMPLETE", _summary(self.current))
+        if starting:
+            self.log("STARTED", messages.KEA_VERSION)
+        self._answer(0, "Configuration successful.")
+        for backend in self.backends.values():
+            if backend.state == "retry_pending":
+                self.machinery.post(backend, "lost")
+
+    def fail_reconfiguration(self, _: Any = None) -> None:
+        reason = self._failure_reason()
+        if self.reply is not None and self.reply.command == "config-reload":
+            self.log("DYNAMIC_RECONFIGURATION_FAIL", self.reply.source or "<inline>")
+        self.log("CONFIG_UNRECOVERABLE_ERROR")
+        self._answer(1, reason)
+
+    def exit(self, _: Any = None) -> None:
+        code = 0 if self.exit_code is None else self.exit_code
+        self.exit_code = code
+        for name in list(self.timers):
+            self.disarm_timer(name)
+        self.emit(Exit(code))
+
+
+def _summary(settings: ServerSettings) -> str:
+    parts: Iterable[str] = (f"{b.key}={b.type}" for b in settings.backends)
+    return "; ".join(parts) or "no database backends"

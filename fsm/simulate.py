@@ -1,0 +1,155 @@
+"""`dbfsm simulate`: a scenario against simulated backends on a virtual clock.
+
+A loss is noticed only when the backend is next used, as in Kea: client requests use the
+lease and host databases (continuously, periodically, or only at `use` events), and only
+while the server serves (a server that does not serve drops requests unread); config
+backends are used by the configuration poll every `config-fetch-wait-time` seconds and by
+`use` events.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from drivers.simulated import SimulatedDriver
+from fsm.actions import Action, Transitioned
+from fsm.engine import Engine
+from fsm.records import Record, record_of, summary
+from fsm.runtime import VirtualClock, VirtualRuntime
+from fsm.scenario import Scenario, ScenarioEvent
+from fsm.settings import Role
+
+
+@dataclass(frozen=True)
+class Result:
+    records: tuple[Record, ...]  # including `scenario` markers and the final summary
+    transitions: tuple[tuple[float, Transitioned], ...]
+    exit_code: int | None
+    serving: bool
+    state: str
+
+    def timeline(self) -> tuple[Record, ...]:
+        """The records of the JSON schema: everything but the scenario markers."""
+        return tuple(r for r in self.records if r.type != "scenario")
+
+
+class Simulation:
+    def __init__(self, scenario: Scenario) -> None:
+        self.scenario = scenario
+        self.clock = VirtualClock()
+        self.driver = SimulatedDriver()
+        self.engine = Engine(scenario.settings, clock=self.clock, loader=scenario.load_config)
+        self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, self._notify)
+        self.records: list[Record] = []
+        self.transitions: list[tuple[float, Transitioned]] = []
+        self._request_pending = False
+        self._poll_pending = False
+        self._commands = 0
+
+    def run(self) -> Result:
+        scenario = self.scenario
+        at_start = [e for e in scenario.events if e.at == 0 and e.kind != "command"]
+        for event in at_start:
+            self._apply(event)
+        self.runtime.execute(self.engine.start())
+        for event in scenario.events:
+            if event not in at_start:
+                self.runtime.at(event.at, lambda e=event: self._apply(e))
+        self.runtime.run_until(scenario.until, self._notice_losses)
+        engine = self.engine
+        end = self.clock.now
+        self.records.append(summary(end, engine.exit_code, engine.serving, engine.state))
+        return Result(
+            tuple(self.records),
+            tuple(self.transitions),
+            engine.exit_code,
+            engine.serving,
+            engine.state,
+        )
+
+    # -- scenario events ----------------------------------------------------------------------
+
+    def _apply(self, event: ScenarioEvent) -> None:
+        self.records.append(Record(self.clock.now, "scenario", {"event": event.describe()}))
+        match event.kind:
+            case "down" | "up":
+                assert event.backend is not None
+                self.driver.set_up(event.backend, event.kind == "up")
+            case "schema":
+                assert event.backend is not None
+                self.driver.set_schema(event.backend, event.version)
+            case "use":
+                assert event.backend is not None
+                self._use(event.backend, client=not event.backend.startswith("config"))
+            case "command":
+                self._commands += 1
+                self.runtime.execute(self.engine.command(event.command, self._commands))
+
+    def _notify(self, action: Action, t: float) -> None:
+        if isinstance(action, Transitioned):
+            self.transitions.append((t, action))
+            return
+        record = record_of(action, t)
+        if record is not None:
+            self.records.append(record)
+
+    # -- noticing losses ----------------------------------------------------------------------
+
+    def _unnoticed(self, config_backends: bool) -> list[str]:
+        """Backends whose connection is broken but still in use as if it were fine."""
+        return [
+            key
+            for key, b in self.engine.server.backends.items()
+            if b.state == "online"
+            and (b.settings.role is Role.CONFIG) == config_backends
+            and self.driver.broken(key, b.instance)
+        ]
+
+    def _use(self, key: str, client: bool) -> None:
+        backend = self.engine.server.backends.get(key)
+        if backend is None or backend.state != "online" or (client and not self.engine.serving):
+            return
+        lost = self.driver.use_now(key, backend.instance)
+        if lost is not None:
+            self.runtime.deliver(lost)
+
+    def _notice_losses(self) -> None:
+        traffic = self.scenario.traffic
+        if self.engine.exited:
+            return
+        if self.engine.serving and self._unnoticed(config_backends=False):
+            if traffic.kind == "continuous":
+                for key in self._unnoticed(config_backends=False):
+                    self._use(key, client=True)
+            elif traffic.kind == "periodic" and not self._request_pending:
+                self._request_pending = True
+                t = _next_tick(self.clock.now, traffic.start, traffic.every)
+                self.runtime.at(t, self._request)
+        configured = self.engine.state in ("serving", "not_serving")
+        if configured and not self._poll_pending and self._unnoticed(config_backends=True):
+            self._poll_pending = True
+            period = self.engine.settings.config_fetch_wait_time
+            self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
+
+    def _request(self) -> None:
+        self._request_pending = False
+        for key in self._unnoticed(config_backends=False):
+            self._use(key, client=True)
+
+    def _poll(self) -> None:
+        self._poll_pending = False
+        for key in self._unnoticed(config_backends=True):
+            self._use(key, client=False)
+
+
+def _next_tick(now: float, start: float, every: float) -> float:
+    """The first time `start + k * every` (k >= 0) that is not before `now`."""
+    if now <= start:
+        return start
+    k = math.ceil((now - start) / every - 1e-9)
+    return start + k * every
+
+
+def run(scenario: Scenario) -> Result:
+    return Simulation(scenario).run()
