@@ -1,0 +1,487 @@
+"""Read a Kea configuration into `ServerSettings`, refusing what Kea would refuse.
+
+Kea validates database maps in three layers (kea-behaviour.md §1.1): the Bison grammar (files
+only), `DbAccessParser::parse` (every path, including `config-set`) and the backends' own checks
+at connect time. dbfsm applies all three, in that order, to text and to documents alike, through
+one code path driven by one parameter table (`PARAMETERS`); only the way an error is located
+differs (`FILE:LINE:COL` for text, a JSON path for documents). Kea's message texts are kept
+wherever Kea has one, minus its trailing `(<pos>)`: the position is in `ConfigError.where`.
+"""
+
+from __future__ import annotations
+
+import copy
+import os
+from collections.abc import Callable, Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from fsm import jsonc
+from fsm.errors import ConfigError
+from fsm.jsonc import Path
+from fsm.settings import BackendSettings, DbType, OnFail, Role, ServerSettings
+
+__all__ = ["PARAMETERS", "from_document", "load_file", "parse_text", "redact"]
+
+REDACTED = "*****"
+
+# ---------------------------------------------------------------------------------------------
+# Public API
+# ---------------------------------------------------------------------------------------------
+
+
+def load_file(path: str | os.PathLike[str]) -> ServerSettings:
+    """Read and validate a Kea configuration file (JSON with `//`, `#` and `/* */` comments)."""
+    name = os.fspath(path)
+    try:
+        with open(name, "rb") as handle:
+            data = handle.read()
+    except OSError as err:
+        raise ConfigError(f"cannot read configuration file: {err.strerror or err}", name) from None
+    return _from_text(_decode(data, name), name, name)
+
+
+def parse_text(text: str, source: str = "<string>") -> ServerSettings:
+    """Validate configuration text; `source` names it in error locations (and in `.source`)."""
+    return _from_text(text, source, None if source == "<string>" else source)
+
+
+def from_document(document: object, where: str = "arguments") -> ServerSettings:
+    """Validate an already-parsed document (a `config-set` argument, an inline scenario config).
+
+    Errors are located by JSON path prefixed with `where`, e.g.
+    `arguments.Dhcp4.hosts-databases[1].on-fail`. The document is copied, so later changes by
+    the caller do not leak into the settings.
+    """
+    try:
+        copied = copy.deepcopy(document)
+    except Exception:  # a caller's object that is not plain data: still no traceback
+        raise ConfigError("the configuration holds values that are not JSON data", where) from None
+    return _build(copied, _Where(_json_path_locator(where)), None)
+
+
+def redact(document: object) -> object:
+    """Deep copy of `document` with every `password` value replaced by `*****`, at any depth."""
+    if isinstance(document, Mapping):
+        return {k: (REDACTED if k == "password" else redact(v)) for k, v in document.items()}
+    if isinstance(document, list | tuple):
+        return type(document)(redact(item) for item in document)
+    return copy.deepcopy(document)
+
+
+# ---------------------------------------------------------------------------------------------
+# The parameter table (kea-behaviour.md §1.2)
+# ---------------------------------------------------------------------------------------------
+
+
+class Kind(Enum):
+    """JSON type a parameter must have; Kea's DbAccessParser takes every other key as string."""
+
+    STRING = "string"
+    INTEGER = "integer"
+    BOOLEAN = "boolean"
+
+    def accepts(self, value: object) -> bool:
+        if self is Kind.STRING:
+            return isinstance(value, str)
+        if self is Kind.BOOLEAN:
+            return isinstance(value, bool)
+        return isinstance(value, int) and not isinstance(value, bool)
+
+
+class Layer(Enum):
+    """Kea's three validation layers (kea-behaviour.md §1.1), applied in this order."""
+
+    GRAMMAR = 1  # Bison grammar: keys, JSON types, keyword values
+    PARSER = 2  # DbAccessParser::parse: ranges, backend-only keys
+    BACKEND = 3  # the backend's own checks when it opens the database
+
+
+@dataclass(frozen=True)
+class Bounds:
+    """An inclusive integer range and Kea's text for a value outside it.
+
+    Backend-layer bounds apply only to the database types that use the parameter.
+    """
+
+    low: int
+    high: int | None
+    text: str  # str.format fields: name, value, low, high
+    layer: Layer = Layer.PARSER
+
+    def problem(self, param: Param, value: object, db_type: DbType | None) -> str | None:
+        if self.layer is Layer.BACKEND and db_type not in param.used_by:
+            return None
+        if not isinstance(value, int):
+            return None
+        if value >= self.low and (self.high is None or value <= self.high):
+            return None
+        return self.text.format(name=param.name, value=value, low=self.low, high=self.high)
+
+
+@dataclass(frozen=True)
+class NotOn:
+    """Database types on which the parameter may not be set (to anything but 0)."""
+
+    types: frozenset[DbType]
+    text: str  # str.format field: name
+    layer: Layer = Layer.PARSER
+
+    def problem(self, param: Param, value: object, db_type: DbType | None) -> str | None:
+        if db_type not in self.types or value in (None, 0):
+            return None
+        return self.text.format(name=param.name)
+
+
+@dataclass(frozen=True)
+class OneOf:
+    """The only values an enumerated string accepts (keywords of Kea's grammar)."""
+
+    values: tuple[str, ...]
+    text: str  # str.format field: value
+    layer: Layer = Layer.GRAMMAR
+
+    def problem(self, param: Param, value: object, db_type: DbType | None) -> str | None:
+        return None if value in self.values else self.text.format(value=value)
+
+
+Check = Bounds | NotOn | OneOf
+
+
+@dataclass(frozen=True)
+class Param:
+    """One database-map key: its JSON type, Kea's default and the checks on its value."""
+
+    name: str
+    kind: Kind
+    default: object = None  # Kea's effective default, filled in for the types in `used_by`
+    used_by: frozenset[DbType] = frozenset()
+    checks: tuple[Check, ...] = ()
+
+
+STRING, INTEGER, BOOLEAN = Kind.STRING, Kind.INTEGER, Kind.BOOLEAN
+ALL = frozenset(DbType)
+SQL = frozenset({DbType.MYSQL, DbType.POSTGRESQL})
+MYSQL = frozenset({DbType.MYSQL})
+PGSQL = frozenset({DbType.POSTGRESQL})
+MEMFILE = frozenset({DbType.MEMFILE})
+UINT32 = 4294967295
+INT32 = 2147483647
+SSL_MODES = ("disable", "prefer", "require", "verify-ca", "verify-full")
+DB_TYPES = tuple(db_type.value for db_type in DbType)
+
+_RANGE = "{name} value: {value} is out of range, expected value: {low}..{high}"
+_RUNTIME = "{name} parameter ({value}) must be an integer between {low} and {high}"
+_U32 = Bounds(0, UINT32, _RANGE)
+_PORT = Bounds(0, 65535, _RANGE)
+_NOT_NEGATIVE = Bounds(0, None, "{name} cannot be less than zero")
+_WAIT = Bounds(0, UINT32, "{name} {value} must be in range 0...MAX_UINT32 (4294967295)")
+_OPEN_1 = Bounds(1, INT32, _RUNTIME, Layer.BACKEND)  # connect-timeout 0 fails at connect time
+_OPEN_0 = Bounds(0, INT32, _RUNTIME, Layer.BACKEND)
+_MYSQL = NotOn(ALL - MYSQL, "{name} value is only supported by the mysql backend")
+_PGSQL = NotOn(ALL - PGSQL, "{name} value is only supported by the postgresql backend")
+_SSL_PGSQL = NotOn(ALL - PGSQL, "{name} is only supported by the postgresql backend")
+_MEMFILE = NotOn(
+    MEMFILE, "'{name}' values greater than zero are not supported by memfile", Layer.BACKEND
+)
+_ON_FAIL = OneOf(tuple(OnFail), "Invalid action on connection loss: {value}")
+_SSL_MODE = OneOf(SSL_MODES, "invalid ssl-mode value: {value}, expected " + "|".join(SSL_MODES))
+_STOP = OnFail.STOP_RETRY_EXIT.value
+
+# Rows in the order of Kea's range checks in DbAccessParser::parse (dbaccess_parser.cc:163-256),
+# so that the first error reported is the one Kea reports.
+# fmt: off
+PARAMETERS: tuple[Param, ...] = (
+    # name                     kind     default      used by  checks
+    Param("type",              STRING),
+    Param("user",              STRING),
+    Param("password",          STRING),
+    Param("password-file",     STRING),
+    Param("host",              STRING,  "localhost", SQL),
+    Param("name",              STRING),
+    Param("persist",           BOOLEAN, True,        MEMFILE),
+    Param("lfc-interval",      INTEGER, 3600,        MEMFILE, (_U32,)),
+    Param("connect-timeout",   INTEGER, 5,           SQL,     (_U32, _OPEN_1)),
+    Param("read-timeout",      INTEGER, 0,           MYSQL,   (_U32, _MYSQL, _OPEN_0)),
+    Param("write-timeout",     INTEGER, 0,           MYSQL,   (_U32, _MYSQL, _OPEN_0)),
+    Param("tcp-user-timeout",  INTEGER, 0,           PGSQL,   (_U32, _PGSQL, _OPEN_0)),
+    Param("port",              INTEGER, 0,           SQL,     (_PORT,)),
+    Param("max-row-errors",    INTEGER, 0,           MEMFILE, (_U32,)),
+    Param("max-reconnect-tries", INTEGER, 0,         ALL,     (_NOT_NEGATIVE, _U32, _MEMFILE)),
+    Param("reconnect-wait-time", INTEGER, 0,         ALL,     (_WAIT, _MEMFILE)),
+    Param("on-fail",           STRING,  _STOP,       ALL,     (_ON_FAIL,)),
+    Param("retry-on-startup",  BOOLEAN, False,       ALL),
+    Param("readonly",          BOOLEAN, False,       ALL),
+    Param("trust-anchor",      STRING),
+    Param("cert-file",         STRING),
+    Param("key-file",          STRING),
+    Param("ssl-mode",          STRING,  None,        PGSQL,   (_SSL_MODE, _SSL_PGSQL)),
+    Param("cipher-list",       STRING),
+)
+# fmt: on
+_BY_NAME: Mapping[str, Param] = {param.name: param for param in PARAMETERS}
+
+# Kea's names for the map in `got unexpected keyword "<k>" in <ctx> map.` (parser_context.cc).
+_CONTEXT = {
+    Role.LEASE: "lease-database",
+    Role.HOSTS: "hosts-databases",
+    Role.CONFIG: "config-database",
+}
+# The factories that refuse memfile for non-lease backends (host_data_source_factory.cc:58-59,
+# base_config_backend_mgr.h:175-176).
+_NO_MEMFILE = {
+    Role.HOSTS: "The type of host backend: 'memfile' is not supported",
+    Role.CONFIG: "The type of the configuration backend: 'memfile' is not supported",
+}
+_TLS_KEYS = ("ssl-mode", "trust-anchor", "cert-file", "key-file")
+_CONFIG_CONTROL_KEYS = ("config-databases", "config-fetch-wait-time")
+DEFAULT_CONFIG_FETCH_WAIT_TIME = 30
+
+# ---------------------------------------------------------------------------------------------
+# Locating errors
+# ---------------------------------------------------------------------------------------------
+
+Locate = Callable[[Path, bool], str]  # (path, point at the key rather than the value) -> where
+
+
+@dataclass(frozen=True)
+class _Where:
+    """Turns a path into a ConfigError location: text positions or JSON paths."""
+
+    locate: Locate
+
+    def error(self, message: str, path: Path, *, key: bool = False) -> ConfigError:
+        return ConfigError(message, self.locate(path, key))
+
+
+def _json_path_locator(prefix: str) -> Locate:
+    def locate(path: Path, key: bool) -> str:
+        text = prefix
+        for part in path:
+            text += f"[{part}]" if isinstance(part, int) else f".{part}"
+        return text.lstrip(".")
+
+    return locate
+
+
+def _decode(data: bytes, name: str) -> str:
+    try:
+        return data.decode("utf-8-sig")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError("file is not valid UTF-8", f"{name}:{line}:{column}") from None
+
+
+def _from_text(text: str, source: str, label: str | None) -> ServerSettings:
+    parsed = jsonc.parse(text, source)
+    return _build(parsed.value, _Where(lambda path, key: parsed.where(path, key=key)), label)
+
+
+# ---------------------------------------------------------------------------------------------
+# Document structure: root, Dhcp4/Dhcp6, where the backends are
+# ---------------------------------------------------------------------------------------------
+
+
+def _build(document: object, where: _Where, source: str | None) -> ServerSettings:
+    if not isinstance(document, Mapping):
+        raise where.error("a configuration must be a map holding 'Dhcp4' or 'Dhcp6'", ())
+    universe, server_key = _server_key(document, where)
+    server = document[server_key]
+    path: Path = (server_key,)
+    if not isinstance(server, Mapping):
+        raise where.error(f"{server_key} must be a map", path)
+    config_backends, wait_time = _config_control(server, path, where)
+    backends = (*config_backends, _lease_backend(server, path, where))
+    backends += _host_backends(server, path, where)
+    return ServerSettings(universe, backends, document, source, float(wait_time))
+
+
+def _server_key(root: Mapping[Any, Any], where: _Where) -> tuple[int, str]:
+    """Exactly one of Dhcp4/Dhcp6; other top-level keys are left alone."""
+    present = [key for key in ("Dhcp4", "Dhcp6") if key in root]
+    if not present:
+        raise where.error("missing 'Dhcp4' or 'Dhcp6' map", ())
+    if len(present) > 1:
+        message = "a configuration holds one server: 'Dhcp4' or 'Dhcp6', not both"
+        raise where.error(message, ("Dhcp6",), key=True)
+    return (4 if present[0] == "Dhcp4" else 6), present[0]
+
+
+def _lease_backend(server: Mapping[Any, Any], path: Path, where: _Where) -> BackendSettings:
+    """`lease-database`, or Kea's implicit `type=memfile` (cfg_db_access.cc:26-30)."""
+    key = "lease-database"
+    if key not in server:
+        return _settings(key, Role.LEASE, DbType.MEMFILE, {"type": DbType.MEMFILE.value})
+    return _backend(server[key], (*path, key), key, Role.LEASE, where)
+
+
+def _host_backends(
+    server: Mapping[Any, Any], path: Path, where: _Where
+) -> tuple[BackendSettings, ...]:
+    """`hosts-database` (one map) or `hosts-databases` (a list), never both."""
+    if "hosts-databases" not in server:
+        if "hosts-database" not in server:
+            return ()
+        single = (*path, "hosts-database")
+        return (_backend(server["hosts-database"], single, "hosts-database", Role.HOSTS, where),)
+    if "hosts-database" in server:
+        message = "can't use hosts-database and hosts-databases at the same time"
+        raise where.error(message, (*path, "hosts-databases"), key=True)
+    return _backend_list(server, (*path, "hosts-databases"), Role.HOSTS, where)
+
+
+def _config_control(
+    server: Mapping[Any, Any], path: Path, where: _Where
+) -> tuple[tuple[BackendSettings, ...], int]:
+    """`config-control`: the config backends and `config-fetch-wait-time` (config_ctl_parser.cc)."""
+    if "config-control" not in server:
+        return (), DEFAULT_CONFIG_FETCH_WAIT_TIME
+    path = (*path, "config-control")
+    control = server["config-control"]
+    if not isinstance(control, Mapping):
+        raise where.error("config-control must be a map", path)
+    for key in control:
+        if key not in _CONFIG_CONTROL_KEYS:
+            message = f'got unexpected keyword "{key}" in config-control map.'
+            raise where.error(message, (*path, str(key)), key=True)
+    backends: tuple[BackendSettings, ...] = ()
+    if "config-databases" in control:
+        backends = _backend_list(control, (*path, "config-databases"), Role.CONFIG, where)
+    return backends, _fetch_wait_time(control, path, where)
+
+
+def _fetch_wait_time(control: Mapping[Any, Any], path: Path, where: _Where) -> int:
+    name = "config-fetch-wait-time"
+    value = control.get(name, DEFAULT_CONFIG_FETCH_WAIT_TIME)
+    if not isinstance(value, int) or isinstance(value, bool):
+        raise where.error(f"invalid type specified for parameter '{name}'", (*path, name))
+    if not 0 <= value <= 65535:
+        message = f"The '{name}' value ({value}) is not within expected range: (0 - 65535)"
+        raise where.error(message, (*path, name))
+    return value
+
+
+def _backend_list(
+    parent: Mapping[Any, Any], path: Path, role: Role, where: _Where
+) -> tuple[BackendSettings, ...]:
+    """A list of database maps, keyed `<list-name>[N]`."""
+    name = str(path[-1])
+    items = parent[name]
+    if not isinstance(items, list | tuple):
+        raise where.error(f"{name} must be a list", path)
+    return tuple(
+        _backend(item, (*path, index), f"{name}[{index}]", role, where)
+        for index, item in enumerate(items)
+    )
+
+
+# ---------------------------------------------------------------------------------------------
+# One database map: the three layers of checks, then the effective parameters
+# ---------------------------------------------------------------------------------------------
+
+
+def _backend(raw: object, path: Path, key: str, role: Role, where: _Where) -> BackendSettings:
+    if not isinstance(raw, Mapping):
+        raise where.error(f"{key} must be a map", path)
+    _check_grammar(raw, path, role, where)
+    db_type = _db_type(raw, path, where)
+    _check_parser(raw, path, db_type, where)
+    if db_type is DbType.MEMFILE and role in _NO_MEMFILE:
+        raise where.error(_NO_MEMFILE[role], (*path, "type"))
+    _check_runtime(raw, path, db_type, where)
+    return _settings(key, role, db_type, raw)
+
+
+def _check_grammar(raw: Mapping[Any, Any], path: Path, role: Role, where: _Where) -> None:
+    """Layer 1, left to right like Kea's grammar: known key, JSON type, enumerated value."""
+    for name, value in raw.items():
+        param = _BY_NAME.get(name)
+        if param is None:
+            message = f'got unexpected keyword "{name}" in {_CONTEXT[role]} map.'
+            raise where.error(message, (*path, str(name)), key=True)
+        if not param.kind.accepts(value):
+            raise where.error(f"invalid value type specified for parameter '{name}'", (*path, name))
+        _check_layer(param, value, (*path, name), None, Layer.GRAMMAR, where)
+
+
+def _db_type(raw: Mapping[Any, Any], path: Path, where: _Where) -> DbType:
+    """`type` is mandatory and one of the three (dbaccess_parser.cc:141-160)."""
+    if "type" not in raw:
+        message = (
+            "database access parameters must include the keyword 'type' "
+            "to determine type of database to be accessed"
+        )
+        raise where.error(message, path)
+    value = raw["type"]
+    if value not in DB_TYPES:
+        raise where.error(f"unknown backend database type: {value}", (*path, "type"))
+    return DbType(value)
+
+
+def _check_parser(raw: Mapping[Any, Any], path: Path, db_type: DbType, where: _Where) -> None:
+    """Layer 2 (DbAccessParser): ranges, backend-only keys, password vs password-file."""
+    for param in PARAMETERS:
+        if param.name in raw:
+            _check_layer(param, raw[param.name], (*path, param.name), db_type, Layer.PARSER, where)
+    if "password" in raw and "password-file" in raw:
+        raise where.error("can't specify both 'password' and 'password-file'", path)
+
+
+def _check_runtime(raw: Mapping[Any, Any], path: Path, db_type: DbType, where: _Where) -> None:
+    """Layer 3: what the backend itself refuses when it opens the database."""
+    if db_type in SQL and "name" not in raw:
+        raise where.error("must specify a name for the database", path)
+    for param in PARAMETERS:
+        if param.name in raw:
+            _check_layer(param, raw[param.name], (*path, param.name), db_type, Layer.BACKEND, where)
+
+
+def _check_layer(
+    param: Param, value: object, path: Path, db_type: DbType | None, layer: Layer, where: _Where
+) -> None:
+    """Apply the table's checks of one layer to one present value."""
+    for check in param.checks:
+        problem = check.problem(param, value, db_type) if check.layer is layer else None
+        if problem is not None:
+            raise where.error(problem, path)
+
+
+def _settings(key: str, role: Role, db_type: DbType, raw: Mapping[Any, Any]) -> BackendSettings:
+    params = _effective(raw, db_type)
+    return BackendSettings(
+        key=key,
+        role=role,
+        type=db_type,
+        max_reconnect_tries=params["max-reconnect-tries"],
+        reconnect_wait_time=params["reconnect-wait-time"],
+        on_fail=OnFail(params["on-fail"]),
+        retry_on_startup=params["retry-on-startup"],
+        readonly=params["readonly"],
+        parameters=params,
+    )
+
+
+def _effective(raw: Mapping[Any, Any], db_type: DbType) -> dict[str, Any]:
+    """The given keys plus Kea's defaults for every parameter this database type uses."""
+    params: dict[str, Any] = dict(raw)
+    for param in PARAMETERS:
+        if db_type in param.used_by and param.name not in params and param.default is not None:
+            params[param.name] = param.default
+    if db_type is DbType.POSTGRESQL:
+        mode = _pgsql_ssl_mode(params)
+        if mode is not None:
+            params["ssl-mode"] = mode
+    return params
+
+
+def _pgsql_ssl_mode(params: Mapping[str, Any]) -> str | None:
+    """libpq `sslmode` as Kea derives it (kea-behaviour.md §5, pgsql_connection.cc:468-517)."""
+    if "ssl-mode" in params:
+        return str(params["ssl-mode"])
+    if "trust-anchor" in params:
+        return "verify-ca"
+    if any(key in params for key in _TLS_KEYS):
+        return "require"
+    return None
