@@ -15,6 +15,7 @@ from fsm.settings import DbType
 
 # The schema versions Kea expects (mysql_constants.h:55-56, pgsql_connection.h:21-22).
 EXPECTED_SCHEMA = {DbType.MYSQL: "35.0", DbType.POSTGRESQL: "34.0"}
+_DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
 
 
@@ -48,6 +49,11 @@ class SimulatedDriver:
 
     def broken(self, backend: str, instance: int) -> bool:
         return instance in self.server(backend).broken_instances
+
+    @property
+    def any_broken(self) -> bool:
+        """Cheap test run after every step of a simulation: is there a loss to notice?"""
+        return any(s.broken_instances for s in self.servers.values())
 
     # -- driver operations --------------------------------------------------------------------
 
@@ -89,7 +95,8 @@ class SimulatedDriver:
 
 def _refused(request: Open) -> str:
     params = request.settings.parameters
-    host, port = params.get("host", "localhost"), params.get("port", 0)
     if request.settings.type is DbType.MEMFILE:
         return f"unable to open lease file {params.get('name', '')}"
-    return f"connection to server at {host}:{port} refused (simulated)"
+    host = params.get("host", "localhost")
+    port = params.get("port") or _DEFAULT_PORTS[request.settings.type]
+    return f"connection to server at {host}, port {port} failed: Connection refused"

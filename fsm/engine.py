@@ -32,24 +32,33 @@ class UnexpectedEvent(DbfsmError):
 
 
 def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machine:
-    """Build a `transitions` machine from a declaration; guards are the declared callables.
+    """Build a `transitions` machine from a declaration.
 
-    `observe` sees every change of state before the transition's effects run, so that a
+    Each transition gets one condition (its declared guards: all of `when`, none of
+    `unless`) and one after-callback (its declared effects, in order, as methods of the
+    model); `observe` sees every change of state before the effects run, so that a
     `Transitioned` notification precedes what the transition does.
     """
 
-    def guard(name: str) -> Callable[[Any], bool]:
-        holds = graph.guards[name].holds
-        return lambda event: holds(event.model)
-
     def spec(t: Transition) -> dict[str, Any]:
+        when = tuple(graph.guards[g].holds for g in t.when)
+        unless = tuple(graph.guards[g].holds for g in t.unless)
+        effects = t.effects
+
+        def guards_hold(event: Any) -> bool:
+            m = event.model
+            return all(g(m) for g in when) and not any(g(m) for g in unless)
+
+        def run_effects(event: Any) -> None:
+            for name in effects:
+                getattr(event.model, name)(event)
+
         return {
             "trigger": t.trigger,
             "source": list(t.source),
             "dest": t.dest,
-            "conditions": [guard(g) for g in t.when],
-            "unless": [guard(g) for g in t.unless],
-            "after": list(t.effects),
+            "conditions": [guards_hold] if when or unless else [],
+            "after": [run_effects] if effects else [],
         }
 
     return Machine(
@@ -196,10 +205,6 @@ class Engine:
         while self._queue and not self.exited:
             self._fire(*self._queue.popleft())
         self._queue.clear()
-        # The first serving notice comes when startup ends, then one on every change.
-        if self.state != "starting" and self.serving != self._last_serving:
-            self._last_serving = self.serving
-            self.emit(ServingChanged(self.serving))
         return self._out
 
     def _name(self, model: Any) -> str:
@@ -207,12 +212,18 @@ class Engine:
 
     def _observe(self, event: Any) -> None:
         t = event.transition
-        if t.dest is not None:
-            self.emit(Transitioned(self._name(event.model), event.event.name, t.source, t.dest))
+        if t.dest is None:
+            return
+        self.emit(Transitioned(self._name(event.model), event.event.name, t.source, t.dest))
+        # Serving is a function of the server's state: the first notice when startup ends,
+        # then one on every change, always before what the transition goes on to do.
+        if event.model is self.server and (t.dest == "serving") != self._last_serving:
+            self._last_serving = t.dest == "serving"
+            self.emit(ServingChanged(self._last_serving))
 
     def _fire(self, model: Any, trigger: str) -> None:
         try:
-            taken = model.trigger(trigger)
+            taken = getattr(model, trigger)()
         except MachineError as exc:
             raise UnexpectedEvent(
                 f"{self._name(model)}: no transition for {trigger!r} in {model.state}"

@@ -42,6 +42,7 @@ lists them all.
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
 from collections.abc import Mapping
@@ -124,7 +125,7 @@ class MessageTemplate:
     logged_at: str  # Kea source file:line of the (first) LOG_* call, giving the severity
     debug_level: int | None = None  # for DEBUG messages, the level Kea logs them at
 
-    @property
+    @functools.cached_property
     def arity(self) -> int:
         """Number of arguments the template takes (its highest placeholder)."""
         return max((int(n) for n in _PLACEHOLDER.findall(self.template)), default=0)

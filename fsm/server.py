@@ -47,6 +47,7 @@ class Server:
         self.origins: dict[str, int] = {}
         self.timers: dict[str, Backend | Callable[[], None]] = {}
         self.backend_unreachable = False
+        self.failure = ""  # why the configuration being applied failed
         self.reply: PendingReply | None = None
         self.exit_code: int | None = None
         self.committed_at: float | None = None
@@ -84,6 +85,7 @@ class Server:
     def backend_settled(self, backend: Backend) -> None:
         if backend.state == "unreachable":
             self.backend_unreachable = True
+            self.failure = f"Unable to open database: {backend.last_error}"
             self.machinery.post(self, "settled")
         else:
             self.open_next()
@@ -111,6 +113,7 @@ class Server:
 
     def _replace_backends(self, settings: ServerSettings) -> None:
         self.backend_unreachable = False
+        self.failure = ""
         self.backends = {}
         for b in settings.backends:
             self._instances += 1
@@ -124,9 +127,6 @@ class Server:
             self.emit(Reply(self.reply.id, self.reply.command, response))
             self.reply = None
 
-    def _failure_reason(self) -> str:
-        errors = [b.last_error for b in self.backends.values() if b.state == "unreachable"]
-        return f"Unable to open database: {errors[0] if errors else 'unknown error'}"
 
     # -- effects (named in fsm.graph.SERVER) ---------------------------------------------------
 
@@ -141,10 +141,9 @@ class Server:
             self.machinery.detach(backend)
 
     def fail_startup(self, _: Any = None) -> None:
-        reason = self._failure_reason()
         source = self.pending.source or "<inline>"
-        self.log("CONFIG_LOAD_FAIL", source, reason)
-        self.log("INIT_FAIL", f"configuration error using file '{source}': {reason}")
+        self.log("CONFIG_LOAD_FAIL", source, self.failure)
+        self.log("INIT_FAIL", f"configuration error using file '{source}': {self.failure}")
         self.exit_code = 1
 
     def commit(self, _: Any = None) -> None:
@@ -164,11 +163,10 @@ class Server:
                 self.machinery.post(backend, "lost")
 
     def fail_reconfiguration(self, _: Any = None) -> None:
-        reason = self._failure_reason()
         if self.reply is not None and self.reply.command == "config-reload":
             self.log("DYNAMIC_RECONFIGURATION_FAIL", self.reply.source or "<inline>")
         self.log("CONFIG_UNRECOVERABLE_ERROR")
-        self._answer(1, reason)
+        self._answer(1, self.failure)
 
     def exit(self, _: Any = None) -> None:
         code = 0 if self.exit_code is None else self.exit_code

@@ -116,7 +116,7 @@ class Simulation:
 
     def _notice_losses(self) -> None:
         traffic = self.scenario.traffic
-        if self.engine.exited:
+        if self.engine.exited or not self.driver.any_broken:
             return
         if self.engine.serving and self._unnoticed(config_backends=False):
             if traffic.kind == "continuous":

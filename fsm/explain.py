@@ -1,0 +1,184 @@
+"""`dbfsm check`: effective settings and, per backend, what its failure will do.
+
+The sentences are not written from the rules a second time: each comes from running the
+engine on the virtual clock against a simulated outage of that one backend (unreachable at
+startup, lost while serving, unreachable after config-set) and reading what happened.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from dataclasses import dataclass
+
+from fsm.records import Record
+from fsm.scenario import Scenario, ScenarioEvent, Traffic
+from fsm.settings import BackendSettings, ServerSettings
+from fsm.simulate import Result, run
+
+_LOSS_AT = 1.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What one simulated outage of a backend led to, read from the records."""
+
+    attempts: tuple[float, ...]  # times of the reconnect attempts
+    exit_code: int | None
+    exit_at: float | None
+    last_problem: str | None  # ID of the last FATAL or ERROR log
+    served_during: bool | None  # serving while the backend was away (None: never started)
+    command_result: int | None
+    command_text: str | None
+    given_up: bool  # abandoned: no further retries until reconfiguration
+    started: bool  # the server got through startup
+
+    @classmethod
+    def of(cls, result: Result, key: str, since: float) -> Outcome:
+        records = [r for r in result.timeline() if r.t >= since]
+        attempts = tuple(r.t for r in records if r.type == "attempt" and r.data["backend"] == key)
+        exits = [r for r in records if r.type == "exit"]
+        problems = [
+            r.data["id"] for r in records if r.type == "log" and r.data["severity"] in _PROBLEMS
+        ]
+        commands = [r for r in records if r.type == "command"]
+        states = [tr.dest for _, tr in result.transitions if tr.machine == key]
+        return cls(
+            attempts=attempts,
+            exit_code=exits[0].data["code"] if exits else None,
+            exit_at=exits[0].t if exits else None,
+            last_problem=problems[-1] if problems else None,
+            served_during=_served_after(result.timeline(), since),
+            command_result=commands[-1].data["result"] if commands else None,
+            command_text=commands[-1].data["text"] if commands else None,
+            given_up=bool(states) and states[-1] == "abandoned",
+            started=any(
+                tr.machine == "server" and tr.dest in ("serving", "not_serving")
+                for _, tr in result.transitions
+            ),
+        )
+
+
+_PROBLEMS = ("FATAL", "ERROR")
+
+
+def _served_after(records: Iterable[Record], since: float) -> bool | None:
+    """Whether the server served at any time after `since`, counting the state then."""
+    serving: bool | None = None
+    served = False
+    for r in records:
+        if r.type != "serving":
+            continue
+        if r.t <= since:
+            serving = r.data["serving"]
+        else:
+            served = served or r.data["serving"]
+            serving = serving if serving is not None else False
+    if serving is None and not served:
+        return None
+    return served or bool(serving)
+
+
+def _horizon(backend: BackendSettings) -> float:
+    loop = backend.max_reconnect_tries * backend.reconnect_wait_time / 1000
+    return _LOSS_AT + loop + 2.0
+
+
+def _simulate(settings: ServerSettings, events: list[ScenarioEvent], until: float) -> Result:
+    scenario = Scenario(
+        settings=settings,
+        load_config=lambda: settings,
+        until=until,
+        traffic=Traffic("none"),
+        events=tuple(events),
+        source="<check>",
+    )
+    return run(scenario)
+
+
+def _loop_words(o: Outcome, loss_at: float) -> str:
+    if not o.attempts:
+        if o.exit_code is not None:
+            return f"makes no reconnect attempt and exits with code {o.exit_code} ({o.last_problem})"
+        return (
+            f"makes no reconnect attempt ({o.last_problem}) and carries on without this "
+            "backend until the next reconfiguration"
+        )
+    n = len(o.attempts)
+    gaps = {round((b - a) * 1000) for a, b in zip(o.attempts, o.attempts[1:], strict=False)}
+    spacing = f", then one every {gaps.pop()} ms" if len(gaps) == 1 else ""
+    tries = f"makes {n} reconnect attempt{'s' if n > 1 else ''}, the first at once{spacing}"
+    span = (o.exit_at if o.exit_at is not None else o.attempts[-1]) - loss_at
+    if o.exit_code is not None:
+        return f"{tries}, and then exits with code {o.exit_code} after {span:g} s ({o.last_problem})"
+    if o.given_up:
+        return (
+            f"{tries}, and then gives up after {span:g} s ({o.last_problem}): no further retries "
+            "until the next reconfiguration"
+        )
+    return tries
+
+
+def _service_words(o: Outcome) -> str:
+    return "keeps serving" if o.served_during else "stops serving"
+
+
+def at_startup(settings: ServerSettings, backend: BackendSettings) -> str:
+    events = [ScenarioEvent(0.0, "down", backend.key)]
+    result = _simulate(settings, events, _horizon(backend))
+    o = Outcome.of(result, backend.key, 0.0)
+    if not o.started:
+        return (
+            f"the server does not start: it logs {o.last_problem} and exits with code "
+            f"{o.exit_code}."
+        )
+    return f"the server starts without it, {_service_words(o)}, and {_loop_words(o, 0.0)}."
+
+
+def while_serving(settings: ServerSettings, backend: BackendSettings) -> str:
+    events = [
+        ScenarioEvent(_LOSS_AT, "down", backend.key),
+        ScenarioEvent(_LOSS_AT, "use", backend.key),
+    ]
+    result = _simulate(settings, events, _horizon(backend))
+    o = Outcome.of(result, backend.key, _LOSS_AT)
+    return f"the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
+
+
+def after_config_set(settings: ServerSettings, backend: BackendSettings) -> str:
+    command = {"command": "config-set", "arguments": dict(settings.document)}
+    events = [
+        ScenarioEvent(_LOSS_AT, "down", backend.key),
+        ScenarioEvent(_LOSS_AT, "command", command=command),
+    ]
+    result = _simulate(settings, events, _horizon(backend))
+    o = Outcome.of(result, backend.key, _LOSS_AT)
+    if o.command_result != 0:
+        return (
+            f"config-set answers result {o.command_result} ({_first_clause(o.command_text)}); "
+            f"the server logs "
+            f"{o.last_problem} and stays up answering commands, but serves no clients until a "
+            "later reconfiguration succeeds."
+        )
+    return (
+        f"config-set succeeds; the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
+    )
+
+
+def report(settings: ServerSettings) -> str:
+    """The text `dbfsm check` prints."""
+    lines = [f"{settings.source or '<config>'}: valid {settings.root} configuration"]
+    for backend in settings.backends:
+        lines.append("")
+        lines.append(f"{backend.key} ({backend.type}, on-fail {backend.on_fail})")
+        for name, value in backend.redacted().items():
+            lines.append(f"  {name}: {json.dumps(value)}")
+        lines.append(f"  unreachable at startup: {at_startup(settings, backend)}")
+        lines.append(f"  lost while serving: {while_serving(settings, backend)}")
+        lines.append(f"  unreachable after config-set: {after_config_set(settings, backend)}")
+    return "\n".join(lines) + "\n"
+
+
+def _first_clause(text: str | None) -> str:
+    """`Unable to open database: <driver text>` without the simulated driver's words."""
+    return (text or "").split(":", 1)[0]
