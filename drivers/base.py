@@ -11,7 +11,7 @@ from __future__ import annotations
 from typing import Protocol
 
 from fsm.actions import Close, Open
-from fsm.events import Lost, OpenFailed, Opened
+from fsm.events import Lost, Opened, OpenFailed
 
 
 class Driver(Protocol):

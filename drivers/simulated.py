@@ -10,7 +10,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 
 from fsm.actions import Close, Open
-from fsm.events import Lost, OpenFailed, Opened
+from fsm.events import Lost, Opened, OpenFailed
 from fsm.settings import DbType
 
 # The schema versions Kea expects (mysql_constants.h:55-56, pgsql_connection.h:21-22).

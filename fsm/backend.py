@@ -9,7 +9,7 @@ from __future__ import annotations
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fsm import messages
-from fsm.actions import Action, AttemptResult, CancelTimer, Close, Log, Open, StartTimer
+from fsm.actions import Action, AttemptResult, Close, Log, Open
 from fsm.graph import BACKEND
 from fsm.settings import (
     DB_CONNECTION_ORIGIN,
@@ -41,7 +41,8 @@ _OPEN_RETRY_MESSAGES = {
 class Host(Protocol):
     """What a backend needs from the server that owns it."""
 
-    universe: int
+    @property
+    def universe(self) -> int: ...
 
     def emit(self, action: Action) -> None: ...
     def disable_service(self, origin: int, owner: str) -> None: ...
@@ -177,6 +178,3 @@ class Backend:
 
     def request_close(self, _: Any = None) -> None:
         self.host.emit(Close(self.key, self.instance))
-
-
-__all__ = ["Backend", "CancelTimer", "Host", "StartTimer", "access_string"]

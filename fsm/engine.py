@@ -18,7 +18,7 @@ from fsm.actions import Action, Reply, ServingChanged, Transitioned
 from fsm.backend import Backend
 from fsm.commands import dispatch
 from fsm.errors import DbfsmError
-from fsm.events import Command, Event, Lost, OpenFailed, Opened, TimerFired
+from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import BACKEND, SERVER, Graph, Transition
 from fsm.server import Server
 from fsm.settings import ServerSettings

@@ -99,7 +99,9 @@ def _simulate(settings: ServerSettings, events: list[ScenarioEvent], until: floa
 def _loop_words(o: Outcome, loss_at: float) -> str:
     if not o.attempts:
         if o.exit_code is not None:
-            return f"makes no reconnect attempt and exits with code {o.exit_code} ({o.last_problem})"
+            return (
+                f"makes no reconnect attempt and exits with code {o.exit_code} ({o.last_problem})"
+            )
         return (
             f"makes no reconnect attempt ({o.last_problem}) and carries on without this "
             "backend until the next reconfiguration"
@@ -110,7 +112,9 @@ def _loop_words(o: Outcome, loss_at: float) -> str:
     tries = f"makes {n} reconnect attempt{'s' if n > 1 else ''}, the first at once{spacing}"
     span = (o.exit_at if o.exit_at is not None else o.attempts[-1]) - loss_at
     if o.exit_code is not None:
-        return f"{tries}, and then exits with code {o.exit_code} after {span:g} s ({o.last_problem})"
+        return (
+            f"{tries}, and then exits with code {o.exit_code} after {span:g} s ({o.last_problem})"
+        )
     if o.given_up:
         return (
             f"{tries}, and then gives up after {span:g} s ({o.last_problem}): no further retries "
@@ -160,9 +164,7 @@ def after_config_set(settings: ServerSettings, backend: BackendSettings) -> str:
             f"{o.last_problem} and stays up answering commands, but serves no clients until a "
             "later reconfiguration succeeds."
         )
-    return (
-        f"config-set succeeds; the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
-    )
+    return f"config-set succeeds; the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
 
 
 def report(settings: ServerSettings) -> str:

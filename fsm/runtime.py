@@ -8,6 +8,7 @@ reproducible. `AsyncioRuntime` does the same on the event loop for live drivers.
 from __future__ import annotations
 
 import asyncio
+import functools
 import heapq
 import itertools
 from collections.abc import Callable
@@ -57,8 +58,7 @@ class VirtualRuntime:
         for action in actions:
             match action:
                 case Open():
-                    result = self.driver.open_now(action)
-                    self.at(now, lambda r=result: self.deliver(r))
+                    self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
                 case Close():
                     self.driver.close_now(action)
                 case StartTimer(name, delay):
@@ -125,9 +125,7 @@ class AsyncioRuntime:
                 case Close():
                     self._spawn(self.driver.close(action))
                 case StartTimer(name, delay):
-                    self._timers[name] = self._loop.call_later(
-                        delay, lambda n=name: self._expire(n)
-                    )
+                    self._timers[name] = self._loop.call_later(delay, self._expire, name)
                 case CancelTimer(name):
                     handle = self._timers.pop(name, None)
                     if handle is not None:

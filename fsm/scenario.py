@@ -86,7 +86,7 @@ class _Doc:
                 node = loader.get_single_node()
                 self.data = None if node is None else self._value(loader, node, "")
             finally:
-                loader.dispose()  # type: ignore[no-untyped-call]
+                loader.dispose()
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark
             where = f"{source}:{mark.line + 1}:{mark.column + 1}" if mark else source
@@ -99,13 +99,13 @@ class _Doc:
         if isinstance(node, yaml.MappingNode):
             out: dict[Any, Any] = {}
             for key_node, value_node in node.value:
-                key = loader.construct_object(key_node, deep=True)  # type: ignore[no-untyped-call]
+                key = loader.construct_object(key_node, deep=True)
                 child = f"{path}.{key}" if path else str(key)
                 out[key] = self._value(loader, value_node, child)
             return out
         if isinstance(node, yaml.SequenceNode):
             return [self._value(loader, n, f"{path}[{i}]") for i, n in enumerate(node.value)]
-        return loader.construct_object(node, deep=True)  # type: ignore[no-untyped-call]
+        return loader.construct_object(node, deep=True)
 
     def error(self, path: str, message: str) -> ConfigError:
         probe = path
@@ -126,9 +126,7 @@ def load(path: str | os.PathLike[str], config_override: str | None = None) -> Sc
     return parse(text, source, Path(source).parent, config_override)
 
 
-def parse(
-    text: str, source: str, base: Path, config_override: str | None = None
-) -> Scenario:
+def parse(text: str, source: str, base: Path, config_override: str | None = None) -> Scenario:
     doc = _Doc(text, source)
     data = doc.data
     if not isinstance(data, dict):
@@ -167,7 +165,12 @@ def _config_loader(doc: _Doc, value: Any, base: Path) -> Callable[[], ServerSett
 
 
 def _number(
-    doc: _Doc, data: Mapping[str, Any], key: str, *, default: float, positive: bool = False,
+    doc: _Doc,
+    data: Mapping[str, Any],
+    key: str,
+    *,
+    default: float,
+    positive: bool = False,
     path: str | None = None,
 ) -> float:
     value = data.get(key, default)
@@ -238,7 +241,7 @@ def _event(doc: _Doc, item: Any, path: str, until: float) -> ScenarioEvent:
     if (kind == "schema") != (version is not None):
         raise doc.error(path, "'version' goes with 'schema' and only with it")
     if version is not None and not isinstance(version, str | int | float):
-        raise doc.error(f"{path}.version", "must be a version such as \"34.0\"")
+        raise doc.error(f"{path}.version", 'must be a version such as "34.0"')
     return ScenarioEvent(at, kind, backend, None if version is None else str(version))
 
 

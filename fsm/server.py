@@ -127,7 +127,6 @@ class Server:
             self.emit(Reply(self.reply.id, self.reply.command, response))
             self.reply = None
 
-
     # -- effects (named in fsm.graph.SERVER) ---------------------------------------------------
 
     def open_backends(self, _: Any = None) -> None:

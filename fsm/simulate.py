@@ -9,6 +9,7 @@ backends are used by the configuration poll every `config-fetch-wait-time` secon
 
 from __future__ import annotations
 
+import functools
 import math
 from dataclasses import dataclass
 
@@ -55,7 +56,7 @@ class Simulation:
         self.runtime.execute(self.engine.start())
         for event in scenario.events:
             if event not in at_start:
-                self.runtime.at(event.at, lambda e=event: self._apply(e))
+                self.runtime.at(event.at, functools.partial(self._apply, event))
         self.runtime.run_until(scenario.until, self._notice_losses)
         engine = self.engine
         end = self.clock.now
