@@ -7,6 +7,7 @@ exit status 2; no traceback.
 from __future__ import annotations
 
 import argparse
+import os
 import sys
 from collections.abc import Sequence
 from importlib import resources
@@ -24,8 +25,10 @@ class _Parser(argparse.ArgumentParser):
 
 
 def _builtin_example(name: str) -> str:
-    path = resources.files("fsm") / "examples" / f"{name}.yaml"
-    return str(path)
+    """The example's path, relative to the working directory when it lies below it."""
+    path = str(resources.files("fsm") / "examples" / f"{name}.yaml")
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
 
 
 def _check(args: argparse.Namespace) -> int:

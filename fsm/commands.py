@@ -11,7 +11,9 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fsm import messages
+from fsm import __version__, messages
+from fsm.actions import Log
+from fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
 from fsm.config import from_document, redact
 from fsm.errors import ConfigError
 from fsm.events import Command
@@ -21,18 +23,9 @@ from fsm.settings import DB_CONNECTION_ORIGIN, USER_COMMAND_ORIGIN, ServerSettin
 if TYPE_CHECKING:
     from fsm.engine import Engine
 
-SUCCESS, ERROR, UNSUPPORTED, EMPTY = 0, 1, 2, 3
-DELAYED_ENABLE_TIMER = "NetworkState-delayed-enable"
+_PROCESSING = "Error during command processing: "
 
-Answer = dict[str, Any]
 Handler = Callable[["Engine", Command, Mapping[str, Any]], Answer | None]
-
-
-def answer(result: int, text: str, arguments: Any = None) -> Answer:
-    response: Answer = {"result": result, "text": text}
-    if arguments is not None:
-        response["arguments"] = arguments
-    return response
 
 
 def dispatch(engine: Engine, command: Command) -> None:
@@ -42,6 +35,8 @@ def dispatch(engine: Engine, command: Command) -> None:
     label = name if isinstance(name, str) else "?"
     try:
         arguments = _parse(request)
+        if isinstance(name, str):
+            engine.emit(Log(messages.command("COMMAND_RECEIVED", name)))
         response = _HANDLERS[label](engine, command, arguments)
     except _Refused as refused:
         response = refused.response
@@ -54,90 +49,130 @@ class _Refused(Exception):
         self.response = response
 
 
+def _refuse(text: str) -> _Refused:
+    return _Refused(answer(ERROR, text))
+
+
+def _json_type(value: object) -> str:
+    """Kea's Element type names."""
+    if isinstance(value, bool):
+        return "boolean"
+    for kind, name in ((int, "integer"), (float, "real"), (str, "string"), (list, "list")):
+        if isinstance(value, kind):
+            return name
+    return "map" if isinstance(value, dict) else "null"
+
+
 def _parse(request: object) -> Mapping[str, Any]:
+    """Kea's parseCommand checks, in Kea's order and words."""
     if not isinstance(request, dict):
-        raise _Refused(answer(ERROR, "invalid command: not a JSON map"))
-    name = request.get("command")
-    if name is None:
-        raise _Refused(answer(ERROR, "invalid command: 'command' parameter is missing"))
-    if not isinstance(name, str):
-        raise _Refused(answer(ERROR, "invalid command: 'command' parameter must be a string"))
-    extra = sorted(set(request) - {"command", "arguments", "service"})
+        got = _json_type(request)
+        raise _refuse(
+            f"{_PROCESSING}invalid command: expected toplevel entry to be a map, got {got} instead"
+        )
+    if "command" not in request:
+        raise _refuse(f"{_PROCESSING}invalid command: does not contain mandatory 'command'")
+    extra = sorted(
+        str(k) for k in request if k not in ("command", "arguments", "service", "remote-address")
+    )
     if extra:
-        raise _Refused(answer(ERROR, f"invalid command: unsupported parameter '{extra[0]}'"))
+        raise _refuse(f"{_PROCESSING}invalid command: unsupported parameter '{extra[0]}'")
+    name = request["command"]
+    if not isinstance(name, str):
+        got = _json_type(name)
+        raise _refuse(
+            f"{_PROCESSING}invalid command: expected 'command' to be a string, got {got} instead"
+        )
     if name not in _HANDLERS:
         raise _Refused(answer(UNSUPPORTED, f"'{name}' command not supported."))
     arguments = request.get("arguments", {})
     if not isinstance(arguments, dict):
-        raise _Refused(answer(ERROR, "invalid command: 'arguments' must be a JSON map"))
+        raise _refuse(f"arguments for the '{name}' command must be a map")
     return arguments
 
 
-def _int_argument(arguments: Mapping[str, Any], key: str, minimum: int) -> int | None:
+def _int_argument(arguments: Mapping[str, Any], key: str) -> int | None:
     value = arguments.get(key)
     if value is None:
         return None
     if not isinstance(value, int) or isinstance(value, bool):
-        raise _Refused(answer(ERROR, f"'{key}' argument must be a number"))
-    if value < minimum:
-        raise _Refused(answer(ERROR, f"'{key}' must be at least {minimum}, got {value}"))
+        raise _refuse(f"'{key}' argument must be a number")
     return value
 
 
 def _origin(arguments: Mapping[str, Any]) -> int:
-    """Kea's origin selection: `origin-id` wins, then `origin` ("user" only here)."""
-    origin_id = _int_argument(arguments, "origin-id", 1)
+    """Kea's origin selection: `origin-id` wins, then `origin` ("user", "ha-partner", N)."""
+    origin_id = _int_argument(arguments, "origin-id")
     if origin_id is not None:
         return origin_id
     origin = arguments.get("origin", "user")
-    if origin != "user":
-        raise _Refused(answer(ERROR, f"invalid value used for 'origin' parameter: {origin}"))
-    return USER_COMMAND_ORIGIN
+    if isinstance(origin, int) and not isinstance(origin, bool):
+        return origin
+    if not isinstance(origin, str):
+        raise _refuse("'origin' argument must be a string or a number")
+    if origin in _NAMED_ORIGINS:
+        return _NAMED_ORIGINS[origin]
+    raise _refuse(f"invalid value used for 'origin' parameter: {origin or '(empty string)'}")
+
+
+_NAMED_ORIGINS = {"user": USER_COMMAND_ORIGIN, "ha-partner": 2000}
+
+
+def _origin_timer(origin: int) -> str:
+    return f"network-state-timer-{origin}"
 
 
 # -- handlers ----------------------------------------------------------------------------------
 
 
 def _status_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
-    server = engine.server
-    origins = server.origins.values()
+    origins = set(engine.server.origins.values())
     now = engine.clock()
     state = {
-        "disabled-by-db-connection": sorted({o for o in origins if o >= DB_CONNECTION_ORIGIN}),
-        "disabled-by-local-command": [],
-        "disabled-by-remote-command": [],
+        "disabled-by-db-connection": sorted(o for o in origins if o >= DB_CONNECTION_ORIGIN),
+        "disabled-by-local-command": sorted(o for o in origins if 1000 <= o < 2000),
+        "disabled-by-remote-command": sorted(o for o in origins if 2000 <= o < 3000),
         "disabled-by-user": USER_COMMAND_ORIGIN in origins,
-        "globally-disabled": not engine.serving,
+        "globally-disabled": bool(origins),
     }
-    configured = engine.state in ("serving", "not_serving")
-    return answer(
-        SUCCESS,
-        "",
-        {
-            "pid": engine.pid,
-            "uptime": int(now - engine.started_at),
-            "reload": int(now - (engine.committed_at or engine.started_at)),
-            "multi-threading-enabled": False,
-            "sockets": {"status": "ready" if configured else "failed"},
-            "dhcp-state": state,
-        },
-    )
+    arguments: dict[str, Any] = {
+        "pid": engine.pid,
+        "uptime": int(now - engine.started_at),
+        "multi-threading-enabled": False,
+        "sockets": {"status": "ready" if engine.state in _CONFIGURED else "failed"},
+        "dhcp-state": state,
+    }
+    if engine.committed_at is not None:
+        arguments["reload"] = int(now - engine.committed_at)
+    return answer(SUCCESS, "", arguments)
+
+
+_CONFIGURED = ("serving", "not_serving")
 
 
 def _config_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
-    return answer(SUCCESS, "", redact(dict(engine.settings.document)))
+    document = engine.settings.document
+    shown = redact(dict(document))
+    assert isinstance(shown, dict)
+    return answer(SUCCESS, "", {**shown, "hash": config_hash(document)})
 
 
 def _settings_from(engine: Engine, arguments: Mapping[str, Any]) -> ServerSettings:
     if not arguments:
-        raise _Refused(answer(ERROR, "Missing mandatory 'arguments' parameter."))
+        raise _refuse("Missing mandatory 'arguments' parameter.")
     root = engine.settings.root
     if root not in arguments:
-        raise _Refused(answer(ERROR, f"Missing mandatory '{root}' parameter."))
+        raise _refuse(f"Missing mandatory '{root}' parameter.")
+    if not isinstance(arguments[root], dict):
+        raise _refuse(f"'{root}' parameter expected to be a map.")
+    extra = sorted(str(k) for k in arguments if k != root)
+    if extra:
+        more = "".join(f" (and '{k}')" for k in extra[1:])
+        raise _refuse(f"Unsupported '{extra[0]}' parameter{more}.")
     try:
         return from_document(dict(arguments), where="arguments")
     except ConfigError as err:
-        raise _Refused(answer(ERROR, str(err))) from err
+        raise _refuse(str(err)) from err
 
 
 def _reconfigure(engine: Engine, command: Command, settings: ServerSettings) -> None:
@@ -147,8 +182,7 @@ def _reconfigure(engine: Engine, command: Command, settings: ServerSettings) -> 
     server.reply = PendingReply(command.id, _name(command), settings.source)
     if not engine.fire(server, "reconfigure"):
         server.pending, server.reply = previous, None
-        state = engine.state
-        raise _Refused(answer(ERROR, f"a configuration is being applied ({state}); try again"))
+        raise _refuse(f"a configuration is being applied ({engine.state}); try again")
 
 
 def _name(command: Command) -> str:
@@ -163,11 +197,19 @@ def _config_set(engine: Engine, command: Command, arguments: Mapping[str, Any]) 
 
 def _config_reload(engine: Engine, command: Command, _: Mapping[str, Any]) -> None:
     if engine.loader is None:
-        raise _Refused(answer(ERROR, "Config reload failed: no configuration file to reload"))
+        raise _refuse(
+            "Config reload failed: JSON configuration file not specified. "
+            "Please use -c command line option."
+        )
+    source = engine.settings.source or "<inline>"
+    engine.server.log("DYNAMIC_RECONFIGURATION", source)
     try:
         settings = engine.loader()
     except ConfigError as err:
-        raise _Refused(answer(ERROR, f"Config reload failed: {err}")) from err
+        reason = f"configuration error using file '{source}': {err}"
+        engine.server.log("CONFIG_LOAD_FAIL", source, str(err))
+        engine.server.log("DYNAMIC_RECONFIGURATION_FAIL", source)
+        raise _refuse(f"Config reload failed: {reason}") from err
     _reconfigure(engine, command, settings)
 
 
@@ -175,40 +217,49 @@ def _config_test(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> An
     _settings_from(engine, arguments)
     return answer(
         SUCCESS,
-        "Configuration seems sane. Control-socket, hook-libraries, and D2 configuration were "
+        "Configuration seems sane. Control-sockets, hook-libraries, and D2 configuration were "
         "sanity checked, but not applied.",
     )
 
 
 def _dhcp_disable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> Answer:
     server = engine.server
-    max_period = _int_argument(arguments, "max-period", 1)
+    max_period = _int_argument(arguments, "max-period")
+    if max_period is not None and max_period <= 0:
+        raise _refuse("'max-period' must be positive integer")
     origin = _origin(arguments)
-    owner = f"origin {origin}"
-    server.disable_service(origin, owner)
+    text = f"DHCPv{server.universe} service disabled"
     if max_period is not None:
-        server.arm_timer(DELAYED_ENABLE_TIMER, max_period, lambda: server.enable_origin(origin))
-    return answer(SUCCESS, f"DHCPv{server.universe} service disabled")
+        if origin >= DB_CONNECTION_ORIGIN:
+            raise _refuse(f"{_PROCESSING}DB connection does not support delayed enable")
+        server.disarm_timer(_origin_timer(origin))
+        server.arm_timer(_origin_timer(origin), max_period, lambda: server.enable_origin(origin))
+        text += f" for {max_period} seconds"
+    server.disable_service(origin, f"origin {origin}")
+    return answer(SUCCESS, text)
 
 
 def _dhcp_enable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> Answer:
     server = engine.server
-    server.enable_origin(_origin(arguments))
-    server.disarm_timer(DELAYED_ENABLE_TIMER)
+    origin = _origin(arguments)
+    server.disarm_timer(_origin_timer(origin))
+    server.enable_origin(origin)
     return answer(SUCCESS, "DHCP service successfully enabled")
 
 
 def _shutdown(engine: Engine, command: Command, arguments: Mapping[str, Any]) -> None:
-    code = _int_argument(arguments, "exit-value", -(2**31))
+    code = arguments.get("exit-value", 0)
+    if not isinstance(code, int) or isinstance(code, bool):
+        raise _refuse("parameter 'exit-value' is not an integer")
     engine.reply(command.id, "shutdown", answer(SUCCESS, "Shutting down."))
-    engine.server.exit_code = 0 if code is None else code
+    engine.server.exit_code = code
     engine.fire(engine.server, "shutdown")
 
 
-def _version_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
-    return answer(
-        SUCCESS, messages.KEA_VERSION, {"extended": f"{messages.KEA_VERSION} (dbfsm engine)"}
-    )
+def _version_get(_: Engine, __: Command, ___: Mapping[str, Any]) -> Answer:
+    release = messages.KEA_RELEASE
+    extended = f"{release} (dbfsm {__version__}: Kea's database-connectivity behaviour)"
+    return answer(SUCCESS, release, {"extended": extended})
 
 
 def _list_commands(_: Engine, __: Command, ___: Mapping[str, Any]) -> Answer:

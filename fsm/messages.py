@@ -54,6 +54,7 @@ from typing import Final
 from fsm.settings import DbType, Role
 
 __all__ = [
+    "KEA_RELEASE",
     "KEA_VERSION",
     "LogMessage",
     "MessageTemplate",
@@ -70,6 +71,8 @@ __all__ = [
 
 # The Kea source the catalogue was read from (`git describe` of the checkout).
 KEA_VERSION: Final = "Kea-3.3.0-160-gd179a1e32a"
+# The release number Kea reports (DHCP4_STARTED, version-get).
+KEA_RELEASE: Final = "3.3.0"
 
 
 class Severity(StrEnum):

@@ -37,7 +37,8 @@ def record_of(action: Action, t: float) -> Record | None:
         case AttemptResult(backend, n, of, ok):
             return Record(t, "attempt", {"backend": backend, "n": n, "of": of, "ok": ok})
         case Reply(_, command, response):
-            data = {"command": command, "result": response["result"], "text": response["text"]}
+            data = {"command": command, "result": response["result"]}
+            data["text"] = response.get("text", "")
             return Record(t, "command", data)
         case Exit(code):
             return Record(t, "exit", {"code": code})

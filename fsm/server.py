@@ -7,11 +7,12 @@ configuration command. Which effect runs when is decided by `fsm.graph.SERVER`.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+from collections.abc import Callable
 from typing import Any, Protocol
 
 from fsm import messages
 from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
+from fsm.answers import answer, config_hash
 from fsm.backend import Backend
 from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
 
@@ -121,11 +122,14 @@ class Server:
             self.backends[b.key] = backend
             self.machinery.attach(backend)
 
-    def _answer(self, result: int, text: str) -> None:
+    def _answer(self, response: dict[str, Any]) -> None:
         if self.reply is not None:
-            response = {"result": result, "text": text}
             self.emit(Reply(self.reply.id, self.reply.command, response))
             self.reply = None
+
+    @property
+    def _reloading(self) -> bool:
+        return self.reply is not None and self.reply.command == "config-reload"
 
     # -- effects (named in fsm.graph.SERVER) ---------------------------------------------------
 
@@ -134,6 +138,8 @@ class Server:
         self.open_next()
 
     def close_backends(self, _: Any = None) -> None:
+        for name in list(self.timers):  # Kea unregisters every timer when reconfiguring
+            self.disarm_timer(name)
         for backend in self.backends.values():
             if backend.state != "closed":
                 backend.trigger("close")  # type: ignore[attr-defined]
@@ -155,17 +161,24 @@ class Server:
             backend.config_applied = True
         self.log("CONFIG_COMPLETE", _summary(self.current))
         if starting:
-            self.log("STARTED", messages.KEA_VERSION)
-        self._answer(0, "Configuration successful.")
+            self.log("STARTED", messages.KEA_RELEASE)
+        if self._reloading:
+            self.log("DYNAMIC_RECONFIGURATION_SUCCESS", self.current.source or "<inline>")
+        hash_ = config_hash(self.current.document)
+        self._answer(answer(0, "Configuration successful.", {"hash": hash_}))
         for backend in self.backends.values():
             if backend.state == "retry_pending":
                 self.machinery.post(backend, "lost")
 
     def fail_reconfiguration(self, _: Any = None) -> None:
-        if self.reply is not None and self.reply.command == "config-reload":
-            self.log("DYNAMIC_RECONFIGURATION_FAIL", self.reply.source or "<inline>")
+        text = self.failure
+        if self._reloading:
+            source = self.pending.source or "<inline>"
+            self.log("CONFIG_LOAD_FAIL", source, self.failure)
+            self.log("DYNAMIC_RECONFIGURATION_FAIL", source)
+            text = f"Config reload failed: configuration error using file '{source}': {text}"
         self.log("CONFIG_UNRECOVERABLE_ERROR")
-        self._answer(1, self.failure)
+        self._answer(answer(1, text))
 
     def exit(self, _: Any = None) -> None:
         code = 0 if self.exit_code is None else self.exit_code
@@ -176,5 +189,12 @@ class Server:
 
 
 def _summary(settings: ServerSettings) -> str:
-    parts: Iterable[str] = (f"{b.key}={b.type}" for b in settings.backends)
-    return "; ".join(parts) or "no database backends"
+    """Kea's configuration summary: the number of subnets, and DDNS."""
+    server = settings.document.get(settings.root, {})
+    family = "IPv4" if settings.universe == 4 else "IPv6"
+    subnets = server.get(f"subnet{settings.universe}", [])
+    for network in server.get("shared-networks", []):
+        subnets = [*subnets, *network.get(f"subnet{settings.universe}", [])]
+    counted = f"added {family} subnets: {len(subnets)}" if subnets else f"no {family} subnets!"
+    ddns = server.get("dhcp-ddns", {}).get("enable-updates", False)
+    return f"{counted}; DDNS: {'enabled' if ddns else 'disabled'}"
