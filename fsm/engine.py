@@ -8,6 +8,7 @@ The same engine therefore serves the simulator, the property tests and a live ru
 
 from __future__ import annotations
 
+import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
@@ -24,6 +25,9 @@ from fsm.server import Server
 from fsm.settings import ServerSettings
 
 Listener = Callable[[Action], None]
+
+# `transitions` reports every callback at INFO: an implementation detail, not the engine's log.
+logging.getLogger("transitions").setLevel(logging.WARNING)
 Loader = Callable[[], ServerSettings]
 
 
@@ -70,6 +74,27 @@ def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machin
         auto_transitions=False,
         before_state_change=[observe],
     )
+
+
+def check_model(graph: Graph, model_class: type) -> None:
+    """Fail at import if a model and its graph disagree: every declared effect must be a
+    method of the model, every transition must use declared effects and guards, and no
+    trigger may be shadowed by a model attribute (`transitions` would silently skip it)."""
+    for name in graph.effects:
+        if not callable(getattr(model_class, name, None)):
+            raise TypeError(f"{model_class.__name__} lacks effect {name!r} of {graph.name}")
+    for t in graph.transitions:
+        unknown = [e for e in t.effects if e not in graph.effects]
+        unknown += [g for g in (*t.when, *t.unless) if g not in graph.guards]
+        if unknown:
+            raise TypeError(f"{graph.name}: {t.trigger} uses undeclared {unknown}")
+    for trigger in graph.triggers:
+        if hasattr(model_class, trigger):
+            raise TypeError(f"{model_class.__name__}.{trigger} shadows a {graph.name} trigger")
+
+
+check_model(BACKEND, Backend)
+check_model(SERVER, Server)
 
 
 class Engine:

@@ -25,6 +25,7 @@ _COMPONENTS = (
     ("DATABASE_", "database"),
     ("DHCPSRV_", "dhcpsrv"),
     ("DCTL_", "dctl"),
+    ("COMMAND_", "commands"),
 )
 
 

@@ -91,7 +91,7 @@ class Server:
         else:
             self.open_next()
 
-    def backend_fatal(self) -> None:
+    def exit_for_backend(self) -> None:
         self.exit_code = 1
         self.machinery.post(self, "backend_fatal")
 
@@ -185,6 +185,8 @@ class Server:
         self.exit_code = code
         for name in list(self.timers):
             self.disarm_timer(name)
+        if self.current is not None:  # Kea's main logs this once run() returns
+            self.log("SHUTDOWN")
         self.emit(Exit(code))
 
 

@@ -1,0 +1,103 @@
+"""The embedded API on the real clock: the README's example runs and does what it says."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import runpy
+from pathlib import Path
+
+import pytest
+
+from drivers.simulated import SimulatedDriver
+from fsm.actions import Action, Exit, Log, Transitioned
+from fsm.config import from_document
+from fsm.engine import Engine
+from fsm.logs import forward
+from fsm.runtime import AsyncioRuntime
+
+EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "embed.py"
+
+
+def test_readme_example_runs(capsys: pytest.CaptureFixture[str]) -> None:
+    """docs/examples/embed.py (shown in the README) recovers nothing and exits 0 on shutdown."""
+    runpy.run_path(str(EXAMPLE), run_name="__main__")
+    out = capsys.readouterr().out
+    assert "serving: True {'lease-database': 'abandoned'}" in out
+    assert "'globally-disabled': False" in out
+    assert "exit code: 0" in out
+
+
+def _settings(on_fail: str) -> object:
+    return from_document(
+        {
+            "Dhcp4": {
+                "lease-database": {
+                    "type": "mysql",
+                    "name": "kea",
+                    "password": "pw-never-shown",
+                    "max-reconnect-tries": 2,
+                    "reconnect-wait-time": 50,
+                    "on-fail": on_fail,
+                }
+            }
+        }
+    )
+
+
+def test_asyncio_runtime_exits_after_retries(caplog: pytest.LogCaptureFixture) -> None:
+    """stop-retry-exit on the real clock: two attempts 50 ms apart, FATAL, exit code 1."""
+
+    async def scenario() -> tuple[int, list[Action], float]:
+        loop = asyncio.get_running_loop()
+        settings = _settings("stop-retry-exit")
+        engine = Engine(settings, clock=loop.time)  # type: ignore[arg-type]
+        forward(engine)
+        seen: list[Action] = []
+        engine.subscribe(seen.append)
+        driver = SimulatedDriver()
+        runtime = AsyncioRuntime(engine, driver)
+        runtime.start()
+        await asyncio.sleep(0)
+        assert engine.serving
+        driver.set_up("lease-database", False)
+        start = loop.time()
+        await runtime.use("lease-database")
+        assert not engine.serving
+        code = await asyncio.wait_for(runtime.wait_exit(), timeout=5)
+        return code, seen, loop.time() - start
+
+    with caplog.at_level(logging.INFO, logger="kea-dhcp4"):
+        code, seen, took = asyncio.run(scenario())
+    assert code == 1
+    assert isinstance(seen[-1], Exit)
+    assert 0.045 <= took < 1.0
+    ids = [a.message.id for a in seen if isinstance(a, Log)]
+    assert ids.count("DHCP4_DB_RECONNECT_LOST_CONNECTION") == 2
+    assert "DHCP4_FATAL_DB_RECONNECT_FAILED" in ids
+    fatal = [r for r in caplog.records if r.kea_id == "DHCP4_FATAL_DB_RECONNECT_FAILED"]
+    assert fatal and fatal[0].levelno == logging.CRITICAL
+    assert fatal[0].name == "kea-dhcp4.dhcp4"
+    assert not any("pw-never-shown" in r.getMessage() for r in caplog.records)
+    assert any(isinstance(a, Transitioned) and a.dest == "exited" for a in seen)
+
+
+def test_asyncio_runtime_restores_service() -> None:
+    """The database comes back before the second attempt: service resumes, no exit."""
+
+    async def scenario() -> tuple[bool, dict[str, str]]:
+        loop = asyncio.get_running_loop()
+        engine = Engine(_settings("stop-retry-exit"), clock=loop.time)  # type: ignore[arg-type]
+        driver = SimulatedDriver()
+        runtime = AsyncioRuntime(engine, driver)
+        runtime.start()
+        await asyncio.sleep(0)
+        driver.set_up("lease-database", False)
+        await runtime.use("lease-database")
+        driver.set_up("lease-database", True)
+        await asyncio.sleep(0.15)
+        return engine.serving, engine.backend_states()
+
+    serving, states = asyncio.run(scenario())
+    assert serving
+    assert states == {"lease-database": "online"}
