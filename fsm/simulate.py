@@ -54,6 +54,7 @@ class Simulation:
         for event in at_start:
             self._apply(event)
         self.runtime.execute(self.engine.start())
+        self.runtime.run_until(0.0)  # startup settles first: t=0 commands find it done
         for event in scenario.events:
             if event not in at_start:
                 self.runtime.at(event.at, functools.partial(self._apply, event))
