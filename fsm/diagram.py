@@ -1,0 +1,122 @@
+"""`dbfsm diagram`: draw the lifecycle graphs from their declaration in `fsm.graph`.
+
+Views: `backend` and `server` (the whole lifecycles) and one per `on-fail` mode (the backend
+lifecycle cut to what that mode can do). Formats: `mermaid` (the default, for Markdown),
+`dot`, and `svg` / `png` drawn by Graphviz. `--highlight SCENARIO` colours the path a
+`dbfsm simulate` scenario takes. The same graph always gives the same bytes.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from importlib import resources
+from pathlib import Path
+
+from fsm.errors import DbfsmError
+from fsm.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
+from fsm.views import VIEWS, Highlight, View, get_view, trace
+
+__all__ = [
+    "ALL",
+    "EXTENSIONS",
+    "VIEWS",
+    "add_arguments",
+    "highlight_of",
+    "render",
+    "run",
+    "to_dot",
+    "to_mermaid",
+]
+
+ALL = "all"
+# Format -> file extension; `dbfsm diagram --view all -o DIR` writes DIR/<view>.<extension>.
+EXTENSIONS = {"mermaid": "mmd", "dot": "dot", "svg": "svg", "png": "png"}
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "--view",
+        choices=(*VIEWS, ALL),
+        default="backend",
+        help="backend or server lifecycle, the backend lifecycle under one on-fail mode, "
+        "or all of them (default: backend)",
+    )
+    parser.add_argument(
+        "--format",
+        choices=tuple(EXTENSIONS),
+        default="mermaid",
+        help="mermaid (default), dot, or svg/png drawn by Graphviz",
+    )
+    parser.add_argument(
+        "--output",
+        "-o",
+        metavar="PATH",
+        help="file to write (default: stdout; required for png); a directory for --view all",
+    )
+    parser.add_argument(
+        "--highlight",
+        metavar="SCENARIO",
+        help="colour the path this simulate scenario takes (a file, or the name of a "
+        "built-in example such as stop-retry-exit)",
+    )
+
+
+def highlight_of(scenario: str) -> Highlight:
+    """The path of `scenario`: a scenario file, or the name of a built-in example."""
+    path = Path(scenario)
+    if not path.exists():
+        example = resources.files("fsm") / "examples" / f"{scenario}.yaml"
+        if "/" not in scenario and example.is_file():
+            path = Path(str(example))
+    return trace(path)
+
+
+def render(view: View, fmt: str, highlight: Highlight | None = None) -> bytes:
+    """`view` in format `fmt` as the bytes to write."""
+    if fmt == "mermaid":
+        return to_mermaid(view, highlight).encode("utf-8")
+    if fmt == "dot":
+        return to_dot(view, highlight).encode("utf-8")
+    if fmt in IMAGE_FORMATS:
+        return to_image(view, fmt, highlight)
+    raise DbfsmError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
+
+
+def _write(path: Path, data: bytes) -> None:
+    try:
+        path.write_bytes(data)
+    except OSError as err:
+        raise DbfsmError(f"cannot write {path}: {err.strerror or err}") from None
+
+
+def run(args: argparse.Namespace) -> int:
+    fmt: str = args.format
+    if fmt not in EXTENSIONS:
+        raise DbfsmError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
+    names = tuple(VIEWS) if args.view == ALL else (get_view(args.view).name,)
+    output: str | None = args.output if args.output != "-" else None
+    if args.view == ALL and output is None:
+        raise DbfsmError("--view all writes one file per view: give --output DIRECTORY")
+    if fmt == "png" and output is None:
+        raise DbfsmError("png is binary: give --output FILE")
+    highlight = highlight_of(args.highlight) if args.highlight else None
+
+    if args.view == ALL:
+        assert output is not None
+        directory = Path(output)
+        try:
+            directory.mkdir(parents=True, exist_ok=True)
+        except OSError as err:
+            raise DbfsmError(f"cannot create directory {directory}: {err.strerror}") from None
+        for name in names:
+            data = render(VIEWS[name], fmt, highlight)
+            _write(directory / f"{name}.{EXTENSIONS[fmt]}", data)
+        return 0
+
+    data = render(VIEWS[names[0]], fmt, highlight)
+    if output is None:
+        sys.stdout.write(data.decode("utf-8"))
+    else:
+        _write(Path(output), data)
+    return 0
