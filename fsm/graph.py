@@ -137,7 +137,7 @@ _BACKEND_GUARDS = {
         Guard("schema_mismatch", "schema version mismatch", lambda m: m.schema_mismatch),
         Guard(
             "reconnect_disabled",
-            "max-reconnect-tries or reconnect-wait-time is 0",
+            "reconnect disabled (0 tries or 0 wait)",
             lambda m: (
                 not m.settings.reconnects
                 or m.settings.max_reconnect_tries == 0
@@ -147,7 +147,7 @@ _BACKEND_GUARDS = {
         Guard("retries_left", "retries left", lambda m: m.retries_left > 0),
         Guard(
             "config_applied",
-            "startup or reconfiguration succeeded",
+            "configuration applied",
             lambda m: m.config_applied,
         ),
         _mode_guard(
@@ -352,12 +352,12 @@ _SERVER_GUARDS = {
     for g in (
         Guard(
             "backend_unreachable",
-            "a backend cannot be reached",
+            "backend unreachable",
             lambda s: s.backend_unreachable,
         ),
         Guard(
             "service_disabled",
-            "a disabling origin remains",
+            "disabling origin left",
             lambda s: bool(s.origins),
         ),
         Guard(
