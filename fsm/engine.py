@@ -25,10 +25,10 @@ from fsm.server import Server
 from fsm.settings import ServerSettings
 
 Listener = Callable[[Action], None]
+Loader = Callable[[], ServerSettings]
 
 # `transitions` reports every callback at INFO: an implementation detail, not the engine's log.
 logging.getLogger("transitions").setLevel(logging.WARNING)
-Loader = Callable[[], ServerSettings]
 
 
 class UnexpectedEvent(DbfsmError):
@@ -116,6 +116,7 @@ class Engine:
         self._out: list[Action] = []
         self._listeners: list[Listener] = []
         self._last_serving: bool | None = None
+        self._started = False
         self._backend_machine = _machine(BACKEND, None, self._observe)
         self.server = Server(self, settings)
         self._server_machine = _machine(SERVER, self.server, self._observe)
@@ -156,6 +157,10 @@ class Engine:
         return lambda: self._listeners.remove(listener)
 
     def start(self) -> list[Action]:
+        """Apply the configuration given at construction: open its backends."""
+        if self._started:
+            raise UnexpectedEvent("the engine has already been started")
+        self._started = True
         return self._run(self.server, "start")
 
     def handle(self, event: Event) -> list[Action]:
@@ -166,7 +171,7 @@ class Engine:
         if isinstance(event, TimerFired):
             return self._call(lambda: self._timer(event.name))
         backend = self.server.backends.get(event.backend)
-        if backend is None or backend.instance != event.instance:
+        if backend is None or backend.instance != event.instance or backend.state == "closed":
             return []  # a report about a connection closed since: stale
         if isinstance(event, Opened):
             return self._run(backend, "opened")
