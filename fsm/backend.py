@@ -54,9 +54,16 @@ class Host(Protocol):
 
 
 def access_string(settings: BackendSettings) -> str:
-    """Kea's redacted access string: `key=value` pairs, sorted, password hidden."""
+    """Kea's redacted access string: `key=value` pairs, sorted, password hidden; booleans
+    are `true`/`false` as DbAccessParser stores them."""
     params = settings.redacted()
-    return " ".join(f"{k}={params[k]}" for k in sorted(params))
+    return " ".join(f"{k}={_access_value(params[k])}" for k in sorted(params))
+
+
+def _access_value(value: object) -> str:
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    return str(value)
 
 
 class Backend:

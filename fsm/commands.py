@@ -177,11 +177,11 @@ def _settings_from(engine: Engine, arguments: Mapping[str, Any]) -> ServerSettin
 
 def _reconfigure(engine: Engine, command: Command, settings: ServerSettings) -> None:
     server = engine.server
-    previous = server.pending
+    previous = server.pending, server.reply
     server.pending = settings
     server.reply = PendingReply(command.id, _name(command), settings.source)
     if not engine.fire(server, "reconfigure"):
-        server.pending, server.reply = previous, None
+        server.pending, server.reply = previous
         raise _refuse(f"a configuration is being applied ({engine.state}); try again")
 
 

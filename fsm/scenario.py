@@ -120,9 +120,15 @@ def load(path: str | os.PathLike[str], config_override: str | None = None) -> Sc
     """Read a scenario file; `config_override` replaces its configuration."""
     source = os.fspath(path)
     try:
-        text = Path(source).read_text(encoding="utf-8")
+        data = Path(source).read_bytes()
     except OSError as err:
         raise ConfigError(f"cannot read scenario: {err.strerror}", source) from err
+    try:
+        text = data.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = data.count(b"\n", 0, err.start) + 1
+        col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
+        raise ConfigError("file is not valid UTF-8", f"{source}:{line}:{col}") from err
     return parse(text, source, Path(source).parent, config_override)
 
 
@@ -156,7 +162,10 @@ def _file_loader(path: str) -> Callable[[], ServerSettings]:
 
 def _config_loader(doc: _Doc, value: Any, base: Path) -> Callable[[], ServerSettings]:
     if isinstance(value, str):
-        return _file_loader(os.fspath(base / value))
+        path = os.fspath(base / value)
+        if not os.path.isfile(path):
+            raise doc.error("config", f"cannot read configuration file {path}: no such file")
+        return _file_loader(path)
     if isinstance(value, dict):
         line, col = doc.positions.get("config", (1, 1))
         where = f"{doc.source}:{line}:{col}: config"

@@ -144,6 +144,7 @@ class Server:
             if backend.state != "closed":
                 backend.trigger("close")  # type: ignore[attr-defined]
             self.machinery.detach(backend)
+        self.backends = {}
 
     def fail_startup(self, _: Any = None) -> None:
         source = self.pending.source or "<inline>"

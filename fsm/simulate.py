@@ -129,10 +129,11 @@ class Simulation:
                 t = _next_tick(self.clock.now, traffic.start, traffic.every)
                 self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
-        if configured and not self._poll_pending and self._unnoticed(config_backends=True):
-            self._poll_pending = True
-            period = self.engine.settings.config_fetch_wait_time
-            self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
+        period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
+        if period > 0 and configured and not self._poll_pending:
+            if self._unnoticed(config_backends=True):
+                self._poll_pending = True
+                self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
 
     def _request(self) -> None:
         self._request_pending = False
