@@ -53,11 +53,15 @@ class Host(Protocol):
     def disarm_timer(self, name: str) -> None: ...
 
 
-def access_string(settings: BackendSettings) -> str:
-    """Kea's redacted access string: `key=value` pairs, sorted, password hidden; booleans
-    are `true`/`false` as DbAccessParser stores them."""
-    params = settings.redacted()
-    return " ".join(f"{k}={_access_value(params[k])}" for k in sorted(params))
+def access_string(settings: BackendSettings, universe: int) -> str:
+    """Kea's redacted access string: the parameters given (no defaults) plus `universe=N`
+    for lease and host databases (cfg_db_access.cc:117-130), sorted as Kea's parameter map
+    is; the password hidden; booleans `true`/`false`, as DbAccessParser stores them."""
+    redacted = settings.redacted()
+    given = {k: redacted[k] for k in settings.given}
+    if settings.role is not Role.CONFIG:
+        given["universe"] = universe
+    return " ".join(f"{k}={_access_value(given[k])}" for k in sorted(given))
 
 
 def _access_value(value: object) -> str:
@@ -127,7 +131,8 @@ class Backend:
     def log_open_retry(self, _: Any = None) -> None:
         self.startup_retry = True
         name = _OPEN_RETRY_MESSAGES[self.settings.role]
-        self._log(messages.database(name, access_string(self.settings), self.last_error))
+        access = access_string(self.settings, self.host.universe)
+        self._log(messages.database(name, access, self.last_error))
 
     def begin_episode(self, _: Any = None) -> None:
         self.retries_left = self.settings.max_reconnect_tries

@@ -460,6 +460,7 @@ def _settings(key: str, role: Role, db_type: DbType, raw: Mapping[Any, Any]) -> 
         retry_on_startup=params["retry-on-startup"],
         readonly=params["readonly"],
         parameters=params,
+        given=frozenset(str(k) for k in raw),
     )
 
 

@@ -101,6 +101,9 @@ class _Doc:
             for key_node, value_node in node.value:
                 key = loader.construct_object(key_node, deep=True)
                 child = f"{path}.{key}" if path else str(key)
+                if key in out:
+                    line, col = key_node.start_mark.line + 1, key_node.start_mark.column + 1
+                    raise ConfigError(f"{child}: duplicate key", f"{self.source}:{line}:{col}")
                 out[key] = self._value(loader, value_node, child)
             return out
         if isinstance(node, yaml.SequenceNode):

@@ -71,6 +71,8 @@ class BackendSettings:
     readonly: bool = False
     # Every parameter as effective (defaults filled); secrets included: use `redacted()` to show.
     parameters: Mapping[str, Any] = field(default_factory=dict)
+    # The names of the parameters the configuration gave (Kea's access string holds only these).
+    given: frozenset[str] = frozenset()
 
     @property
     def manager_id(self) -> int:

@@ -130,10 +130,10 @@ class Simulation:
                 self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
         period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
-        if period > 0 and configured and not self._poll_pending:
-            if self._unnoticed(config_backends=True):
-                self._poll_pending = True
-                self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
+        polls = period > 0 and configured and not self._poll_pending
+        if polls and self._unnoticed(config_backends=True):
+            self._poll_pending = True
+            self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
 
     def _request(self) -> None:
         self._request_pending = False
