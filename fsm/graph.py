@@ -361,9 +361,9 @@ _SERVER_GUARDS = {
             lambda s: bool(s.origins),
         ),
         Guard(
-            "disabled_by_command",
-            "dhcp-disable in force",
-            lambda s: s.disabled_by_command,
+            "starts_disabled",
+            "dhcp-disable in force, or a stop-retry-exit backend to recover",
+            lambda s: s.starts_disabled,
         ),
     )
 }
@@ -411,7 +411,7 @@ SERVER = Graph(
             ("starting", "reconfiguring"),
             "serving",
             "kea.reconfig-resets-origins",
-            unless=("backend_unreachable", "disabled_by_command"),
+            unless=("backend_unreachable", "starts_disabled"),
             effects=("commit",),
         ),
         Transition(
@@ -419,7 +419,7 @@ SERVER = Graph(
             ("starting", "reconfiguring"),
             "not_serving",
             "kea.reconfig-resets-origins",
-            when=("disabled_by_command",),
+            when=("starts_disabled",),
             unless=("backend_unreachable",),
             effects=("commit",),
         ),

@@ -14,6 +14,7 @@ from fsm import messages
 from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
 from fsm.answers import answer, config_hash
 from fsm.backend import Backend
+from fsm.graph import BACKEND
 from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
 
 
@@ -59,8 +60,14 @@ class Server:
         return (self.current or self.pending).universe
 
     @property
-    def disabled_by_command(self) -> bool:
-        return any(o < DB_CONNECTION_ORIGIN for o in self.origins.values())
+    def starts_disabled(self) -> bool:
+        """Whether a configuration that settles now must not serve: a command disabled the
+        service (origins that survive the commit), or a stop-retry-exit backend waits for
+        its recovery under retry-on-startup (it stops the service as soon as it starts)."""
+        if any(o < DB_CONNECTION_ORIGIN for o in self.origins.values()):
+            return True
+        stops = BACKEND.guards["stops_service_on_loss"].holds
+        return any(b.state == "retry_pending" and stops(b) for b in self.backends.values())
 
     # -- Host protocol, used by backends -------------------------------------------------------
 

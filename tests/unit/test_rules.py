@@ -254,7 +254,7 @@ def test_retry_on_startup_starts_and_recovers_as_manager_0(simulate_text):
     assert state["disabled-by-db-connection"] == [3000]
     assert state["globally-disabled"] is True
     assert db_state(run, 2.5)["disabled-by-db-connection"] == []
-    assert run.serving() == [(0, True), (0, False), (2, True)]
+    assert run.serving() == [(0, False), (2, True)]  # never serving while it recovers
     assert run.exit_code is None
 
 
@@ -745,7 +745,7 @@ def test_two_startup_retries_share_origin_3000_but_service_waits_for_both(simula
     assert run.attempts(LEASE)[-1] == (2, 3, 5, True)
     assert db_state(run, 2.5)["disabled-by-db-connection"] == [3000]
     assert run.attempts("hosts-database")[-1] == (4, 5, 5, True)
-    assert run.serving() == [(0, True), (0, False), (4, True)]
+    assert run.serving() == [(0, False), (4, True)]
 
 
 @covers("kea.loss-during-recovery")
