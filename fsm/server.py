@@ -8,6 +8,7 @@ configuration command. Which effect runs when is decided by `fsm.graph.SERVER`.
 from __future__ import annotations
 
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any, Protocol
 
 from fsm import messages
@@ -28,13 +29,13 @@ class Machinery(Protocol):
     def detach(self, backend: Backend) -> None: ...
 
 
+@dataclass(frozen=True)
 class PendingReply:
     """The command that started a reconfiguration, answered once it settles."""
 
-    def __init__(self, id: int, command: str, source: str | None) -> None:
-        self.id = id
-        self.command = command
-        self.source = source
+    id: int
+    command: str
+    source: str | None
 
 
 class Server:
@@ -45,7 +46,8 @@ class Server:
         self.current: ServerSettings | None = None  # the committed configuration
         self.pending: ServerSettings = settings  # the configuration being applied
         self.backends: dict[str, Backend] = {}
-        # Kea's NetworkState: origin number per owner (a backend key, or "user").
+        # Kea's NetworkState: origin number per owner (a backend key, or "origin N" for a
+        # command), so that two backends sharing Kea's origin number are still told apart.
         self.origins: dict[str, int] = {}
         self.timers: dict[str, Backend | Callable[[], None]] = {}
         self.backend_unreachable = False
