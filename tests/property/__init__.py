@@ -1,0 +1,1 @@
+"""Property tests of dbfsm: random configurations, faults and commands against the engine."""

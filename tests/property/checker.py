@@ -1,0 +1,542 @@
+"""The lifecycle invariants, checked on every action the engine emits and after every call.
+
+Each assertion message starts with the number and name of the invariant it checks (the
+numbering of the property-test brief):
+
+ 1 stop-retry-exit stops service: never serving while a stop-retry-exit backend recovers
+ 2 serve-retry keeps service: losses of serve-retry-* backends alone never stop service
+ 3 exits only by rule: code 1 after a FATAL/ERROR log (startup failure, reconnect disabled,
+   retries exhausted under *-exit), or the shutdown command's exit-value
+ 4 reconnect loop: at most max-reconnect-tries attempts per loss episode, the first at the
+   instant of the loss, each next one exactly reconnect-wait-time ms after the last failure
+ 5 restored means serving: every backend online and no command origin => serving
+ 6 one reply per command while the process is up (config-set/reload: once settled)
+ 7 failed reconfiguration: never exits, never serves until a later one succeeds
+ 8 recovery needs startup: no attempt, no LOST_CONNECTION before the backend's configuration
+   was applied, and a backend that never connected retries only under retry-on-startup
+ 9 serving notices agree with `engine.serving` and alternate
+10 passwords never appear in a log text or a reply
+
+Where a check restates a rule (reconnect disabled = 0 tries, 0 wait or memfile; exit modes)
+it is written from the specification (kea-database-connectivity.txt, kea-behaviour.md §2),
+not by calling the engine's guards.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass, field
+from typing import Any
+
+from fsm.actions import (
+    Action,
+    AttemptResult,
+    Exit,
+    Log,
+    Open,
+    Reply,
+    ServingChanged,
+    Transitioned,
+)
+from fsm.events import Command, TimerFired
+from fsm.messages import Severity
+from fsm.settings import DB_CONNECTION_ORIGIN, BackendSettings, DbType, OnFail
+
+from .harness import Harness, Observer, Stamped
+from .strategies import PASSWORD_MARK
+
+STOP = OnFail.STOP_RETRY_EXIT
+EXIT_MODES = frozenset({OnFail.STOP_RETRY_EXIT, OnFail.SERVE_RETRY_EXIT})
+RECOVERING = frozenset({"reconnecting", "waiting", "retry_pending"})
+CONFIGURED = frozenset({"serving", "not_serving"})
+IN_USE = frozenset({"online", "reconnecting", "waiting", "abandoned"})
+SEVERE = frozenset({Severity.ERROR, Severity.FATAL})
+
+
+def reconnect_disabled(s: BackendSettings) -> bool:
+    """kea-behaviour.md §2.5/§2.6: 0 tries or 0 wait disables reconnection; memfile has no
+    reconnect loop at all (§2.3)."""
+    return s.type is DbType.MEMFILE or s.max_reconnect_tries == 0 or s.reconnect_wait_time == 0
+
+
+@dataclass
+class Episode:
+    """One loss episode of one backend instance."""
+
+    key: str
+    settings: BackendSettings
+    start_ms: int
+    start_call: int
+    attempts: int = 0
+    last_fail_ms: int | None = None
+    over: bool = False
+
+
+@dataclass
+class Sent:
+    """A command sent while the process was up, and what came back."""
+
+    id: int
+    request: object
+    call: int
+    replies: list[Reply] = field(default_factory=list)
+    deferred: bool = False
+    answered_in: int | None = None  # the call that brought a deferred reply
+
+    @property
+    def name(self) -> str | None:
+        r = self.request
+        return r.get("command") if isinstance(r, dict) else None  # type: ignore[return-value]
+
+
+class LifecycleChecker(Observer):
+    def __init__(self) -> None:
+        self.notices: list[bool] = []
+        self.sent: dict[int, Sent] = {}
+        self.committed: set[int] = set()  # backend instances whose configuration was applied
+        self.never_connected: set[int] = set()  # instances that went retry_pending unopened
+        self.episodes: dict[int, Episode] = {}
+        self.lifted: set[int] = set()  # instances whose DB origin a user's dhcp-enable lifted
+        self.exit: Stamped | None = None
+        self.exit_cause = ""
+        self.reconfig_failed = False
+        self.failed_reconfigurations = 0
+        # how often each invariant's premise held (to see that runs are not vacuous)
+        self.exercised: dict[str, int] = dict.fromkeys(
+            ("1", "2", "4: later attempt", "5", "7", "8: retry-on-startup"), 0
+        )
+        # per call
+        self.call: list[Stamped] = []
+        self._up_before = True
+        self._state_before = ""
+        self._origins_before: dict[str, int] = {}
+        self._last_backend: tuple[str, int, Transitioned] | None = None
+        self._command: Sent | None = None
+        self._call_number = 0
+        self._lifting = False  # the call is a dhcp-enable or a delayed enable
+
+    # -- Observer hooks ---------------------------------------------------------------------------
+
+    def before_call(self, h: Harness, what: object) -> None:
+        self.call = []
+        self._last_backend = None
+        self._up_before = not h.engine.exited
+        self._state_before = h.engine.state
+        self._origins_before = dict(h.engine.server.origins)
+        self._call_number = h.calls
+        self._command = None
+        request = what.request if isinstance(what, Command) else None
+        self._lifting = (isinstance(request, dict) and request.get("command") == "dhcp-enable") or (
+            isinstance(what, TimerFired) and what.name.startswith("network-state-timer-")
+        )
+        if isinstance(what, Command) and self._up_before:
+            assert what.id not in self.sent, "harness: command ids are unique"
+            self._command = self.sent[what.id] = Sent(what.id, what.request, h.calls)
+
+    def on_action(self, h: Harness, s: Stamped) -> None:
+        if not self._up_before or self.exit is not None:
+            raise AssertionError(f"engine: action {s.action!r} after the process exited")
+        self.call.append(s)
+        a = s.action
+        match a:
+            case Transitioned(machine="server"):
+                self._server_transition(h, a)
+            case Transitioned():
+                self._backend_transition(h, s, a)
+            case Open(attempt=n) if n is not None:
+                self._attempt(h, s, a)
+            case AttemptResult():
+                self._attempt_result(h, s, a)
+            case Log():
+                self._log(h, s, a)
+            case ServingChanged():
+                self._serving_notice(h, a)
+            case Reply():
+                self._reply(h, a)
+            case Exit():
+                self._exit(h, s, a)
+
+    def after_call(self, h: Harness, what: object, actions: list[Action]) -> None:
+        e = h.engine
+        if not self._up_before:
+            assert actions == [], f"engine: {what!r} after exit produced {actions!r}"
+            return
+        if self._command is not None:
+            self._command_answered(h, self._command)
+        if self._lifting:
+            self._note_lifted(h)
+        for sent in self.sent.values():
+            if sent.answered_in == self._call_number:
+                self._reconfiguration_over(h, sent)
+            if sent.deferred and not sent.replies and not e.exited:
+                assert e.state == "reconfiguring", (
+                    f"invariant 6 (one reply per command): {sent.request!r} was never answered "
+                    f"though the reconfiguration it started is over (server {e.state})"
+                )
+        self.check_state(h)
+
+    # -- state invariants -------------------------------------------------------------------------
+
+    def check_state(self, h: Harness) -> None:
+        e = h.engine
+        self._check_notices(h)
+        if e.exited:
+            assert not e.serving
+            assert self.exit is not None, "invariant 3 (exits only by rule): exited, no Exit"
+            assert e.exit_code == self.exit.action.code  # type: ignore[union-attr]
+            return
+        assert self.exit is None, "invariant 3 (exits only by rule): Exit but still running"
+        backends = list(e.server.backends.values())
+        origins = e.server.origins
+        configured = e.state in CONFIGURED
+        command_origins = sorted(o for o in origins.values() if o < DB_CONNECTION_ORIGIN)
+        states = {b.key: b.state for b in backends}
+        if e.serving:
+            assert not origins, f"kea.network-state: serving with disabling origins {origins}"
+        if configured:
+            assert all(b.state in IN_USE for b in backends), (
+                f"engine: configured with backends in {states}"
+            )
+        for b in backends:
+            if b.settings.on_fail is STOP and b.state in RECOVERING:
+                self.exercised["1"] += 1
+                assert not e.serving or b.instance in self.lifted, (
+                    f"invariant 1 (stop-retry-exit stops service): serving while {b.key} "
+                    f"(stop-retry-exit) is {b.state}; backends {states}"
+                )
+        troubled = [b for b in backends if b.state in RECOVERING | {"abandoned"}]
+        if (
+            configured
+            and not command_origins
+            and all(b.settings.on_fail is not STOP for b in troubled)
+        ):
+            self.exercised["2"] += bool(troubled)
+            assert e.serving, (
+                f"invariant 2 (serve-retry keeps service): not serving though only serve-retry "
+                f"backends are lost ({states}), origins {origins}"
+            )
+        if configured and not command_origins and all(b.state == "online" for b in backends):
+            self.exercised["5"] += 1
+            assert e.serving, (
+                f"invariant 5 (restored means serving): every backend online, no command "
+                f"origin, yet not serving; origins {origins}"
+            )
+        if self.reconfig_failed:
+            self.exercised["7"] += 1
+            assert not e.serving and e.state in ("unconfigured", "reconfiguring"), (
+                f"invariant 7 (failed reconfiguration): server {e.state} after a failed "
+                "reconfiguration, before any later one succeeded"
+            )
+        if configured:  # last: the numbered invariants name a broken rule better
+            self._check_db_origins(h)
+
+    def _check_db_origins(self, h: Harness) -> None:
+        """kea.stop-service-origin, kea.reconfig-resets-origins: while configured, the
+        database origins (>= 3000) are exactly those of the stop-retry-exit backends in
+        recovery (less those a user lifted): 3000 + manager ID, the manager ID being 0 for a
+        recovery begun under retry-on-startup (kea-behaviour.md §2.2, §2.7). None is left
+        over from a recovered backend or an earlier configuration."""
+        e = h.engine
+        expected = {}
+        for b in e.server.backends.values():
+            if (
+                b.settings.on_fail is STOP
+                and b.state in RECOVERING
+                and b.instance not in self.lifted
+            ):
+                manager = 0 if b.instance in self.never_connected else b.settings.manager_id
+                expected[b.key] = DB_CONNECTION_ORIGIN + manager
+        actual = {k: o for k, o in e.server.origins.items() if o >= DB_CONNECTION_ORIGIN}
+        assert actual == expected, (
+            f"kea.stop-service-origin: database origins {actual}, expected {expected} "
+            f"(backends {e.backend_states()})"
+        )
+
+    def _check_notices(self, h: Harness) -> None:
+        e = h.engine
+        if self.notices:
+            assert self.notices[-1] == e.serving, (
+                f"invariant 9 (serving notices): last notice {self.notices[-1]}, "
+                f"engine.serving {e.serving}"
+            )
+        else:
+            assert e.state == "starting", (
+                f"invariant 9 (serving notices): no serving notice though the server is {e.state}"
+            )
+
+    # -- per action -------------------------------------------------------------------------------
+
+    def _server_transition(self, h: Harness, t: Transitioned) -> None:
+        assert h.engine.state == t.source, f"engine: {t!r} but the server is {h.engine.state}"
+        if t.trigger == "settled" and t.dest in CONFIGURED:
+            self.committed |= {b.instance for b in h.engine.server.backends.values()}
+
+    def _backend_transition(self, h: Harness, s: Stamped, t: Transitioned) -> None:
+        b = h.engine.server.backends.get(t.machine)
+        assert b is not None and b.state == t.source, f"engine: {t!r} of an unknown backend"
+        inst, cfg = b.instance, b.settings
+        self._last_backend = (t.machine, inst, t)
+        if (t.source, t.dest) == ("connecting", "retry_pending"):
+            assert cfg.retry_on_startup and cfg.type is not DbType.MEMFILE, (
+                f"invariant 8 (recovery needs startup): {t.machine} left for a retry after a "
+                f"failed connect without retry-on-startup ({cfg.type}, "
+                f"retry-on-startup={cfg.retry_on_startup})"
+            )
+            self.never_connected.add(inst)
+            self.exercised["8: retry-on-startup"] += 1
+        if t.dest == "unreachable":
+            assert b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE, (
+                f"doc.retry-on-startup: {t.machine} given up at connect time although "
+                "retry-on-startup is set and the failure is not a schema mismatch"
+            )
+        if t.trigger == "lost" and t.source == "online" and t.dest == "retry_pending":
+            assert inst not in self.committed, (
+                f"engine: loss of {t.machine} deferred though its configuration is applied"
+            )
+        if t.trigger == "lost" and t.source in ("online", "retry_pending"):
+            if t.dest == "retry_pending":
+                return
+            self._episode_starts(h, s, t, inst, cfg)
+            return
+        ep = self.episodes.get(inst)
+        if t.source == "reconnecting" and t.trigger == "open_failed":
+            assert ep is not None
+            mode = "retries left" if t.dest == "waiting" else "retries exhausted"
+            exhausted = ep.attempts == cfg.max_reconnect_tries
+            assert exhausted == (t.dest != "waiting"), (
+                f"invariant 4 (reconnect loop): {t.machine} -> {t.dest} ({mode}) after "
+                f"{ep.attempts} of {cfg.max_reconnect_tries} attempts"
+            )
+            if t.dest != "waiting":
+                assert (t.dest == "fatal") == (cfg.on_fail in EXIT_MODES), (
+                    f"invariant 3 (exits only by rule): {t.machine} ({cfg.on_fail}) -> {t.dest} "
+                    "when its retries ran out"
+                )
+        if t.dest in ("online", "closed") and ep is not None:
+            ep.over = True
+
+    def _episode_starts(
+        self, h: Harness, s: Stamped, t: Transitioned, inst: int, cfg: BackendSettings
+    ) -> None:
+        assert inst in self.committed, (
+            f"invariant 8 (recovery needs startup): {t.machine} starts recovery before its "
+            "configuration was applied"
+        )
+        disabled = reconnect_disabled(cfg)
+        expected = ("fatal" if cfg.on_fail in EXIT_MODES else "abandoned") if disabled else None
+        assert t.dest == (expected or "reconnecting"), (
+            f"kea.reconnect-disabled / doc.loss-reconnects: {t.machine} ({cfg.type}, "
+            f"{cfg.on_fail}, tries {cfg.max_reconnect_tries}, wait "
+            f"{cfg.reconnect_wait_time}) went {t.dest} on a loss"
+        )
+        self.episodes[inst] = Episode(t.machine, cfg, s.t, s.call)
+        self.lifted.discard(inst)
+
+    def _attempt(self, h: Harness, s: Stamped, a: Open) -> None:
+        ep = self.episodes.get(a.instance)
+        assert ep is not None and not ep.over, (
+            f"invariant 8 (recovery needs startup): reconnect attempt {a.attempt} of "
+            f"{a.backend} outside any loss episode"
+        )
+        tries, wait = ep.settings.max_reconnect_tries, ep.settings.reconnect_wait_time
+        n = a.attempt
+        assert a.instance in self.committed, "invariant 8 (recovery needs startup): attempt"
+        assert n == ep.attempts + 1 and n <= tries and a.of == tries, (
+            f"invariant 4 (reconnect loop): {a.backend} attempt {n} of {a.of} after "
+            f"{ep.attempts} attempts (max-reconnect-tries {tries})"
+        )
+        if n == 1:
+            assert (s.t, s.call) == (ep.start_ms, ep.start_call), (
+                f"invariant 4 (reconnect loop): {a.backend}'s first attempt at {s.t} ms, "
+                f"the loss at {ep.start_ms} ms"
+            )
+        else:
+            self.exercised["4: later attempt"] += 1
+            assert ep.last_fail_ms is not None and s.t - ep.last_fail_ms == wait, (
+                f"invariant 4 (reconnect loop): {a.backend} attempt {n} at {s.t} ms, "
+                f"{s.t - (ep.last_fail_ms or 0)} ms after attempt {n - 1} failed, "
+                f"reconnect-wait-time {wait} ms"
+            )
+        ep.attempts = n
+
+    def _attempt_result(self, h: Harness, s: Stamped, a: AttemptResult) -> None:
+        b = h.engine.server.backends[a.backend]
+        ep = self.episodes.get(b.instance)
+        assert ep is not None and a.n == ep.attempts, (
+            f"invariant 4 (reconnect loop): result of attempt {a.n} of {a.backend}, "
+            f"{ep.attempts if ep else 0} attempts made"
+        )
+        if not a.ok:
+            ep.last_fail_ms = s.t
+
+    def _log(self, h: Harness, s: Stamped, a: Log) -> None:
+        text = str(a.message)
+        assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in log {text!r}"
+        if a.message.id.endswith("_DB_RECONNECT_LOST_CONNECTION"):
+            last = self._last_backend
+            assert last is not None, f"invariant 8: {text} without a backend transition"
+            key, inst, t = last
+            episode_step = (t.trigger == "lost" and t.dest != "retry_pending") or (
+                t.trigger == "timer_fired" and t.dest == "reconnecting"
+            )
+            assert episode_step and inst in self.committed, (
+                f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
+            )
+
+    def _serving_notice(self, h: Harness, a: ServingChanged) -> None:
+        if self.notices:
+            assert a.serving != self.notices[-1], (
+                f"invariant 9 (serving notices): two {a.serving} notices in a row"
+            )
+        self.notices.append(a.serving)
+        if not a.serving:
+            return
+        if self._lifting:
+            self._note_lifted(h)
+        for b in h.engine.server.backends.values():
+            if b.settings.on_fail is not STOP or b.instance in self.lifted:
+                continue
+            assert b.state not in RECOVERING, (
+                f"invariant 1 (stop-retry-exit stops service): serving announced while "
+                f"{b.key} (stop-retry-exit) is {b.state}"
+            )
+
+    def _reply(self, h: Harness, a: Reply) -> None:
+        text = json.dumps(a.response, default=str)
+        assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in reply {text}"
+        sent = self.sent.get(a.id)
+        assert sent is not None, f"invariant 6 (one reply per command): reply {a!r} to nothing"
+        assert not sent.replies, (
+            f"invariant 6 (one reply per command): second reply to {sent.request!r}: {a!r}"
+        )
+        sent.replies.append(a)
+        if sent.deferred:
+            sent.answered_in = self._call_number
+            self._reconfiguration_answered(h, sent, a)
+
+    def _reconfiguration_answered(self, h: Harness, sent: Sent, a: Reply) -> None:
+        result = a.response["result"]
+        assert result in (0, 1), f"engine: reconfiguration answered {a.response}"
+        assert sent.name == a.command, f"engine: {a!r} answers {sent.request!r}"
+        if result == 1:
+            fatal = any(
+                isinstance(s.action, Log) and s.action.message.severity is Severity.FATAL
+                for s in self.call
+            )
+            assert fatal, (
+                "invariant 7 (failed reconfiguration): doc.reconfig-fails-up 'the server logs "
+                "a fatal error' - no FATAL log before the failure reply"
+            )
+        self.reconfig_failed = result == 1
+        self.failed_reconfigurations += result == 1
+
+    def _exit(self, h: Harness, s: Stamped, a: Exit) -> None:
+        assert self.exit is None, f"invariant 3 (exits only by rule): second exit {a!r}"
+        self.exit = s
+        what = self._command
+        if what is not None and what.name == "shutdown":
+            args = what.request.get("arguments", {})  # type: ignore[union-attr]
+            expected = args.get("exit-value", 0)
+            assert a.code == expected and what.replies, (
+                f"invariant 3 (exits only by rule): shutdown with exit-value {expected} "
+                f"exited {a.code}, replies {what.replies}"
+            )
+            self.exit_cause = "shutdown"
+            return
+        assert not self.reconfig_failed, (
+            "invariant 7 (failed reconfiguration): the server exited while unconfigured"
+        )
+        severe = [x.action for x in self.call if isinstance(x.action, Log)]
+        severe = [x for x in severe if x.message.severity in SEVERE]
+        assert a.code == 1 and severe, (
+            f"invariant 3 (exits only by rule): exit {a.code} with no FATAL/ERROR log before"
+        )
+        transitions = [x.action for x in self.call if isinstance(x.action, Transitioned)]
+        ids = {x.message.id.split("_", 1)[1] for x in severe}
+        startup = any(
+            t.machine == "server" and (t.source, t.dest) == ("starting", "exited")
+            for t in transitions
+        )
+        fatal = [t for t in transitions if t.machine != "server" and t.dest == "fatal"]
+        if startup:
+            assert any(t.dest == "unreachable" for t in transitions), (
+                "invariant 3 (exits only by rule): startup failed with every backend reachable"
+            )
+            assert {"CONFIG_LOAD_FAIL", "INIT_FAIL"} <= ids, (
+                f"invariant 3 (exits only by rule): startup failure logged {ids}"
+            )
+            self.exit_cause = "startup failure"
+            return
+        assert fatal, f"invariant 3 (exits only by rule): exit 1 with no cause in {transitions}"
+        cause = fatal[0]
+        expected_id = (
+            "FATAL_DB_RECONNECT_DISABLED"
+            if cause.trigger == "lost"
+            else "FATAL_DB_RECONNECT_FAILED"
+        )
+        assert any(
+            x.message.severity is Severity.FATAL and x.message.id.endswith(expected_id)
+            for x in severe
+        ), f"invariant 3 (exits only by rule): {cause!r} exits without FATAL {expected_id}"
+        self.exit_cause = "reconnect disabled" if cause.trigger == "lost" else "retries exhausted"
+
+    # -- helpers ----------------------------------------------------------------------------------
+
+    def _reconfiguration_over(self, h: Harness, sent: Sent) -> None:
+        """After the call that answered a deferred config-set/config-reload."""
+        e = h.engine
+        if sent.replies[0].response["result"] == 1:
+            assert e.state == "unconfigured", (
+                f"invariant 7 (failed reconfiguration): server {e.state} after the failure reply"
+            )
+            return
+        assert e.exited or e.state in CONFIGURED, f"engine: {e.state} after reconfiguring"
+        if sent.name == "config-set":
+            assert e.server.current is not None
+            arguments = sent.request["arguments"]  # type: ignore[index]
+            assert dict(e.server.current.document) == arguments, "config-set: not committed"
+
+    def _command_answered(self, h: Harness, sent: Sent) -> None:
+        e = h.engine
+        if sent.replies:
+            reply = sent.replies[0]
+            result = reply.response.get("result")
+            if result != 0 and not sent.deferred:
+                assert e.state == self._state_before and e.server.origins == self._origins_before, (
+                    f"engine: refused command {sent.request!r} changed the server: "
+                    f"{self._state_before} -> {e.state}"
+                )
+            if result == 0:
+                self._check_success(h, sent, reply.response)
+            return
+        reconfiguring = (
+            sent.name in ("config-set", "config-reload")
+            and e.state == "reconfiguring"
+            and e.server.reply is not None
+            and e.server.reply.id == sent.id
+        )
+        assert reconfiguring, (
+            f"invariant 6 (one reply per command): no reply to {sent.request!r} (server {e.state})"
+        )
+        sent.deferred = True
+
+    def _check_success(self, h: Harness, sent: Sent, response: dict[str, Any]) -> None:
+        e = h.engine
+        name = sent.name
+        if name == "status-get":
+            state = response["arguments"]["dhcp-state"]
+            origins = set(e.server.origins.values())
+            assert state["globally-disabled"] == bool(origins), f"status-get: {state}"
+            assert state["disabled-by-user"] == (1 in origins), f"status-get: {state}"
+        if name == "dhcp-disable":
+            assert not e.serving, "kea.user-disable: serving right after dhcp-disable"
+
+    def _note_lifted(self, h: Harness) -> None:
+        """A user's dhcp-enable (or a delayed enable) lifted a recovering backend's origin
+        (kea-behaviour.md §2.2: allowed, an inferred consequence in Kea); invariant 1 is
+        then not expected to hold for that backend until its next loss episode."""
+        origins = h.engine.server.origins
+        for key in self._origins_before:
+            b = h.engine.server.backends.get(key)
+            if key not in origins and b is not None and b.state in RECOVERING:
+                self.lifted.add(b.instance)
