@@ -564,6 +564,13 @@ def test_max_reconnect_tries_1_makes_one_immediate_attempt(simulate_text, mode):
     assert run.exit_code == (1 if mode in EXIT_MODES else None)
 
 
+def _reconnect_disabled_log(mode: str) -> tuple[str, str]:
+    """The severity and ID Kea logs when a loss finds reconnection disabled, by on-fail."""
+    if mode in EXIT_MODES:
+        return "FATAL", "DHCP4_FATAL_DB_RECONNECT_DISABLED"
+    return "ERROR", "DHCP4_DB_RECONNECT_DISABLED"
+
+
 @covers("kea.reconnect-disabled")
 @pytest.mark.parametrize("mode", ALL_MODES)
 @pytest.mark.parametrize(("tries", "wait"), [(3, 0), (0, 2000), (0, 0)])
@@ -573,14 +580,7 @@ def test_zero_tries_or_zero_wait_disables_reconnect(simulate_text, mode, tries, 
     DHCP4_DB_RECONNECT_DISABLED under serve-retry-continue (ctrl_dhcp4_srv.cc:1885-1925). The
     text gives the retries left (all of them: none was used) and the wait."""
     run = _loop_run(simulate_text, mode, kind="postgresql", tries=tries, wait=wait)
-    severity, id_ = (
-        ("FATAL", "DHCP4_FATAL_DB_RECONNECT_DISABLED")
-        if mode in EXIT_MODES
-        else (
-            "ERROR",
-            "DHCP4_DB_RECONNECT_DISABLED",
-        )
-    )
+    severity, id_ = _reconnect_disabled_log(mode)
     match(
         after(run, DOWN_AT),
         [
@@ -793,14 +793,7 @@ def test_memfile_write_error_is_a_loss_without_reconnect(simulate_text, mode):
     modes, ERROR only under serve-retry-continue; never an attempt."""
     config = dhcp4(lease_database=db("memfile", on_fail=mode))
     run = simulate_text(text(config, [{"at": DOWN_AT, "down": LEASE}]))
-    severity, id_ = (
-        ("FATAL", "DHCP4_FATAL_DB_RECONNECT_DISABLED")
-        if mode in EXIT_MODES
-        else (
-            "ERROR",
-            "DHCP4_DB_RECONNECT_DISABLED",
-        )
-    )
+    severity, id_ = _reconnect_disabled_log(mode)
     match(
         after(run, DOWN_AT),
         [
