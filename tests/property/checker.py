@@ -208,9 +208,10 @@ class LifecycleChecker(Observer):
         if (
             configured
             and not command_origins
+            and troubled
             and all(b.settings.on_fail is not STOP for b in troubled)
         ):
-            self.exercised["2"] += bool(troubled)
+            self.exercised["2"] += 1
             assert e.serving, (
                 f"invariant 2 (serve-retry keeps service): not serving though only serve-retry "
                 f"backends are lost ({states}), origins {origins}"

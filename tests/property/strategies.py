@@ -20,7 +20,8 @@ ON_FAIL = tuple(mode.value for mode in OnFail)
 WAIT_TIMES = (0, 100, 1000, 2500)  # reconnect-wait-time, milliseconds
 SQL_TYPES = ("mysql", "postgresql")
 
-# Origins a command may disable: the user (1), HA local (1000+) and remote (2000+) commands.
+# Origins a command may disable: the user (1), HA local (1000+) and remote (2000+) commands
+# ("origin": "ha-partner" is 2000).
 COMMAND_ORIGINS = (1, 2, 1001, 2001)
 # Database origins (3000 + manager ID; 3000 = a retry-on-startup control): only ever lifted
 # by a user's dhcp-enable, never disabled by a generated command.
@@ -161,7 +162,7 @@ def dhcp_disable_arguments() -> st.SearchStrategy[Document]:
         optional={
             "max-period": st.integers(1, 5),
             "origin-id": st.sampled_from(COMMAND_ORIGINS),
-            "origin": st.just("user"),
+            "origin": st.sampled_from(("user", "ha-partner")),
         },
     )
 
@@ -171,7 +172,7 @@ def dhcp_enable_arguments() -> st.SearchStrategy[Document]:
         {},
         optional={
             "origin-id": st.sampled_from(COMMAND_ORIGINS + DB_ORIGINS),
-            "origin": st.just("user"),
+            "origin": st.sampled_from(("user", "ha-partner")),
         },
     )
 

@@ -319,14 +319,20 @@ class LifecycleMachine(RuleBasedStateMachine):
         self.settle(settle)
 
     @rule(
-        kind=st.sampled_from(("dhcp-disable", "dhcp-enable")),
+        kind=st.sampled_from(("dhcp-disable", "dhcp-enable", "dhcp-enable (a database origin)")),
         disable=dhcp_disable_arguments(),
         enable=dhcp_enable_arguments(),
     )
     def network_state(self, kind: str, disable: dict[str, Any], enable: dict[str, Any]) -> None:
         """dhcp-disable (origin-id, max-period) or dhcp-enable (origin-id, including a
-        database origin: a user lifting it)."""
-        self.harness.command(_request(kind, disable if kind == "dhcp-disable" else enable))
+        database origin: a user lifting it; `a database origin`: one now in force, if any)."""
+        if kind == "dhcp-disable":
+            self.harness.command(_request(kind, disable))
+            return
+        in_force = [o for o in self.harness.engine.server.origins.values() if o >= 3000]
+        if kind.endswith("(a database origin)") and in_force:
+            enable = {"origin-id": min(in_force)}
+        self.harness.command(_request("dhcp-enable", enable))
 
     @rule(name=st.sampled_from(QUERIES), malformed=st.sampled_from(MALFORMED))
     def query(self, name: str, malformed: object) -> None:
