@@ -78,6 +78,7 @@ class Transitioned:
     trigger: str
     source: str
     dest: str
+    index: int  # which declaration of its graph was taken (fsm.graph `transitions`)
 
 
 Action = (

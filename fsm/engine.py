@@ -35,23 +35,18 @@ class UnexpectedEvent(DbfsmError):
     """An event the graph has no transition for in the current state (a caller's bug)."""
 
 
-def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machine:
+def _machine(graph: Graph, model: Any, observe: Callable[[Any, int], None]) -> Machine:
     """Build a `transitions` machine from a declaration.
 
-    Each transition gets one condition (its declared guards: all of `when`, none of
-    `unless`) and one after-callback (its declared effects, in order, as methods of the
-    model); `observe` sees every change of state before the effects run, so that a
-    `Transitioned` notification precedes what the transition does.
+    Each transition gets one condition (its declared guards), a before-callback telling
+    `observe` which declaration (its index in the graph) is being taken, so that a
+    `Transitioned` notification precedes what the transition does, and one after-callback
+    (its declared effects, in order, as methods of the model).
     """
 
-    def spec(t: Transition) -> dict[str, Any]:
-        when = tuple(graph.guards[g].holds for g in t.when)
-        unless = tuple(graph.guards[g].holds for g in t.unless)
+    def spec(index: int, t: Transition) -> dict[str, Any]:
+        holds = graph.condition(t)
         effects = t.effects
-
-        def guards_hold(event: Any) -> bool:
-            m = event.model
-            return all(g(m) for g in when) and not any(g(m) for g in unless)
 
         def run_effects(event: Any) -> None:
             for name in effects:
@@ -61,7 +56,8 @@ def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machin
             "trigger": t.trigger,
             "source": list(t.source),
             "dest": t.dest,
-            "conditions": [guards_hold] if when or unless else [],
+            "conditions": [lambda event: holds(event.model)] if t.when or t.unless else [],
+            "before": [lambda event: observe(event, index)],
             "after": [run_effects] if effects else [],
         }
 
@@ -69,10 +65,9 @@ def _machine(graph: Graph, model: Any, observe: Callable[[Any], None]) -> Machin
         model=model,
         states=list(graph.state_names),
         initial=graph.initial,
-        transitions=[spec(t) for t in graph.transitions],
+        transitions=[spec(i, t) for i, t in enumerate(graph.transitions)],
         send_event=True,
         auto_transitions=False,
-        before_state_change=[observe],
     )
 
 
@@ -240,11 +235,12 @@ class Engine:
     def _name(self, model: Any) -> str:
         return "server" if model is self.server else str(model.key)
 
-    def _observe(self, event: Any) -> None:
+    def _observe(self, event: Any, index: int) -> None:
         t = event.transition
         if t.dest is None:
             return
-        self.emit(Transitioned(self._name(event.model), event.event.name, t.source, t.dest))
+        name = self._name(event.model)
+        self.emit(Transitioned(name, event.event.name, t.source, t.dest, index))
         # Serving is a function of the server's state: the first notice when startup ends,
         # then one on every change, always before what the transition goes on to do.
         if event.model is self.server and (t.dest == "serving") != self._last_serving:

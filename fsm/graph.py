@@ -21,7 +21,7 @@ of declaration never decides behaviour, which a test checks.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
@@ -93,16 +93,11 @@ class Graph:
     def for_mode(self, mode: OnFail) -> tuple[Transition, ...]:
         return tuple(t for t in self.transitions if self.possible_in_mode(t, mode))
 
-    def enabled(self, model: Any, state: str, trigger: str) -> Iterator[Transition]:
-        """The transitions of `trigger` from `state` whose guards hold for `model`."""
-        for t in self.transitions:
-            if t.trigger == trigger and state in t.source and self._guards_hold(t, model):
-                yield t
-
-    def _guards_hold(self, t: Transition, model: Any) -> bool:
-        return all(self.guards[g].holds(model) for g in t.when) and not any(
-            self.guards[g].holds(model) for g in t.unless
-        )
+    def condition(self, t: Transition) -> Callable[[Any], bool]:
+        """Whether `t` may be taken by a model: all of `when` hold and none of `unless`."""
+        when = tuple(self.guards[g].holds for g in t.when)
+        unless = tuple(self.guards[g].holds for g in t.unless)
+        return lambda m: all(g(m) for g in when) and not any(g(m) for g in unless)
 
 
 def _mode_guard(name: str, label: str, modes: frozenset[OnFail]) -> Guard:
