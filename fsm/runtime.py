@@ -95,8 +95,9 @@ class VirtualRuntime:
 class AsyncioRuntime:
     """Runs an engine on the asyncio event loop with asynchronous drivers.
 
-    Usage: `runtime = AsyncioRuntime(settings_to_engine, drivers); await runtime.start()`;
-    `await runtime.command({...})` answers a command; `await runtime.wait_exit()`.
+    Usage (inside a running loop): `runtime = AsyncioRuntime(engine, driver)`;
+    `runtime.start()`; `await runtime.command({...})` answers a command;
+    `await runtime.use(backend)` runs one request; `await runtime.wait_exit()`.
     """
 
     def __init__(self, engine: Engine, driver: Driver, notify: Notify | None = None) -> None:
