@@ -19,9 +19,9 @@ from pathlib import Path
 
 from transitions import Machine
 
+from dbfsm.scenario import Scenario, ScenarioEvent, Traffic
+from dbfsm.simulate import Result, run
 from fsm import config
-from fsm.scenario import Scenario, ScenarioEvent, Traffic
-from fsm.simulate import Result, run
 
 DAY = 86_400.0
 CONFIG = {

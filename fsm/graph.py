@@ -11,7 +11,7 @@ NetworkState), reconfiguring, left without a configuration after a failed reconf
 or exited.
 
 Everything that decides a state change lives in this file as data: `BACKEND` and `SERVER`
-below. `fsm.engine` hands them to the `transitions` library to run; `fsm.diagram` draws
+below. `fsm.engine` hands them to the `transitions` library to run; `dbfsm.diagram` draws
 them; the tests walk them. A transition names the guards that must hold (`when`) and must
 not hold (`unless`), the effects it performs (methods of the machine's model, in
 `fsm.backend` and `fsm.server`), and the rule of `fsm.rules` it implements. Guards are

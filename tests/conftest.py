@@ -1,7 +1,7 @@
 """Shared fixtures: run an inline scenario on the virtual clock and read what it recorded.
 
-`simulate_text` parses a scenario with `fsm.scenario.parse` and runs it exactly as
-`fsm.simulate.run` does (`Simulation(scenario).run()`), additionally keeping the full answer
+`simulate_text` parses a scenario with `dbfsm.scenario.parse` and runs it exactly as
+`dbfsm.simulate.run` does (`Simulation(scenario).run()`), additionally keeping the full answer
 of every command (records keep only `result` and `text`; `status-get` tests need the
 `arguments`).
 """
@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from fsm import scenario, simulate
+from dbfsm import scenario, simulate
 from fsm.actions import Reply
 from fsm.records import Record
 

@@ -1,12 +1,12 @@
 import asyncio
 import logging
 
+from dbfsm.runtime import AsyncioRuntime
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Transitioned
 from fsm.config import parse_text
 from fsm.engine import Engine
 from fsm.logs import forward
-from fsm.runtime import AsyncioRuntime
 
 CONFIG = """{"Dhcp4": {"lease-database": {
     "type": "postgresql", "name": "kea", "user": "kea", "password": "secret",

@@ -1,6 +1,6 @@
 """A test runtime: one engine, a simulated driver, a virtual clock, every action recorded.
 
-Unlike `fsm.runtime.VirtualRuntime`, driver answers are not automatic: each `Open` waits in
+Unlike `dbfsm.runtime.VirtualRuntime`, driver answers are not automatic: each `Open` waits in
 `pending` until the test answers it (`answer`, `settle`), so that answers can come late,
 out of order, after a reconfiguration (stale) or fail transiently. Time is kept in integer
 milliseconds so that the reconnect loop's spacing can be checked exactly; the engine sees

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from fsm import docs
-from fsm.diagram import render
+from dbfsm import docs
+from dbfsm.diagram import render
+from dbfsm.render import TAKEN_MARK, edge_label, to_dot, to_image, to_mermaid
+from dbfsm.views import VIEWS, Highlight, View, trace
 from fsm.graph import Graph, Guard, State, Transition
-from fsm.render import TAKEN_MARK, edge_label, to_dot, to_image, to_mermaid
-from fsm.views import VIEWS, Highlight, View, trace
 
 from .graphviz import render_dot
 from .mermaid import MermaidResult, render_mermaid, render_mermaid_detailed
@@ -27,7 +27,7 @@ from .mermaid import MermaidResult, render_mermaid, render_mermaid_detailed
 pytestmark = pytest.mark.usefixtures("mermaid_renderer", "dot_renderer")
 
 REPO = Path(__file__).resolve().parents[2]
-EXAMPLES = resources.files("fsm") / "examples"
+EXAMPLES = resources.files("dbfsm") / "examples"
 SCENARIOS = sorted(p.name for p in EXAMPLES.iterdir() if p.name.endswith(".yaml"))
 PNG_MAGIC = b"\x89PNG\r\n\x1a\n"
 

@@ -1,4 +1,4 @@
-"""The `dbfsm` command line (`fsm.cli.main`): simulate's outputs, and bad input of every kind
+"""The `dbfsm` command line (`dbfsm.cli.main`): simulate's outputs, and bad input of every kind
 as exactly one line on stderr with exit status 2, never a traceback."""
 
 from __future__ import annotations
@@ -12,11 +12,12 @@ from pathlib import Path
 
 import pytest
 
-from fsm import __version__, scenario, simulate
-from fsm.cli import main
+from dbfsm import scenario, simulate
+from dbfsm.cli import main
+from fsm import __version__
 from fsm.records import to_jsonl, to_text
 
-DEFAULT = str(resources.files("fsm") / "examples" / "default.yaml")
+DEFAULT = str(resources.files("dbfsm") / "examples" / "default.yaml")
 REPO = Path(__file__).resolve().parents[2]
 
 
@@ -74,7 +75,7 @@ def test_simulate_text_is_the_default_format(capsys):
     "name", ["default", "stop-retry-exit", "serve-retry-exit", "serve-retry-continue"]
 )
 def test_simulate_each_example(capsys, name):
-    path = str(resources.files("fsm") / "examples" / f"{name}.yaml")
+    path = str(resources.files("dbfsm") / "examples" / f"{name}.yaml")
     code, out, err = invoke(capsys, "simulate", path, "--format", "json")
     assert (code, err) == (0, "")
     summary = json.loads(out.splitlines()[-1])
@@ -100,7 +101,7 @@ def test_simulate_with_config_override(capsys, tmp_path):
 
 def test_simulate_exit_status_is_0_even_when_the_server_exits(capsys, tmp_path):
     """The simulated server's exit code is data (the exit record), not dbfsm's status."""
-    path = str(resources.files("fsm") / "examples" / "stop-retry-exit.yaml")
+    path = str(resources.files("dbfsm") / "examples" / "stop-retry-exit.yaml")
     code, out, _ = invoke(capsys, "simulate", path, "--format", "json")
     assert code == 0
     assert json.loads(out.splitlines()[-1])["exit_code"] == 1
@@ -193,13 +194,13 @@ def test_help(capsys):
 
 
 def test_python_dash_m_version():
-    """`python -m fsm --version` prints the version (the one subprocess of the unit suite)."""
+    """`python -m dbfsm --version` prints the version (the one subprocess of the unit suite)."""
     env = {
         **os.environ,
         "PYTHONPATH": os.pathsep.join(filter(None, [str(REPO), os.environ.get("PYTHONPATH")])),
     }
     proc = subprocess.run(
-        [sys.executable, "-m", "fsm", "--version"],
+        [sys.executable, "-m", "dbfsm", "--version"],
         capture_output=True,
         text=True,
         timeout=60,

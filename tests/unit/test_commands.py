@@ -15,12 +15,12 @@ from typing import Any
 
 import pytest
 
+from dbfsm.runtime import VirtualClock, VirtualRuntime
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Open, Reply
 from fsm.config import from_document
 from fsm.engine import Engine
 from fsm.errors import ConfigError
-from fsm.runtime import VirtualClock, VirtualRuntime
 from fsm.settings import ServerSettings
 
 SECRETS = ("lease-pw", "hosts-pw-0", "hosts-pw-1", "cb-pw")

@@ -6,7 +6,8 @@ from pathlib import Path
 
 import pytest
 
-from fsm import config, scenario
+from dbfsm import scenario
+from fsm import config
 from fsm.backend import access_string
 from fsm.errors import ConfigError
 from fsm.settings import Role

@@ -1,4 +1,4 @@
-"""Tests for `dbfsm diagram` (fsm.diagram, fsm.views, fsm.render).
+"""Tests for `dbfsm diagram` (dbfsm.diagram, dbfsm.views, dbfsm.render).
 
 The diagrams are checked against the graph itself (`fsm.graph`), never against a copy of it:
 every edge and label is parsed back out of the text and compared with the declaration.
@@ -18,12 +18,10 @@ from pathlib import Path
 
 import pytest
 
-from fsm import cli, simulate
-from fsm import scenario as scenario_module
-from fsm.diagram import EXTENSIONS, highlight_of, render, run
-from fsm.errors import DbfsmError
-from fsm.graph import BACKEND, GRAPHS, SERVER
-from fsm.render import (
+from dbfsm import cli, simulate
+from dbfsm import scenario as scenario_module
+from dbfsm.diagram import EXTENSIONS, command, highlight_of, render
+from dbfsm.render import (
     TAKEN_MARK,
     dot_quote,
     edge_label,
@@ -32,10 +30,12 @@ from fsm.render import (
     to_dot,
     to_mermaid,
 )
+from dbfsm.views import VIEWS, Edge, Highlight, View, get_view, trace
+from fsm.errors import DbfsmError
+from fsm.graph import BACKEND, GRAPHS, SERVER
 from fsm.settings import OnFail
-from fsm.views import VIEWS, Edge, Highlight, View, get_view, trace
 
-EXAMPLES = resources.files("fsm") / "examples"
+EXAMPLES = resources.files("dbfsm") / "examples"
 EXAMPLE_NAMES = sorted(
     p.name.removesuffix(".yaml") for p in EXAMPLES.iterdir() if p.name.endswith(".yaml")
 )
@@ -250,7 +250,7 @@ def test_render_rejects_unknown_formats() -> None:
 
 _DUMP = """
 import sys
-from fsm.diagram import VIEWS, highlight_of, to_dot, to_mermaid
+from dbfsm.diagram import VIEWS, highlight_of, to_dot, to_mermaid
 h = highlight_of(sys.argv[1])
 for v in VIEWS.values():
     for x in (None, h):
@@ -382,7 +382,7 @@ def test_highlight_of_a_missing_scenario_is_bad_input(tmp_path: Path) -> None:
 
 
 # ---------------------------------------------------------------------------------------------
-# run() and the command line
+# command() and the command line
 # ---------------------------------------------------------------------------------------------
 
 
@@ -476,20 +476,20 @@ def test_missing_dot_binary_says_to_install_graphviz(
         assert code == 2 and err.count("\n") == 1
         assert "install Debian's graphviz (apt-get install graphviz)" in err
     with pytest.raises(DbfsmError, match="graphviz"):
-        run(_args(format="svg"))
+        command(_args(format="svg"))
 
 
 def test_missing_graphviz_package_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz -> ImportError
     with pytest.raises(DbfsmError, match=r"pip install 'dbfsm\[diagrams\]'"):
-        run(_args(format="svg"))
+        command(_args(format="svg"))
 
 
 def test_run_checks_its_arguments_without_argparse() -> None:
     with pytest.raises(DbfsmError, match="unknown view"):
-        run(_args(view="nope"))
+        command(_args(view="nope"))
     with pytest.raises(DbfsmError, match="unknown format"):
-        run(_args(format="gif"))
+        command(_args(format="gif"))
 
 
 def test_edges_are_one_per_source_of_each_transition() -> None:

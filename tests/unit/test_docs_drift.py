@@ -1,6 +1,6 @@
-"""The committed docs/ must be exactly what the graph gives (`python -m fsm.docs` regenerates).
+"""The committed docs/ must be exactly what the graph gives (`python -m dbfsm.docs` regenerates).
 
-If this fails after a change to fsm/graph.py or fsm/rules.py, run `python -m fsm.docs` and
+If this fails after a change to fsm/graph.py or fsm/rules.py, run `python -m dbfsm.docs` and
 commit docs/.
 """
 
@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from fsm import docs
-from fsm.render import to_mermaid
+from dbfsm import docs
+from dbfsm.render import to_mermaid
+from dbfsm.views import VIEWS
 from fsm.rules import RULES
-from fsm.views import VIEWS
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

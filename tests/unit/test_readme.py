@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from fsm import cli
+from dbfsm import cli
 
 ROOT = Path(__file__).resolve().parents[2]
 README = (ROOT / "README.md").read_text(encoding="utf-8")
@@ -36,11 +36,11 @@ def test_inline_diagram_is_generated(
 def test_on_fail_timelines_are_real(
     mode: str, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    marker = f"`dbfsm simulate fsm/examples/{mode}.yaml`"
+    marker = f"`dbfsm simulate dbfsm/examples/{mode}.yaml`"
     after = README[README.index(marker) :]
     block = re.search(r"```\n(.*?)```", after, flags=re.S)
     assert block is not None
-    actual = _run(["simulate", f"fsm/examples/{mode}.yaml"], capsys, monkeypatch).splitlines()
+    actual = _run(["simulate", f"dbfsm/examples/{mode}.yaml"], capsys, monkeypatch).splitlines()
     shown = [line for line in block.group(1).splitlines() if line.strip() != "..."]
     assert shown and all(line in actual for line in shown), mode
 
@@ -48,7 +48,7 @@ def test_on_fail_timelines_are_real(
 def test_check_output_is_real(
     capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    console = next(b for b in _blocks("console") if "dbfsm check fsm/examples" in b)
-    actual = _run(["check", "fsm/examples/kea-dhcp4.json"], capsys, monkeypatch).splitlines()
+    console = next(b for b in _blocks("console") if "dbfsm check dbfsm/examples" in b)
+    actual = _run(["check", "dbfsm/examples/kea-dhcp4.json"], capsys, monkeypatch).splitlines()
     shown = [line for line in console.splitlines()[1:] if line.strip() != "..."]
     assert shown and all(line in actual for line in shown)

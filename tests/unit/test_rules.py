@@ -1,7 +1,7 @@
 """One test (at least) per rule of `fsm.rules`, and per behaviour of Kea the engine reproduces.
 
 Each test runs a scenario (inline YAML, inline `config: {Dhcp4: {...}}`) through
-`fsm.scenario.parse` and the simulator, and asserts on the records. Docstrings quote the
+`dbfsm.scenario.parse` and the simulator, and asserts on the records. Docstrings quote the
 documentation sentence checked (the specification,
 specs/kea-database-connectivity.txt) or name the Kea rule and the file:line it
 was read from (/work/shared/reference/kea-behaviour.md, "KB §n"). `@covers(rule_id)` ties a test
@@ -19,7 +19,7 @@ from typing import Any, TypeVar
 
 import pytest
 
-from fsm import scenario, simulate
+from dbfsm import scenario, simulate
 from fsm.actions import Log, Open
 from fsm.config import from_document
 from fsm.engine import Engine
@@ -1295,7 +1295,7 @@ def test_open_retry_log_spells_booleans_as_kea_does(simulate_text):
 
 
 def test_simulate_run_gives_the_fixtures_records(simulate_text, tmp_path):
-    """The fixture runs scenarios exactly as `fsm.simulate.run` does."""
+    """The fixture runs scenarios exactly as `dbfsm.simulate.run` does."""
     body = text(
         dhcp4(lease_database=db(tries=2, wait=500, on_fail=CONTINUE)), [{"at": 1, "down": LEASE}]
     )

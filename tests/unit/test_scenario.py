@@ -1,4 +1,4 @@
-"""Scenario parsing (`fsm.scenario`): what a good scenario becomes, and how a bad one is refused.
+"""Scenario parsing (`dbfsm.scenario`): what a good scenario becomes, and how a bad one is refused.
 
 Every refusal is a `ConfigError` whose str is one line, `FILE:LINE:COL: message` (1-based), so
 that the CLI can print it as is (exit 2, no traceback).
@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from fsm import scenario, simulate
+from dbfsm import scenario, simulate
+from dbfsm.scenario import ScenarioEvent, Traffic
 from fsm.errors import ConfigError, DbfsmError
-from fsm.scenario import ScenarioEvent, Traffic
 
 SOURCE = "scenario.yaml"
 CONFIG = "config: {Dhcp4: {lease-database: {type: mysql, name: kea}}}\n"

@@ -19,7 +19,7 @@ from typing import Any
 
 import pytest
 
-from fsm import scenario, simulate
+from dbfsm import scenario, simulate
 from fsm.graph import SERVER
 from fsm.records import to_jsonl
 
@@ -33,7 +33,7 @@ FIELDS = {
 }
 SEVERITIES = {"DEBUG", "INFO", "WARN", "ERROR", "FATAL"}
 EXAMPLES = sorted(
-    p.name for p in (resources.files("fsm") / "examples").iterdir() if p.name.endswith(".yaml")
+    p.name for p in (resources.files("dbfsm") / "examples").iterdir() if p.name.endswith(".yaml")
 )
 
 DB = "{type: mysql, name: kea, user: kea, password: s3cret"
@@ -97,7 +97,7 @@ INLINE = {
 
 
 def _run_example(name: str) -> simulate.Result:
-    path = resources.files("fsm") / "examples" / name
+    path = resources.files("dbfsm") / "examples" / name
     return simulate.run(scenario.load(str(path)))
 
 

@@ -7,14 +7,16 @@ startup, lost while serving, unreachable after config-set) and reading what happ
 
 from __future__ import annotations
 
+import argparse
 import json
+import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 
+from dbfsm.scenario import Scenario, ScenarioEvent, Traffic
+from dbfsm.simulate import Result, run
 from fsm.records import Record
-from fsm.scenario import Scenario, ScenarioEvent, Traffic
 from fsm.settings import BackendSettings, ServerSettings
-from fsm.simulate import Result, run
 
 _LOSS_AT = 1.0
 
@@ -184,3 +186,14 @@ def report(settings: ServerSettings) -> str:
 def _first_clause(text: str | None) -> str:
     """`Unable to open database: <driver text>` without the simulated driver's words."""
     return (text or "").split(":", 1)[0]
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a kea-dhcp4 or kea-dhcp6 JSON file")
+
+
+def command(args: argparse.Namespace) -> int:
+    from fsm.config import load_file
+
+    sys.stdout.write(report(load_file(args.config)))
+    return 0

@@ -13,18 +13,18 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from dbfsm.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
+from dbfsm.views import VIEWS, Highlight, View, get_view, trace
 from fsm.errors import DbfsmError
-from fsm.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
-from fsm.views import VIEWS, Highlight, View, get_view, trace
 
 __all__ = [
     "ALL",
     "EXTENSIONS",
     "VIEWS",
     "add_arguments",
+    "command",
     "highlight_of",
     "render",
-    "run",
     "to_dot",
     "to_mermaid",
 ]
@@ -66,7 +66,7 @@ def highlight_of(scenario: str) -> Highlight:
     """The path of `scenario`: a scenario file, or the name of a built-in example."""
     path = Path(scenario)
     if not path.exists():
-        example = resources.files("fsm") / "examples" / f"{scenario}.yaml"
+        example = resources.files("dbfsm") / "examples" / f"{scenario}.yaml"
         if "/" not in scenario and example.is_file():
             path = Path(str(example))
     return trace(path)
@@ -90,7 +90,7 @@ def _write(path: Path, data: bytes) -> None:
         raise DbfsmError(f"cannot write {path}: {err.strerror or err}") from None
 
 
-def run(args: argparse.Namespace) -> int:
+def command(args: argparse.Namespace) -> int:
     fmt: str = args.format
     if fmt not in EXTENSIONS:
         raise DbfsmError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")

@@ -1,4 +1,4 @@
-"""Regenerate every generated file under `docs/`: `python -m fsm.docs [--check] [--docs DIR]`.
+"""Regenerate every generated file under `docs/`: `python -m dbfsm.docs [--check] [--docs DIR]`.
 
 Generated: `docs/lifecycle.md` (the diagrams embedded as Mermaid, the states, the table of
 transitions with the rule each implements) and `docs/diagrams/<view>.mmd` / `.dot` for every
@@ -15,13 +15,13 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
+from dbfsm.render import TAKEN_MARK, guard_words, to_dot, to_mermaid
+from dbfsm.views import VIEWS, Highlight, View, trace
 from fsm.graph import GRAPHS, Graph, Transition
-from fsm.render import TAKEN_MARK, guard_words, to_dot, to_mermaid
 from fsm.rules import RULES
 from fsm.settings import OnFail
-from fsm.views import VIEWS, Highlight, View, trace
 
-COMMAND = "python -m fsm.docs"
+COMMAND = "python -m dbfsm.docs"
 LIFECYCLE = "lifecycle.md"
 DIAGRAMS = "diagrams"
 # The worked example of --highlight: (view, built-in example scenario).
@@ -30,7 +30,7 @@ EXAMPLE = ("stop-retry-exit", "stop-retry-exit")
 
 def example_highlight() -> Highlight:
     _, scenario = EXAMPLE
-    return trace(str(resources.files("fsm") / "examples" / f"{scenario}.yaml"))
+    return trace(str(resources.files("dbfsm") / "examples" / f"{scenario}.yaml"))
 
 
 def _example_stem() -> str:

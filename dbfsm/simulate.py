@@ -9,16 +9,20 @@ backends are used by the configuration poll every `config-fetch-wait-time` secon
 
 from __future__ import annotations
 
+import argparse
 import functools
 import math
+import os
+import sys
 from dataclasses import dataclass
+from importlib import resources
 
+from dbfsm.runtime import VirtualClock, VirtualRuntime
+from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
 from fsm.records import Record, record_of, summary
-from fsm.runtime import VirtualClock, VirtualRuntime
-from fsm.scenario import Scenario, ScenarioEvent
 from fsm.settings import Role
 
 
@@ -156,3 +160,31 @@ def _next_tick(now: float, start: float, every: float) -> float:
 
 def run(scenario: Scenario) -> Result:
     return Simulation(scenario).run()
+
+
+def builtin_example(name: str) -> str:
+    """The example's path, relative to the working directory when it lies below it."""
+    path = str(resources.files("dbfsm") / "examples" / f"{name}.yaml")
+    relative = os.path.relpath(path)
+    return path if relative.startswith("..") else relative
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario", metavar="SCENARIO", nargs="?", help="YAML or JSON scenario (default: built-in)"
+    )
+    parser.add_argument("--config", metavar="FILE", help="replace the scenario's configuration")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+
+
+def command(args: argparse.Namespace) -> int:
+    from dbfsm import scenario
+    from fsm.records import to_jsonl, to_text
+
+    path = args.scenario or builtin_example("default")
+    result = run(scenario.load(path, config_override=args.config))
+    if args.format == "json":
+        sys.stdout.write(to_jsonl(result.timeline()))
+    else:
+        sys.stdout.write(to_text(result.records))
+    return 0

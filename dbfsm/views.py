@@ -175,9 +175,9 @@ class Highlight:
 
 def trace(scenario_path: str | Path) -> Highlight:
     """Simulate the scenario at `scenario_path` and return the path it takes."""
-    from fsm import scenario
+    from dbfsm import scenario
+    from dbfsm.simulate import Simulation
     from fsm.actions import Transitioned
-    from fsm.simulate import Simulation
 
     path = Path(scenario_path)
     loaded = scenario.load(path)

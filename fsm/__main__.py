@@ -1,7 +1,0 @@
-"""`python -m fsm` is the `dbfsm` command."""
-
-import sys
-
-from fsm.cli import main
-
-sys.exit(main())
