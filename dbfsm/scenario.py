@@ -16,6 +16,7 @@ Errors name the file, line and column of the offending value.
 
 from __future__ import annotations
 
+import copy
 import os
 import re
 from collections.abc import Callable, Mapping
@@ -74,8 +75,14 @@ class Scenario:
     description: str = ""
 
 
-class _Doc:
-    """A YAML document with the position of every node, for errors that point."""
+class Document:
+    """A YAML document with the position of every node, for errors that point.
+
+    `within(path)` gives a view of one part (a scenario inside a larger file): its errors name
+    paths and positions relative to the whole document.
+    """
+
+    prefix = ""
 
     def __init__(self, text: str, source: str) -> None:
         self.source = source
@@ -110,18 +117,39 @@ class _Doc:
             return [self._value(loader, n, f"{path}[{i}]") for i, n in enumerate(node.value)]
         return loader.construct_object(node, deep=True)
 
-    def error(self, path: str, message: str) -> ConfigError:
-        probe = path
+    def within(self, path: str) -> Document:
+        view = copy.copy(self)
+        view.prefix = self.path(path)
+        return view
+
+    def path(self, path: str) -> str:
+        """`path` (relative to this view) from the document's root."""
+        if not self.prefix or not path:
+            return self.prefix or path
+        return f"{self.prefix}{path}" if path.startswith("[") else f"{self.prefix}.{path}"
+
+    def position(self, path: str) -> Position:
+        """Line and column of `path`, or of its nearest enclosing node that has one."""
+        probe = self.path(path)
         while probe and probe not in self.positions:
             probe = probe.rsplit(".", 1)[0] if "." in probe else ""
-        line, col = self.positions.get(probe, (1, 1))
-        label = f"{path}: " if path else ""
+        return self.positions.get(probe, (1, 1))
+
+    def error(self, path: str, message: str) -> ConfigError:
+        line, col = self.position(path)
+        full = self.path(path)
+        label = f"{full}: " if full else ""
         return ConfigError(f"{label}{message}", f"{self.source}:{line}:{col}")
 
 
 def load(path: str | os.PathLike[str], config_override: str | None = None) -> Scenario:
     """Read a scenario file; `config_override` replaces its configuration."""
     source = os.fspath(path)
+    return parse(read_text(source), source, Path(source).parent, config_override)
+
+
+def read_text(source: str) -> str:
+    """A file's text; an unreadable or non-UTF-8 file is a `ConfigError` that points."""
     try:
         data = Path(source).read_bytes()
     except OSError as err:
@@ -132,17 +160,30 @@ def load(path: str | os.PathLike[str], config_override: str | None = None) -> Sc
         line = data.count(b"\n", 0, err.start) + 1
         col = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
         raise ConfigError("file is not valid UTF-8", f"{source}:{line}:{col}") from err
-    return parse(text, source, Path(source).parent, config_override)
+    return text
 
 
 def parse(text: str, source: str, base: Path, config_override: str | None = None) -> Scenario:
-    doc = _Doc(text, source)
-    data = doc.data
+    doc = Document(text, source)
+    return from_data(doc, doc.data, base, config_override)
+
+
+def from_data(
+    doc: Document,
+    data: Any,
+    base: Path,
+    config_override: str | None = None,
+    *,
+    other_keys: frozenset[str] = frozenset(),
+) -> Scenario:
+    """The scenario in `data`, a map read from `doc` (or from a view `doc.within(...)`).
+    `other_keys` are keys the enclosing format adds, which are accepted and ignored here."""
     if not isinstance(data, dict):
         raise doc.error("", "a scenario must be a map with at least 'config'")
     for key in data:
-        if key not in _TOP_KEYS:
-            raise doc.error(str(key), f"unknown key (expected one of {_list(_TOP_KEYS)})")
+        if key not in _TOP_KEYS | other_keys:
+            known = _list(_TOP_KEYS | other_keys)
+            raise doc.error(str(key), f"unknown key (expected one of {known})")
     if config_override is not None:
         load_config = _file_loader(config_override)
     elif "config" in data:
@@ -156,28 +197,28 @@ def parse(text: str, source: str, base: Path, config_override: str | None = None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise doc.error("description", "must be a string")
-    return Scenario(settings, load_config, until, traffic, events, source, description)
+    return Scenario(settings, load_config, until, traffic, events, doc.source, description)
 
 
 def _file_loader(path: str) -> Callable[[], ServerSettings]:
     return lambda: config.load_file(path)
 
 
-def _config_loader(doc: _Doc, value: Any, base: Path) -> Callable[[], ServerSettings]:
+def _config_loader(doc: Document, value: Any, base: Path) -> Callable[[], ServerSettings]:
     if isinstance(value, str):
         path = os.fspath(base / value)
         if not os.path.isfile(path):
             raise doc.error("config", f"cannot read configuration file {path}: no such file")
         return _file_loader(path)
     if isinstance(value, dict):
-        line, col = doc.positions.get("config", (1, 1))
-        where = f"{doc.source}:{line}:{col}: config"
+        line, col = doc.position("config")
+        where = f"{doc.source}:{line}:{col}: {doc.path('config')}"
         return lambda: config.from_document(value, where=where)
     raise doc.error("config", "must be a file path or an inline configuration map")
 
 
 def _number(
-    doc: _Doc,
+    doc: Document,
     data: Mapping[str, Any],
     key: str,
     *,
@@ -194,7 +235,7 @@ def _number(
     return float(value)
 
 
-def _traffic(doc: _Doc, value: Any) -> Traffic:
+def _traffic(doc: Document, value: Any) -> Traffic:
     if value in ("continuous", "none"):
         return Traffic(str(value))
     if isinstance(value, dict):
@@ -210,7 +251,7 @@ def _traffic(doc: _Doc, value: Any) -> Traffic:
 
 
 def _events(
-    doc: _Doc, value: Any, until: float, settings: ServerSettings
+    doc: Document, value: Any, until: float, settings: ServerSettings
 ) -> tuple[ScenarioEvent, ...]:
     if not isinstance(value, list):
         raise doc.error("events", "must be a list")
@@ -223,7 +264,7 @@ def _events(
     return tuple(sorted(events, key=lambda e: e.at))
 
 
-def _event(doc: _Doc, item: Any, path: str, until: float) -> ScenarioEvent:
+def _event(doc: Document, item: Any, path: str, until: float) -> ScenarioEvent:
     if not isinstance(item, dict):
         raise doc.error(path, "an event must be a map such as {at: 2.0, down: lease-database}")
     for key in item:

@@ -2,7 +2,7 @@
 
 The engine never performs I/O; a runtime carries out `Open`, `Close`, `StartTimer` and
 `CancelTimer`, and passes the notifications (`Log`, `ServingChanged`, `AttemptResult`,
-`Reply`, `Exit`, `Transitioned`) to whoever subscribed.
+`Reply`, `Exit`, `Transitioned`, `Stayed`) to whoever subscribed.
 """
 
 from __future__ import annotations
@@ -81,6 +81,17 @@ class Transitioned:
     index: int  # which declaration of its graph was taken (fsm.graph `transitions`)
 
 
+@dataclass(frozen=True)
+class Stayed:
+    """A declaration without a destination was taken: the machine handled `trigger` and
+    stays in `state`. Separate from `Transitioned`, which always means a change of state."""
+
+    machine: str
+    trigger: str
+    state: str
+    index: int
+
+
 Action = (
     Open
     | Close
@@ -92,4 +103,5 @@ Action = (
     | Reply
     | Exit
     | Transitioned
+    | Stayed
 )

@@ -15,7 +15,7 @@ from typing import Any
 
 from transitions import Machine, MachineError
 
-from fsm.actions import Action, Reply, ServingChanged, Transitioned
+from fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
 from fsm.backend import Backend
 from fsm.commands import dispatch
 from fsm.errors import DbfsmError
@@ -237,9 +237,10 @@ class Engine:
 
     def _observe(self, event: Any, index: int) -> None:
         t = event.transition
-        if t.dest is None:
-            return
         name = self._name(event.model)
+        if t.dest is None:
+            self.emit(Stayed(name, event.event.name, t.source, index))
+            return
         self.emit(Transitioned(name, event.event.name, t.source, t.dest, index))
         # Serving is a function of the server's state: the first notice when startup ends,
         # then one on every change, always before what the transition goes on to do.
