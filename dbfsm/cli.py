@@ -27,6 +27,7 @@ COMMANDS = {
     ),
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
+    "spec": ("dbfsm.spec", "run the documentation's clauses (specs/) and show their coverage"),
 }
 
 

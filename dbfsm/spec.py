@@ -1,0 +1,304 @@
+"""`dbfsm spec run` and `dbfsm spec coverage`: the clauses of `specs/` against the engine.
+
+`run` simulates every case of every clause and says, per clause, whether the engine does what
+the clause says, with the first divergence of a failing case; `--junit FILE` writes the same
+as JUnit XML for CI. `coverage` says which states, transitions and guards of both graphs the
+cases exercise, read from the engine's own notifications (`Transitioned`, `Stayed`: which
+declaration was taken), and which rules of `fsm/rules.py` have no clause, so a gap in the
+specification is visible and fails.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import sys
+import time
+import xml.etree.ElementTree as ET
+from collections import Counter
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, read
+from dbfsm.simulate import Simulation
+from fsm.actions import Action, Stayed, Transitioned
+from fsm.errors import DbfsmError
+from fsm.graph import GRAPHS, Graph, Transition
+from fsm.records import Record, record_of, summary
+from fsm.rules import RULES
+
+SPECS = Path(__file__).resolve().parent.parent / "specs"
+DOCUMENTATION = SPECS / "kea-database-connectivity.txt"
+
+Taken = tuple[str, int]  # (graph name, index of the declaration in its graph)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    file: ClauseFile
+    clause: Clause
+    case: Case
+    divergence: Divergence | None
+    taken: frozenset[Taken]
+    seconds: float
+
+    @property
+    def passed(self) -> bool:
+        return self.divergence is None
+
+
+def run_case(case: Case) -> tuple[Divergence | None, frozenset[Taken]]:
+    """Simulate one case; what it observed comes from the engine's notifications."""
+    sim = Simulation(case.scenario)
+    records: list[Record] = []
+    taken: set[Taken] = set()
+
+    def observe(action: Action) -> None:
+        match action:
+            case Transitioned(machine=machine, index=index) | Stayed(machine=machine, index=index):
+                taken.add(("server" if machine == "server" else "backend", index))
+            case _:
+                record = record_of(action, sim.clock.now)
+                if record is not None:
+                    records.append(record)
+
+    sim.engine.subscribe(observe)
+    sim.run()
+    engine = sim.engine
+    end = summary(sim.clock.now, engine.exit_code, engine.serving, engine.state)
+    return divergence(case, records, end), frozenset(taken)
+
+
+def run_all(files: Sequence[ClauseFile]) -> list[Outcome]:
+    outcomes = []
+    for file in files:
+        for clause in file.clauses:
+            for case in clause.cases:
+                started = time.perf_counter()
+                found, taken = run_case(case)
+                seconds = time.perf_counter() - started
+                outcomes.append(Outcome(file, clause, case, found, taken, seconds))
+    return outcomes
+
+
+def _documentation() -> str:
+    return DOCUMENTATION.read_text(encoding="utf-8")
+
+
+def _default_paths(paths: Sequence[str]) -> list[str]:
+    if paths:
+        return list(paths)
+    relative = os.path.relpath(SPECS)
+    return [str(SPECS) if relative.startswith("..") else relative]
+
+
+# --------------------------------------------------------------------------------------------
+# spec run
+# --------------------------------------------------------------------------------------------
+
+
+def report(files: Sequence[ClauseFile], outcomes: Sequence[Outcome]) -> str:
+    """One line per clause, PASS or FAIL; under a failing clause, each failing case and its
+    first divergence. A clause outside the model says so and why."""
+    by_clause: dict[str, list[Outcome]] = {}
+    for outcome in outcomes:
+        by_clause.setdefault(outcome.clause.id, []).append(outcome)
+    lines = []
+    for file in files:
+        lines.append(f"{file.path}: {file.title}" if file.title else file.path)
+        for clause in file.clauses:
+            mine = by_clause.get(clause.id, [])
+            if not clause.cases:
+                lines.append(f"  ----  {clause.id}: outside the model: {clause.outside_the_model}")
+                continue
+            failed = [o for o in mine if not o.passed]
+            verdict = "FAIL" if failed else "PASS"
+            lines.append(f"  {verdict}  {clause.id} ({_cases(len(mine))})")
+            for o in failed:
+                lines.append(f"        case {o.case.name!r} ({o.case.where})")
+                lines.append(f"          {o.divergence}")
+    clauses = sum(len(f.clauses) for f in files)
+    outside = sum(1 for f in files for c in f.clauses if not c.cases)
+    failed_clauses = len({o.clause.id for o in outcomes if not o.passed})
+    failed_cases = sum(1 for o in outcomes if not o.passed)
+    lines.append(
+        f"{clauses} clauses ({outside} outside the model), {_cases(len(outcomes))}: "
+        f"{clauses - outside - failed_clauses} clauses pass, {failed_clauses} fail "
+        f"({failed_cases} of the cases)"
+    )
+    return "\n".join(lines) + "\n"
+
+
+def _cases(n: int) -> str:
+    return f"{n} case" if n == 1 else f"{n} cases"
+
+
+def junit(outcomes: Sequence[Outcome], files: Sequence[ClauseFile]) -> bytes:
+    """JUnit XML: one testsuite per clause file, one testcase per case (classname: the
+    clause id), a failure element with the divergence; clauses outside the model are
+    skipped testcases."""
+    root = ET.Element("testsuites", name="dbfsm spec")
+    for file in files:
+        mine = [o for o in outcomes if o.file is file]
+        skipped = [c for c in file.clauses if not c.cases]
+        suite = ET.SubElement(
+            root,
+            "testsuite",
+            name=file.path,
+            tests=str(len(mine) + len(skipped)),
+            failures=str(sum(1 for o in mine if not o.passed)),
+            errors="0",
+            skipped=str(len(skipped)),
+            time=f"{sum(o.seconds for o in mine):.3f}",
+        )
+        for o in mine:
+            case = ET.SubElement(
+                suite, "testcase", classname=o.clause.id, name=o.case.name, time=f"{o.seconds:.3f}"
+            )
+            if o.divergence is not None:
+                failure = ET.SubElement(case, "failure", message=str(o.divergence))
+                failure.text = f"{o.case.where}\n{o.divergence}\n"
+        for clause in skipped:
+            case = ET.SubElement(suite, "testcase", classname=clause.id, name="outside the model")
+            ET.SubElement(case, "skipped", message=clause.outside_the_model)
+    for name in ("tests", "failures", "errors", "skipped"):
+        root.set(name, str(sum(int(s.get(name, "0")) for s in root)))
+    ET.indent(root)
+    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+
+
+# --------------------------------------------------------------------------------------------
+# spec coverage
+# --------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Coverage:
+    """What the cases exercised of each graph; `count[(graph, index)]` is the number of cases
+    that took that declaration."""
+
+    count: Counter[Taken]
+    unsimulated: dict[Taken, str]  # declared not reachable by a simulated run: why, where
+    rules_without_clause: tuple[str, ...]
+
+    def gaps(self) -> list[Taken]:
+        """Transitions never taken and not declared unreachable by simulation."""
+        return [
+            (g.name, i)
+            for g in GRAPHS.values()
+            for i in range(len(g.transitions))
+            if not self.count[(g.name, i)] and (g.name, i) not in self.unsimulated
+        ]
+
+
+def coverage(files: Sequence[ClauseFile], outcomes: Iterable[Outcome]) -> Coverage:
+    count: Counter[Taken] = Counter()
+    for outcome in outcomes:
+        count.update(outcome.taken)
+    unsimulated = {
+        (u.graph, u.index): f"{u.why} ({u.where})"
+        for f in files
+        for c in f.clauses
+        for u in c.unsimulated
+    }
+    cited = {c.rule.id for f in files for c in f.clauses if c.rule is not None}
+    missing = tuple(r for r in RULES if r not in cited)
+    return Coverage(count, unsimulated, missing)
+
+
+def describe_coverage(cov: Coverage) -> str:
+    lines = []
+    for graph in GRAPHS.values():
+        lines += _graph_coverage(graph, cov)
+    if cov.rules_without_clause:
+        lines.append(f"rules without a clause: {', '.join(cov.rules_without_clause)}")
+    else:
+        lines.append(f"rules: all {len(RULES)} rules of fsm/rules.py have a clause")
+    gaps = cov.gaps()
+    if gaps:
+        names = [_label(GRAPHS[g], GRAPHS[g].transitions[i]) for g, i in gaps]
+        lines.append(f"NOT EXERCISED: {len(gaps)} transitions: " + "; ".join(names))
+    else:
+        lines.append("every transition is exercised, or declared unreachable by simulation")
+    return "\n".join(lines) + "\n"
+
+
+def _graph_coverage(graph: Graph, cov: Coverage) -> list[str]:
+    taken = [i for i in range(len(graph.transitions)) if cov.count[(graph.name, i)]]
+    entered = {graph.initial} | {
+        graph.transitions[i].dest or s for i in taken for s in graph.transitions[i].source
+    }
+    held = {g for i in taken for g in graph.transitions[i].when}
+    not_held = {g for i in taken for g in graph.transitions[i].unless}
+    both = [g for g in graph.guards if g in held and g in not_held]
+    lines = [
+        f"{graph.title} ({graph.name}): {len(taken)} of {len(graph.transitions)} transitions, "
+        f"{len(entered)} of {len(graph.states)} states, {len(both)} of {len(graph.guards)} "
+        "guards seen both holding and not holding",
+        "  transitions (cases that took each):",
+    ]
+    for i, t in enumerate(graph.transitions):
+        n = cov.count[(graph.name, i)]
+        why = cov.unsimulated.get((graph.name, i))
+        mark = f"{n:5d}" if n else ("  n/s" if why else "   NO")
+        lines.append(f"  {mark}  {_label(graph, t)}  [{t.rule}]")
+        if why and not n:
+            lines.append(f"         not reachable by a simulated run: {why}")
+    lines.append("  states:")
+    for state in graph.states:
+        lines.append(f"  {'  yes' if state.name in entered else '   NO'}  {state.name}")
+    lines.append("  guards (held / not held):")
+    for name in graph.guards:
+        seen = f"{_yes(name in held)} / {_yes(name in not_held)}"
+        lines.append(f"  {seen:>9}  {name}")
+    return lines
+
+
+def _yes(flag: bool) -> str:
+    return "yes" if flag else "NO"
+
+
+def _label(graph: Graph, t: Transition) -> str:
+    guards = [*t.when, *(f"not {g}" for g in t.unless)]
+    sources = "|".join(t.source) if len(t.source) <= 3 else f"any of {len(t.source)} states"
+    dest = t.dest or "(stays)"
+    condition = f" [{', '.join(guards)}]" if guards else ""
+    return f"{graph.name}: {sources} --{t.trigger}--> {dest}{condition}"
+
+
+# --------------------------------------------------------------------------------------------
+# The command line
+# --------------------------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    sub = parser.add_subparsers(dest="spec_command", required=True, metavar="{run,coverage}")
+    run = sub.add_parser("run", help="run every clause and report pass or fail per clause")
+    coverage_parser = sub.add_parser(
+        "coverage", help="which states, transitions and guards the clauses exercise"
+    )
+    for p in (run, coverage_parser):
+        p.add_argument(
+            "paths",
+            metavar="PATHS",
+            nargs="*",
+            help="clause files or directories of them (default: specs/)",
+        )
+    run.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+
+
+def command(args: argparse.Namespace) -> int:
+    files = read(_default_paths(args.paths), _documentation())
+    outcomes = run_all(files)
+    if args.spec_command == "coverage":
+        cov = coverage(files, outcomes)
+        sys.stdout.write(describe_coverage(cov))
+        return 1 if cov.gaps() or cov.rules_without_clause else 0
+    sys.stdout.write(report(files, outcomes))
+    if args.junit:
+        try:
+            Path(args.junit).write_bytes(junit(outcomes, files))
+        except OSError as err:
+            raise DbfsmError(f"{args.junit}: cannot write JUnit XML: {err.strerror}") from err
+    return 0 if all(o.passed for o in outcomes) else 1
