@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 import xml.etree.ElementTree as ET
@@ -20,7 +21,7 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, read
+from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, normalise, read
 from dbfsm.simulate import Simulation
 from fsm.actions import Action, Stayed, Transitioned
 from fsm.errors import DbfsmError
@@ -181,6 +182,7 @@ class Coverage:
     count: Counter[Taken]
     unsimulated: dict[Taken, str]  # declared not reachable by a simulated run: why, where
     rules_without_clause: tuple[str, ...]
+    unquoted: tuple[str, ...]  # sentences of the documentation that no clause quotes
 
     def gaps(self) -> list[Taken]:
         """Transitions never taken and not declared unreachable by simulation."""
@@ -192,7 +194,9 @@ class Coverage:
         ]
 
 
-def coverage(files: Sequence[ClauseFile], outcomes: Iterable[Outcome]) -> Coverage:
+def coverage(
+    files: Sequence[ClauseFile], outcomes: Iterable[Outcome], documentation: str
+) -> Coverage:
     count: Counter[Taken] = Counter()
     for outcome in outcomes:
         count.update(outcome.taken)
@@ -204,13 +208,32 @@ def coverage(files: Sequence[ClauseFile], outcomes: Iterable[Outcome]) -> Covera
     }
     cited = {c.rule.id for f in files for c in f.clauses if c.rule is not None}
     missing = tuple(r for r in RULES if r not in cited)
-    return Coverage(count, unsimulated, missing)
+    quotes = [c.quote for f in files for c in f.clauses if c.quote]
+    unquoted = tuple(
+        s for s in sentences(documentation) if not any(s in q or q in s for q in quotes)
+    )
+    return Coverage(count, unsimulated, missing, unquoted)
+
+
+def sentences(documentation: str) -> list[str]:
+    """The documentation's sentences and list items, whitespace normalised as quotes are;
+    headings (a numbered title, "Note") are left out."""
+    out = []
+    for paragraph in re.split(r"\n\s*\n", documentation):
+        for item in paragraph.split("\u2022"):
+            text = normalise(item)
+            if not text or re.fullmatch(r"[\d.]+ .*|Note", text) and not text.endswith("."):
+                continue
+            out += [p for p in re.split(r"(?:(?<=[.:])|(?<=\.\)))\s+(?=[A-Z(])", text) if p]
+    return out
 
 
 def describe_coverage(cov: Coverage) -> str:
     lines = []
     for graph in GRAPHS.values():
         lines += _graph_coverage(graph, cov)
+    lines.append(f"documentation sentences no clause quotes ({len(cov.unquoted)}):")
+    lines += [f"  - {s}" for s in cov.unquoted]
     if cov.rules_without_clause:
         lines.append(f"rules without a clause: {', '.join(cov.rules_without_clause)}")
     else:
@@ -292,7 +315,7 @@ def command(args: argparse.Namespace) -> int:
     files = read(_default_paths(args.paths), _documentation())
     outcomes = run_all(files)
     if args.spec_command == "coverage":
-        cov = coverage(files, outcomes)
+        cov = coverage(files, outcomes, _documentation())
         sys.stdout.write(describe_coverage(cov))
         return 1 if cov.gaps() or cov.rules_without_clause else 0
     sys.stdout.write(report(files, outcomes))
