@@ -46,15 +46,25 @@ from fsm.rules import RULES, Rule
 MAIN_FIELD = {"log": "id", "serving": "serving", "attempt": "backend", "command": "command"}
 MAIN_FIELD["exit"] = "code"
 # Further fields each type accepts; `text` matches when it appears in the record's text.
-MORE_FIELDS = {
+MORE_FIELDS: Mapping[str, Mapping[str, type]] = {
     "log": {"severity": str, "text": str},
     "serving": {},
     "attempt": {"n": int, "of": int, "ok": bool},
     "command": {"result": int, "text": str},
     "exit": {},
 }
-MAIN_TYPES = {"log": str, "serving": bool, "attempt": str, "command": str, "exit": int}
-END_FIELDS = {"exit_code": (int, type(None)), "serving": bool, "state": str}
+MAIN_TYPES: Mapping[str, type] = {
+    "log": str,
+    "serving": bool,
+    "attempt": str,
+    "command": str,
+    "exit": int,
+}
+END_FIELDS: Mapping[str, tuple[type, ...]] = {
+    "exit_code": (int, type(None)),
+    "serving": (bool,),
+    "state": (str,),
+}
 FOLLOWS = ("documentation", "kea")
 SAME_INSTANT = 1e-6  # records carry times rounded to the microsecond
 
@@ -379,7 +389,7 @@ def _end(doc: Document, value: Any) -> Mapping[str, Any]:
         kinds = END_FIELDS.get(key)
         if kinds is None:
             raise doc.error(f"end.{key}", f"unknown key (expected one of {', '.join(END_FIELDS)})")
-        if isinstance(v, bool) != (kinds is bool) or not isinstance(v, kinds):
+        if isinstance(v, bool) != (bool in kinds) or not isinstance(v, kinds):
             raise doc.error(f"end.{key}", f"unexpected value {v!r}")
     return dict(value)
 
@@ -475,7 +485,7 @@ def divergence(case: Case, records: Sequence[Record], summary: Record) -> Diverg
             break
         used.update(found)
         after = max(found) + 1
-    horizon = missing.t if missing is not None else math.inf
+    horizon = _instant(missing) if missing is not None else math.inf
     candidates: list[Divergence] = []
     if missing is not None:
         candidates.append(_missing(missing, records, after))
@@ -542,7 +552,7 @@ def _assign(members: Sequence[Pattern], candidates: list[tuple[int, Record]]) ->
 def _missing(expectation: Expectation, records: Sequence[Record], after: int) -> Divergence:
     """What happened instead: the records at that instant after the previous match, and
     where the first unmatched observation did happen, if anywhere."""
-    t = expectation.t
+    t = _instant(expectation)
     there = [r for r in records[after:] if abs(r.t - t) <= SAME_INSTANT]
     if there:
         happened = "; ".join(flow(r) for r in there)
@@ -564,6 +574,12 @@ def _missing(expectation: Expectation, records: Sequence[Record], after: int) ->
             happened += f"; {pattern.describe(timed=False)} happened at {times}"
         break
     return Divergence(t, expectation.describe(), happened, expectation.where)
+
+
+def _instant(expectation: Expectation) -> float:
+    """The time of an observation of `expect`, which always has one (only `never` has none)."""
+    assert expectation.t is not None
+    return expectation.t
 
 
 def flow(record: Record) -> str:

@@ -166,7 +166,7 @@ def junit(outcomes: Sequence[Outcome], files: Sequence[ClauseFile]) -> bytes:
     for name in ("tests", "failures", "errors", "skipped"):
         root.set(name, str(sum(int(s.get(name, "0")) for s in root)))
     ET.indent(root)
-    return ET.tostring(root, encoding="utf-8", xml_declaration=True) + b"\n"
+    return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
 # --------------------------------------------------------------------------------------------
@@ -222,7 +222,7 @@ def sentences(documentation: str) -> list[str]:
     for paragraph in re.split(r"\n\s*\n", documentation):
         for item in paragraph.split("\u2022"):
             text = normalise(item)
-            if not text or re.fullmatch(r"[\d.]+ .*|Note", text) and not text.endswith("."):
+            if not text or (re.fullmatch(r"[\d.]+ .*|Note", text) and not text.endswith(".")):
                 continue
             out += [p for p in re.split(r"(?:(?<=[.:])|(?<=\.\)))\s+(?=[A-Z(])", text) if p]
     return out
