@@ -181,12 +181,20 @@ def read(paths: Sequence[str], documentation: str) -> list[ClauseFile]:
     """Read clause files (directories: their *.yaml files, sorted); ids are unique across
     all of them; quotes must appear, word for word, in `documentation`."""
     seen: dict[str, str] = {}
-    files = []
-    for path in expand(paths):
-        doc = Document(scenario.read_text(path), path)
-        reader = _Reader(doc, Path(path).parent, normalise(documentation), seen)
-        files.append(_file(reader))
-    return files
+    return [
+        parse(scenario.read_text(path), path, Path(path).parent, documentation, seen)
+        for path in expand(paths)
+    ]
+
+
+def parse(
+    text: str, source: str, base: Path, documentation: str, seen: dict[str, str] | None = None
+) -> ClauseFile:
+    """One clause file's text; `seen` (clause id -> where) carries ids across files."""
+    reader = _Reader(Document(text, source), base, normalise(documentation), {})
+    if seen is not None:
+        reader.seen = seen
+    return _file(reader)
 
 
 def expand(paths: Sequence[str]) -> list[str]:
