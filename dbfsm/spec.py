@@ -24,13 +24,13 @@ from pathlib import Path
 from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, normalise, read
 from dbfsm.simulate import Simulation
 from fsm.actions import Action, Stayed, Transitioned
-from fsm.errors import DbfsmError
+from fsm.errors import ConfigError, DbfsmError
 from fsm.graph import GRAPHS, Graph, Transition
 from fsm.records import Record, record_of, summary
 from fsm.rules import RULES
 
-SPECS = Path(__file__).resolve().parent.parent / "specs"
-DOCUMENTATION = SPECS / "kea-database-connectivity.txt"
+DOCUMENTATION = "kea-database-connectivity.txt"  # the section the clauses quote, in specs/
+_CHECKOUT_SPECS = Path(__file__).resolve().parent.parent / "specs"
 
 Taken = tuple[str, int]  # (graph name, index of the declaration in its graph)
 
@@ -83,15 +83,34 @@ def run_all(files: Sequence[ClauseFile]) -> list[Outcome]:
     return outcomes
 
 
-def _documentation() -> str:
-    return DOCUMENTATION.read_text(encoding="utf-8")
+def default_specs() -> Path:
+    """`specs/` of the project: in the working directory, else beside the package (a source
+    checkout); either must hold the documentation the clauses quote."""
+    for candidate in (Path("specs"), _CHECKOUT_SPECS):
+        if (candidate / DOCUMENTATION).is_file():
+            return candidate
+    raise DbfsmError(
+        f"no specs/ directory with {DOCUMENTATION} here: run from the project, or give "
+        "PATHS and --documentation"
+    )
 
 
-def _default_paths(paths: Sequence[str]) -> list[str]:
+def read_documentation(path: str | None = None) -> str:
+    file = Path(path) if path else default_specs() / DOCUMENTATION
+    try:
+        return file.read_text(encoding="utf-8")
+    except OSError as err:
+        raise ConfigError(f"cannot read the documentation: {err.strerror}", str(file)) from err
+    except UnicodeDecodeError as err:
+        raise ConfigError("the documentation is not valid UTF-8", str(file)) from err
+
+
+def _paths(paths: Sequence[str]) -> list[str]:
     if paths:
         return list(paths)
-    relative = os.path.relpath(SPECS)
-    return [str(SPECS) if relative.startswith("..") else relative]
+    specs = default_specs()
+    relative = os.path.relpath(specs)
+    return [str(specs.resolve()) if relative.startswith("..") else relative]
 
 
 # --------------------------------------------------------------------------------------------
@@ -310,14 +329,20 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
             nargs="*",
             help="clause files or directories of them (default: specs/)",
         )
+        p.add_argument(
+            "--documentation",
+            metavar="FILE",
+            help=f"the documentation quotes must come from (default: specs/{DOCUMENTATION})",
+        )
     run.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
 
 
 def command(args: argparse.Namespace) -> int:
-    files = read(_default_paths(args.paths), _documentation())
+    documentation = read_documentation(args.documentation)
+    files = read(_paths(args.paths), documentation)
     outcomes = run_all(files)
     if args.spec_command == "coverage":
-        cov = coverage(files, outcomes, _documentation())
+        cov = coverage(files, outcomes, documentation)
         sys.stdout.write(describe_coverage(cov))
         return 1 if cov.gaps() or cov.rules_without_clause else 0
     sys.stdout.write(report(files, outcomes))

@@ -20,6 +20,7 @@ from fsm.records import Record
 from fsm.rules import RULES
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
+DOCUMENTATION = (SPECS / spec.DOCUMENTATION).read_text(encoding="utf-8")
 LEASE = (
     "{Dhcp4: {lease-database: {type: mysql, name: kea, max-reconnect-tries: 3, "
     "reconnect-wait-time: 2000, on-fail: stop-retry-exit}}}"
@@ -61,7 +62,7 @@ def one_case(expect: str, more: str = "", events: str = "[{at: 5, down: lease-da
 def test_every_clause_in_specs_passes_and_is_listed(capsys):
     code, out, err = invoke(capsys, "spec", "run", str(SPECS))
     assert (code, err) == (0, ""), out
-    files = clauses.read([str(SPECS)], spec.DOCUMENTATION.read_text(encoding="utf-8"))
+    files = clauses.read([str(SPECS)], DOCUMENTATION)
     ids = [c.id for f in files for c in f.clauses]
     assert len(ids) >= 30
     for clause in (c for f in files for c in f.clauses):
@@ -75,8 +76,8 @@ def test_coverage_exercises_every_transition_and_rule(capsys):
     assert (code, err) == (0, ""), out
     assert "every transition is exercised" in out
     assert f"all {len(RULES)} rules of fsm/rules.py have a clause" in out
-    files = clauses.read([str(SPECS)], spec.DOCUMENTATION.read_text(encoding="utf-8"))
-    cov = spec.coverage(files, spec.run_all(files), spec.DOCUMENTATION.read_text())
+    files = clauses.read([str(SPECS)], DOCUMENTATION)
+    cov = spec.coverage(files, spec.run_all(files), DOCUMENTATION)
     unsimulated = set(cov.unsimulated)
     assert len(unsimulated) <= 2, "a transition no simulated run can take must stay the exception"
     for graph in GRAPHS.values():
@@ -87,7 +88,7 @@ def test_coverage_exercises_every_transition_and_rule(capsys):
 
 def test_clauses_cover_each_mode_in_each_phase():
     """Each on-fail mode appears in the startup, reconfiguration and normal-operation files."""
-    documentation = spec.DOCUMENTATION.read_text(encoding="utf-8")
+    documentation = DOCUMENTATION
     for name in ("startup", "reconfiguration", "normal-operation"):
         (file,) = clauses.read([str(SPECS / f"{name}.yaml")], documentation)
         modes = {
@@ -364,6 +365,14 @@ def test_not_simulated_must_name_exactly_one_transition(capsys, tmp_path):
     path = clause_file(tmp_path, body)
     code, _, err = invoke(capsys, "spec", "run", path)
     assert code == 2 and "names 0 transitions of backend, not one" in err
+
+
+def test_the_default_is_the_projects_specs(capsys, monkeypatch, tmp_path):
+    monkeypatch.chdir(SPECS.parent)
+    code, out, _ = invoke(capsys, "spec", "run")
+    assert code == 0 and out.startswith("specs/commands.yaml: ")
+    code, _, err = invoke(capsys, "spec", "run", "--documentation", str(tmp_path / "none.txt"))
+    assert code == 2 and "none.txt: cannot read the documentation" in err
 
 
 def test_missing_paths_are_bad_input(capsys, tmp_path):
