@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import textwrap
 import xml.etree.ElementTree as ET
+from dataclasses import replace
 from pathlib import Path
 
 import pytest
@@ -380,3 +381,45 @@ def test_missing_paths_are_bad_input(capsys, tmp_path):
     assert code == 2 and "no such file or directory" in err
     code, _, err = invoke(capsys, "spec", "coverage", str(tmp_path))
     assert code == 2 and "no clause files (*.yaml)" in err
+
+
+# ---------------------------------------------------------------------------------------------
+# The README stays true
+# ---------------------------------------------------------------------------------------------
+
+README = (SPECS.parent / "README.md").read_text(encoding="utf-8")
+SECTION = README[README.index("### The documentation as executable clauses") :]
+
+
+def test_readme_clause_is_the_one_in_specs():
+    block = SECTION[SECTION.index("```yaml\n") + 8 :]
+    block = block[: block.index("```")]
+    assert block in (SPECS / "normal-operation.yaml").read_text(encoding="utf-8")
+
+
+def _shown(after: str) -> list[str]:
+    block = SECTION[SECTION.index(after) :]
+    block = block[block.index("```") :].split("\n", 1)[1]
+    return [line for line in block[: block.index("```")].splitlines() if line.strip() != "..."]
+
+
+def test_readme_run_and_coverage_outputs_are_real(capsys, monkeypatch):
+    monkeypatch.chdir(SPECS.parent)
+    for command, marker in (("run", "$ dbfsm spec run"), ("coverage", "$ dbfsm spec coverage")):
+        code, out, _ = invoke(capsys, "spec", command)
+        assert code == 0
+        block = SECTION[SECTION.index(marker) :]
+        lines = [x for x in block[: block.index("```")].splitlines()[1:] if x.strip() != "..."]
+        assert lines and all(line in out.splitlines() for line in lines), command
+
+
+def test_readme_failure_report_is_what_a_broken_guard_gives(capsys, monkeypatch):
+    """The README's failing report, produced by the off-by-one guard it describes."""
+    guards = GRAPHS["backend"].guards
+    broken = replace(guards["retries_left"], holds=lambda m: m.retries_left > 1)
+    monkeypatch.setitem(guards, "retries_left", broken)
+    monkeypatch.chdir(SPECS.parent)
+    code, out, _ = invoke(capsys, "spec", "run", "specs/normal-operation.yaml")
+    assert code == 1
+    lines = _shown("Had the engine given up one attempt early")
+    assert lines and all(line in out.splitlines() for line in lines)
