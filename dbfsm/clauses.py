@@ -5,25 +5,26 @@ A clause file is YAML:
 ```yaml
 title: Normal operation
 clauses:
-  - id: stop-retry-exit.stops-then-exits
-    quote: "stop-retry-exit - indicates that the server should stop the service ..."
-    rule: doc.stop-retry-exit        # a rule of fsm/rules.py (kea.* rules are cited there)
+  - id: normal.stop-retry-exit
+    quote: "stop-retry-exit - indicates that the server should stop the service while ..."
+    rule: doc.stop-retry-exit        # a rule of fsm/rules.py (kea.* rules cite Kea's code)
     cases:
-      - name: the lease database is lost and stays down
+      - name: service returns when the connection is recovered
         config: {Dhcp4: {lease-database: {...}}}   # config, until, traffic, events: a scenario
-        events: [{at: 5, down: lease-database}]
+        events: [{at: 5, down: lease-database}, {at: 8, up: lease-database}]
         expect:
           - {t: 5, serving: false}
-          - {t: 5, any-order: [{log: DHCP4_STARTED}, {attempt: lease-database, n: 1}]}
-          - {t: 9, exit: 1}
+          - {t: 9, attempt: lease-database, n: 3, of: 3, ok: true}
+          - {t: 9, any-order: [{serving: true}, {log: DHCP4_DB_RECONNECT_SUCCEEDED}]}
         exact: [serving, exit]       # no other records of these types
-        never: [{log: DHCP4_DB_RECONNECT_SUCCEEDED}]
-        end: {serving: false, state: exited}
+        never: [{log: DHCP4_FATAL_DB_RECONNECT_FAILED}]
+        end: {serving: true, state: serving}
 ```
 
-A case is a `dbfsm simulate` scenario (read by `dbfsm.scenario`) plus what must be observed,
-in the vocabulary of the simulator's JSON records. How an expectation matches is `Pattern`
-and `match`; positions of everything read are kept so that a failure points into the file.
+A case is a `dbfsm simulate` scenario (read by `dbfsm.scenario`, positions and all) plus what
+must be observed, in the vocabulary of the simulator's JSON records (`fsm.records`).
+`divergence` says how a run matches a case; every error and every divergence names the place
+in the file it comes from.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from __future__ import annotations
 import math
 import re
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -43,8 +44,13 @@ from fsm.records import Record
 from fsm.rules import RULES, Rule
 
 # The record types an expectation can name, and the record field its key's value is.
-MAIN_FIELD = {"log": "id", "serving": "serving", "attempt": "backend", "command": "command"}
-MAIN_FIELD["exit"] = "code"
+MAIN_FIELD: Mapping[str, str] = {
+    "log": "id",
+    "serving": "serving",
+    "attempt": "backend",
+    "command": "command",
+    "exit": "code",
+}
 # Further fields each type accepts; `text` matches when it appears in the record's text.
 MORE_FIELDS: Mapping[str, Mapping[str, type]] = {
     "log": {"severity": str, "text": str},
@@ -68,8 +74,16 @@ END_FIELDS: Mapping[str, tuple[type, ...]] = {
 FOLLOWS = ("documentation", "kea")
 SAME_INSTANT = 1e-6  # records carry times rounded to the microsecond
 
-_CLAUSE_KEYS = {"id", "quote", "rule", "follows", "why", "cases", "outside-the-model"}
-_CLAUSE_KEYS |= {"not-simulated"}
+_CLAUSE_KEYS = {
+    "id",
+    "quote",
+    "rule",
+    "follows",
+    "why",
+    "cases",
+    "outside-the-model",
+    "not-simulated",
+}
 _CASE_KEYS = frozenset({"name", "expect", "exact", "never", "end"})
 _ID = re.compile(r"[a-z0-9][a-z0-9.-]*")
 
@@ -161,16 +175,12 @@ class ClauseFile:
     clauses: tuple[Clause, ...]
 
 
-@dataclass
+@dataclass(frozen=True)
 class _Reader:
     doc: Document
-    base: Path
-    documentation: str
-    seen: dict[str, str] = field(default_factory=dict)  # clause id -> where first defined
-
-    def where(self, path: str) -> str:
-        line, col = self.doc.position(path)
-        return f"{self.doc.source}:{line}:{col}"
+    base: Path  # configuration paths in cases are relative to the clause file
+    documentation: str  # normalised, for quotes
+    seen: dict[str, str]  # clause id -> where it was first defined
 
 
 def normalise(text: str) -> str:
@@ -191,10 +201,8 @@ def parse(
     text: str, source: str, base: Path, documentation: str, seen: dict[str, str] | None = None
 ) -> ClauseFile:
     """One clause file's text; `seen` (clause id -> where) carries ids across files."""
-    reader = _Reader(Document(text, source), base, normalise(documentation), {})
-    if seen is not None:
-        reader.seen = seen
-    return _file(reader)
+    ids = {} if seen is None else seen
+    return _file(_Reader(Document(text, source), base, normalise(documentation), ids))
 
 
 def expand(paths: Sequence[str]) -> list[str]:
@@ -238,7 +246,7 @@ def _clause(r: _Reader, item: Any, path: str) -> Clause:
         raise doc.error("id", f"{clause_id!r}: lower case letters, digits, '.' and '-' only")
     if clause_id in r.seen:
         raise doc.error("id", f"duplicate clause id {clause_id!r} (first at {r.seen[clause_id]})")
-    r.seen[clause_id] = r.where(doc.path("id"))
+    r.seen[clause_id] = _where(doc, "id")
     quote = normalise(_string(doc, item, "quote", required=False))
     if quote and quote not in r.documentation:
         raise doc.error("quote", "not found word for word in the documentation")
@@ -257,8 +265,8 @@ def _clause(r: _Reader, item: Any, path: str) -> Clause:
         raise doc.error("follows", "needs 'why'")
     outside = normalise(_string(doc, item, "outside-the-model", required=False))
     cases = _cases(r, doc, item.get("cases"), outside)
-    unsimulated = _unsimulated(r, doc, item.get("not-simulated", []))
-    where = r.where(path)
+    unsimulated = _unsimulated(doc, item.get("not-simulated", []))
+    where = _where(doc, "")
     return Clause(clause_id, quote, rule, follows, why, cases, outside, unsimulated, where)
 
 
@@ -292,8 +300,8 @@ def _case(r: _Reader, doc: Document, item: Any) -> Case:
     end = _end(doc, item.get("end", {}))
     if not expect and not exact and not never and not end:
         raise doc.error("", "a case must expect something (expect, exact, never or end)")
-    where = r.where(doc.path(""))
-    exact_where = r.where(doc.path("exact")) if exact else where
+    where = _where(doc, "")
+    exact_where = _where(doc, "exact") if exact else where
     return Case(name, sc, expect, exact, exact_where, never, end, where)
 
 
@@ -402,7 +410,7 @@ def _end(doc: Document, value: Any) -> Mapping[str, Any]:
     return dict(value)
 
 
-def _unsimulated(r: _Reader, doc: Document, value: Any) -> tuple[Unsimulated, ...]:
+def _unsimulated(doc: Document, value: Any) -> tuple[Unsimulated, ...]:
     if not isinstance(value, list):
         raise doc.error("not-simulated", "must be a list of {graph, trigger, from, to, why}")
     out = []
@@ -421,7 +429,7 @@ def _unsimulated(r: _Reader, doc: Document, value: Any) -> tuple[Unsimulated, ..
         if len(found) != 1:
             raise doc.error(path, f"names {len(found)} transitions of {graph.name}, not one")
         why = normalise(_string(doc.within(path), item, "why"))
-        out.append(Unsimulated(graph.name, found[0], why, r.where(doc.path(path))))
+        out.append(Unsimulated(graph.name, found[0], why, _where(doc, path)))
     return tuple(out)
 
 
