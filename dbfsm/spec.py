@@ -145,7 +145,7 @@ def report(files: Sequence[ClauseFile], outcomes: Sequence[Outcome]) -> str:
     lines.append(
         f"{clauses} clauses ({outside} outside the model), {_cases(len(outcomes))}: "
         f"{clauses - outside - failed_clauses} clauses pass, {failed_clauses} fail "
-        f"({failed_cases} of the cases)"
+        f"({_cases(failed_cases)} failing)"
     )
     return "\n".join(lines) + "\n"
 

@@ -69,7 +69,7 @@ def test_every_clause_in_specs_passes_and_is_listed(capsys):
     for clause in (c for f in files for c in f.clauses):
         verdict = "PASS" if clause.cases else "----"
         assert f"  {verdict}  {clause.id}" in out
-    assert out.splitlines()[-1].endswith(" 0 fail (0 of the cases)")
+    assert out.splitlines()[-1].endswith(" 0 fail (0 cases failing)")
 
 
 def test_coverage_exercises_every_transition_and_rule(capsys):
@@ -238,7 +238,7 @@ def test_a_broken_clause_is_reported_with_its_first_divergence(capsys, tmp_path)
         "          at 8s: expected {t: 8, exit: 1}; happened nothing more at 8s after the "
         f"observation above; {{exit: 1}} happened at 9s ({path}:12:13)"
     )
-    assert lines[-1].endswith("0 clauses pass, 1 fail (1 of the cases)")
+    assert lines[-1].endswith("0 clauses pass, 1 fail (1 case failing)")
 
 
 def test_junit_xml_is_valid_and_says_what_failed(capsys, tmp_path):
