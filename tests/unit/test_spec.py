@@ -374,6 +374,12 @@ def test_the_default_is_the_projects_specs(capsys, monkeypatch, tmp_path):
     assert code == 0 and out.startswith("specs/commands.yaml: ")
     code, _, err = invoke(capsys, "spec", "run", "--documentation", str(tmp_path / "none.txt"))
     assert code == 2 and "none.txt: cannot read the documentation" in err
+    # Installed from a wheel and run outside the project: no specs/ to be found.
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(spec, "_CHECKOUT_SPECS", tmp_path / "site-packages" / "specs")
+    code, out, err = invoke(capsys, "spec", "coverage")
+    assert (code, out) == (2, "")
+    assert err.startswith("dbfsm spec: no specs/ directory") and err.count("\n") == 1
 
 
 def test_missing_paths_are_bad_input(capsys, tmp_path):
