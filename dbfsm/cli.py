@@ -27,6 +27,10 @@ COMMANDS = {
     ),
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
+    "conform": (
+        "dbfsm.conform",
+        "check that a recorded run (dbfsm records or a Kea log) is one the model allows",
+    ),
 }
 
 
