@@ -69,6 +69,7 @@ _RETRY_ROLES = {
     "DHCPSRV_HOST_MGR_": "hosts-databases",
     "DCTL_": "config-databases",
 }
+_DRIVER_ERROR = "(the driver's error)"  # a trace's error texts are not compared
 _FAMILIES = {manager_id: (role.value, db.value) for (role, db), manager_id in MANAGER_IDS.items()}
 
 
@@ -252,7 +253,7 @@ def _read_kea_log(text: str, name: str, settings: ServerSettings, known: frozens
             continue
         if found.kind == "COMMAND_RECEIVED" and found.details[:1] and found.details[0] not in known:
             continue  # a command dbfsm does not model (hooks' lease commands, ...)
-        observations.append(replace(found, shown=line.first_line.strip()))
+        observations.append(replace(found, shown=line.written))
     dialect = Dialect.KEA2 if log.version == 2 else Dialect.KEA3
     last = log.lines[-1].number
     return Trace(name, dialect, tuple(observations), log.end, None, last)
@@ -539,9 +540,9 @@ class Branch:
         found += [timer.fire(name, o.t, tolerance) for name, timer in self.timers.items()]
         for (backend, instance), request in self.opens.items():
             found.append(Candidate(o.t, Opened(backend, instance)))
-            found.append(Candidate(o.t, OpenFailed(backend, instance, "unreachable")))
+            found.append(Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR)))
             if request.attempt is None:
-                found.append(Candidate(o.t, OpenFailed(backend, instance, "schema", True)))
+                found.append(Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR, True)))
         if o.kind.endswith("DB_RECONNECT_LOST_CONNECTION") or not self._configured():
             for backend, state in self.engine.backend_states().items():
                 if state == "online" and (o.backends is None or backend in o.backends):
@@ -598,7 +599,7 @@ class Branch:
         if self.engine.exited:
             shown = f"exit code {self.engine.exit_code}"
             return Failure(at, (shown,), self.rules, f"the run ended with exit code {wanted}")
-        candidates = [Candidate(end, OpenFailed(b, i, "unreachable")) for b, i in self.opens]
+        candidates = [Candidate(end, OpenFailed(b, i, _DRIVER_ERROR)) for b, i in self.opens]
         candidates += [Candidate(end, Opened(b, i)) for b, i in self.opens]
         if candidates:
             return candidates
@@ -686,17 +687,16 @@ def report(verdict: Verdict) -> str:
         c = verdict.counts
         ending = "still running" if verdict.exit_code is None else f"exit {verdict.exit_code}"
         return (
-            f"{trace.name}: conforms ({trace.dialect.value}: {len(trace.observations)} "
-            f"observations; {c.losses} losses, {c.attempts} reconnect attempts, "
-            f"{c.reconfigurations} reconfigurations; {ending})\n"
+            f"{trace.name}: conforms ({trace.dialect.value}, {len(trace.observations)} "
+            f"observations compared: losses {c.losses}, reconnect attempts {c.attempts}, "
+            f"reconfigurations {c.reconfigurations}; {ending})\n"
         )
     f = verdict.failure
     if f.at < len(trace.observations):
         o = trace.observations[f.at]
         head = f"{trace.name}:{o.line}: leaves the model at {o.t:.3f}s: {o.shown}"
     else:
-        ending = "" if trace.exit_code is None else f" (exit code {trace.exit_code})"
-        head = f"{trace.name}:{trace.last_line}: leaves the model at its end{ending}"
+        head = f"{trace.name}:{trace.last_line}: leaves the model where the trace ends"
     lines = [head]
     if f.reason:
         lines.append(f"  {f.reason}")

@@ -42,7 +42,7 @@ class Line:
 
     number: int  # 1-based line number of its header
     record: Record
-    first_line: str  # the header line as written, for reports
+    written: str  # severity, ID and first line of text as the log has them, for reports
 
 
 @dataclass(frozen=True)
@@ -95,9 +95,9 @@ def read(text: str, universe: int, name: str) -> KeaLog:
 
     def finish() -> None:
         if current is not None:
-            number, t, severity, message_id, parts, first = current
+            number, t, severity, message_id, parts, written = current
             data = {"id": canonical_id(message_id), "severity": severity, "text": "\n".join(parts)}
-            lines.append(Line(number, Record(t, "log", data), first))
+            lines.append(Line(number, Record(t, "log", data), written))
 
     for number, raw in enumerate(text.splitlines(), start=1):
         header = _HEADER.match(raw)
@@ -123,7 +123,8 @@ def read(text: str, universe: int, name: str) -> KeaLog:
         message_id, body = header["id"], header["text"] or ""
         if _written_by_kea2(message_id, body):
             version = 2
-        current = (number, t - start, header["severity"], message_id, [body], raw)
+        written = f"{header['severity']} {message_id} {body}".strip()
+        current = (number, t - start, header["severity"], message_id, [body], written)
     finish()
     if pid is None:
         found = f"{others} line(s) of other programs" if others else "no Kea log line"
