@@ -46,6 +46,9 @@ from fsm.settings import MANAGER_IDS, ServerSettings
 RESOLUTION = 0.001  # seconds: Kea's console timestamps show milliseconds
 DEFAULT_TOLERANCE = 0.5
 SEARCH_BUDGET = 20_000  # alternatives tried before giving up on finding an explanation
+# Inputs without any visible effect, per backend, before a hypothesis is dropped: each
+# backend can be opened, answered and lost unseen while a configuration is applied.
+_UNSEEN_LIMIT = 4
 
 LIFECYCLE = re.compile(
     r"RECONNECT|_STARTED$|_INIT_FAIL$|_CONFIG_LOAD_FAIL$|_SHUTDOWN$|DYNAMIC_RECONFIGURATION"
@@ -337,6 +340,7 @@ class Candidate:
 class Timer:
     armed: float
     due: float
+    backend: str | None  # whose reconnect timer it is, if a backend's
 
     def window(self, tolerance: float) -> Window:
         return Window(self.armed, self.due, self.due + tolerance)
@@ -388,6 +392,8 @@ class Branch:
     expected: list[Expected] = field(default_factory=list)
     opens: dict[tuple[str, int], Open] = field(default_factory=dict)
     timers: dict[str, Timer] = field(default_factory=dict)
+    instances: dict[str, int] = field(default_factory=dict)  # each backend's latest connection
+    unseen: int = 0  # inputs applied since the last observation matched
     rules: tuple[str, ...] = ()
     counts: Counts = field(default_factory=Counts)
 
@@ -416,6 +422,8 @@ class Branch:
             list(self.expected),
             dict(self.opens),
             dict(self.timers),
+            dict(self.instances),
+            self.unseen,
             self.rules,
             counts,
         )
@@ -426,6 +434,7 @@ class Branch:
         event = candidate.event
         self.clock.now = candidate.t
         self.inputs.append((candidate.t, event))
+        self.unseen += 1
         if isinstance(event, Opened | OpenFailed):
             request = self.opens.pop((event.backend, event.instance))
             self.counts.attempts += request.attempt is not None
@@ -451,10 +460,11 @@ class Branch:
                     self.rules = rules
                 case Open(backend, instance):
                     self.opens[(backend, instance)] = action
+                    self.instances[backend] = instance
                 case Close(backend, instance):
                     self.opens.pop((backend, instance), None)
                 case StartTimer(name, delay):
-                    self.timers[name] = Timer(now, now + delay)
+                    self.timers[name] = Timer(now, now + delay, owner)
                 case CancelTimer(name):
                     self.timers.pop(name, None)
                 case _:
@@ -487,6 +497,7 @@ class Branch:
             kept = [e for e in self.expected[:found] if not e.optional]
             self.expected = kept + self.expected[found + 1 :]
             self.at += 1
+            self.unseen = 0
         if self.at == len(observations):
             return self._finish()
         o = observations[self.at]
@@ -496,7 +507,7 @@ class Branch:
                 self.at, (f"nothing: the server has exited with code {code}",), self.rules
             )
         candidates = self._candidates(o)
-        if not candidates:
+        if not candidates or self.unseen > _UNSEEN_LIMIT * len(self.instances):
             return Failure(self.at, (self._idle(),), self.rules)
         return candidates
 
@@ -532,23 +543,31 @@ class Branch:
         return f"nothing more on its own (server {self.engine.state}; {states or 'no backends'})"
 
     def _candidates(self, o: Observation) -> list[Candidate]:
-        tolerance = self.ctx.tolerance
+        """Every input that could come next, those that can explain `o` first; when none
+        can, all of them, so that a failure reports everything the model allowed."""
         overdue = self._overdue(o.t)
         if overdue is not None:
             return [overdue]
-        found: list[Candidate] = [Candidate(o.t, c) for c in self._commands(o)]
-        found += [timer.fire(name, o.t, tolerance) for name, timer in self.timers.items()]
+        likely: list[Candidate] = [Candidate(o.t, c) for c in self._commands(o)]
+        unlikely: list[Candidate] = []
+        for name, timer in self.timers.items():
+            fired = timer.fire(name, o.t, self.ctx.tolerance)
+            lost_again = timer.backend is None or _about(o, "_LOST_CONNECTION", timer.backend)
+            (likely if lost_again else unlikely).append(fired)
         for (backend, instance), request in self.opens.items():
-            found.append(Candidate(o.t, Opened(backend, instance)))
-            found.append(Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR)))
-            if request.attempt is None:
-                found.append(Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR, True)))
-        if o.kind.endswith("DB_RECONNECT_LOST_CONNECTION") or not self._configured():
+            opened = Candidate(o.t, Opened(backend, instance))
+            failed = Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR))
+            if request.attempt is None:  # answers while configuring may go unseen
+                mismatch = Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR, True))
+                likely += [opened, failed, mismatch]
+                continue
+            (likely if _answers_attempt(o, backend, True) else unlikely).append(opened)
+            (likely if _answers_attempt(o, backend, False) else unlikely).append(failed)
+        if o.kind.endswith("_LOST_CONNECTION") or not self._configured():
             for backend, state in self.engine.backend_states().items():
-                if state == "online" and (o.backends is None or backend in o.backends):
-                    instance = self.engine.server.backends[backend].instance
-                    found.append(Candidate(o.t, Lost(backend, instance)))
-        return found
+                if state in _NOTICEABLE and (o.backends is None or backend in o.backends):
+                    likely.append(Candidate(o.t, Lost(backend, self.instances[backend])))
+        return likely or unlikely
 
     def _overdue(self, t: float) -> Candidate | None:
         """The first timer that must have fired before `t`, fired as late as it may."""
@@ -611,6 +630,22 @@ class Branch:
             branch = self if index == len(candidates) - 1 else self.fork()
             branch.apply(candidate)
             yield branch
+
+
+# Backend states in which a request can find the connection broken: in use, or kept broken
+# after its recovery was given up (Kea keeps it when reconnecting is disabled).
+_NOTICEABLE = frozenset({"online", "abandoned"})
+
+
+def _about(o: Observation, suffix: str, backend: str) -> bool:
+    return suffix in o.kind and (o.backends is None or backend in o.backends)
+
+
+def _answers_attempt(o: Observation, backend: str, ok: bool) -> bool:
+    """Whether `o` can be the first thing a reconnect attempt's outcome shows."""
+    if o.kind == "attempt":
+        return o.details[0] == backend and o.details[3] == ok
+    return _about(o, "_DB_RECONNECT_SUCCEEDED" if ok else "RECONNECT_ATTEMPT_FAILED", backend)
 
 
 def _expectation(
@@ -677,7 +712,8 @@ def conform(
             best = step if best is None else best.merged(step)
             continue
         stack.append(branch.children(step))
-    assert best is not None
+    if best is None:  # the budget ran out before any hypothesis failed
+        best = Failure(0, ("(no hypothesis was followed to its end)",), ())
     return Verdict(trace, best, Counts(), None, bool(stack))
 
 

@@ -1,0 +1,310 @@
+"""`dbfsm conform`: recorded runs the model allows, runs that leave it, and bad input.
+
+The traces in `tests/data/traces/` were written by hand from the rules and from what a real
+Kea shows (`kea-2x-log-facts.md`): dbfsm JSON Lines, Kea 2.2 logs (2.x IDs, no FATAL line
+before an exit, startup errors on the console only) and Kea 3.x logs, with unrelated lines
+and multi-line messages. Each violating trace is the conforming one with one thing changed,
+and the report must point at that line and say what the model allowed there, and why.
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from dbfsm.cli import main
+
+TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
+
+
+def conform(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
+    try:
+        code = main(["conform", *argv])
+    except SystemExit as exit_:
+        code = exit_.code if isinstance(exit_.code, int) else 1
+    out, err = capsys.readouterr()
+    assert "Traceback" not in err
+    return code, out, err
+
+
+def check(capsys: pytest.CaptureFixture[str], config: str, trace: str, *extra: str) -> str:
+    """Run conform on files of tests/data/traces; its exit status and report."""
+    code, out, err = conform(capsys, "--config", str(TRACES / config), str(TRACES / trace), *extra)
+    assert err == ""
+    assert code in (0, 1)
+    assert (code == 0) == (": conforms (" in out), out
+    return out
+
+
+CONFORMING = [
+    (
+        "stop-retry-exit.json",
+        "stop-retry-exit.conforms.jsonl",
+        (),
+        "losses 1, reconnect attempts 3",
+    ),
+    (
+        "serve-retry-continue.json",
+        "serve-retry-continue.conforms.jsonl",
+        (),
+        "reconfigurations 1; still running",
+    ),
+    (
+        "pgsql-stop-retry-exit.json",
+        "kea22-pgsql-stop-retry-exit.log",
+        ("--exit-code", "1"),
+        "Kea 2.x log, 12 observations compared: losses 1, reconnect attempts 3",
+    ),
+    (
+        "pgsql-stop-retry-exit.json",
+        "kea22-startup-failure.log",
+        ("--exit-code", "1"),
+        "Kea 2.x log, 0 observations compared",
+    ),
+    (
+        "mysql-hosts-continue.json",
+        "kea22-mysql-hosts-recovered.log",
+        ("--exit-code", "0"),
+        "losses 1, reconnect attempts 2, reconfigurations 1; exit 0",
+    ),
+    (
+        "two-backends.json",
+        "kea3-two-backends.log",
+        ("--exit-code", "0"),
+        "Kea 3.x log, 20 observations compared: losses 2, reconnect attempts 5",
+    ),
+    ("two-backends.json", "kea3-late-retry.log", ("--tolerance", "1"), "still running"),
+]
+
+
+@pytest.mark.parametrize(("config", "trace", "extra", "summary"), CONFORMING)
+def test_conforming_traces(capsys, config, trace, extra, summary) -> None:
+    out = check(capsys, config, trace, *extra)
+    assert out.startswith(f"{TRACES / trace}: conforms ("), out
+    assert summary in out
+
+
+# (config, trace, extra arguments, the line that leaves the model, what the model allowed,
+#  the rule given as the reason)
+VIOLATING = [
+    (
+        "stop-retry-exit.json",
+        "stop-retry-exit.attempt-too-many.jsonl",
+        (),
+        "16: leaves the model at 9.400s: INFO MYSQL_LB_DB_RECONNECT_ATTEMPT_SCHEDULE "
+        "scheduling attempt 4 of 3",
+        "ERROR MYSQL_LB_DB_RECONNECT_FAILED maximum number of database reconnect attempts: 3",
+        "doc.fatal-before-exit",
+    ),
+    (
+        "stop-retry-exit.json",
+        "stop-retry-exit.early-retry.jsonl",
+        (),
+        "9: leaves the model at 6.500s: INFO DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "between 7.000s and 7.500s",
+        "kea.reconnect-loop",
+    ),
+    (
+        "stop-retry-exit.json",
+        "stop-retry-exit.serving-during-recovery.jsonl",
+        (),
+        "5: leaves the model at 5.000s: attempt 1 of 3 on lease-database failed",
+        "NOT SERVING",
+        "doc.stop-retry-exit",
+    ),
+    (
+        "stop-retry-exit.json",
+        "stop-retry-exit.no-fatal.jsonl",
+        (),
+        "17: leaves the model at 9.400s: INFO DHCP4_SHUTDOWN server shutdown",
+        "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED",
+        "doc.fatal-before-exit",
+    ),
+    (
+        "serve-retry-continue.json",
+        "serve-retry-continue.exit.jsonl",
+        (),
+        "17: leaves the model at 9.000s: INFO DHCP4_SHUTDOWN server shutdown",
+        "nothing more on its own (server serving; lease-database online, hosts-database abandoned)",
+        "doc.serve-retry-continue",
+    ),
+    (
+        "two-backends.json",
+        "kea3-attempt-4-of-3.log",
+        (),
+        "33: leaves the model at 1247.129s: INFO MYSQL_HB_DB_RECONNECT_ATTEMPT_SCHEDULE "
+        "scheduling attempt 4 of 3 in 1000 milliseconds",
+        "ERROR MYSQL_HB_DB_RECONNECT_FAILED",
+        "doc.serve-retry-continue",
+    ),
+    (
+        "two-backends.json",
+        "kea3-no-fatal.log",
+        ("--exit-code", "1"),
+        "29: leaves the model at 194.407s: INFO DHCP4_SHUTDOWN server shutdown",
+        "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED",
+        "doc.fatal-before-exit",
+    ),
+    (
+        "two-backends.json",
+        "kea3-late-retry.log",
+        (),
+        "28: leaves the model at 1246.920s: INFO DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "between 1246.120s and 1246.620s",
+        "kea.reconnect-loop",
+    ),
+    (
+        "pgsql-stop-retry-exit.json",
+        "kea22-pgsql-stop-retry-exit.log",
+        ("--exit-code", "0"),
+        "36: leaves the model where the trace ends",
+        "exit code 1",
+        "doc.fatal-before-exit",
+    ),
+    (
+        "pgsql-stop-retry-exit.json",
+        "kea22-startup-failure.log",
+        ("--exit-code", "0"),
+        "3: leaves the model where the trace ends",
+        "exit code 1",
+        "kea.connect-order",
+    ),
+]
+
+
+@pytest.mark.parametrize(("config", "trace", "extra", "where", "allowed", "rule"), VIOLATING)
+def test_violating_traces(capsys, config, trace, extra, where, allowed, rule) -> None:
+    out = check(capsys, config, trace, *extra)
+    head, *rest = out.splitlines()
+    assert head.startswith(f"{TRACES / trace}:{where}"), head
+    allows = next(line for line in rest if line.startswith("  the model allows here: "))
+    assert allowed in allows, out
+    assert any(line.startswith(f"  why: {rule}: ") for line in rest), out
+
+
+def test_early_and_late_are_said(capsys) -> None:
+    early = check(capsys, "stop-retry-exit.json", "stop-retry-exit.early-retry.jsonl")
+    assert "  early: 1.500s after the timer was started at 5.000s; the model waits 2.000s" in early
+    late = check(capsys, "two-backends.json", "kea3-late-retry.log")
+    assert "  late: 1.800s after the timer was started at 1245.120s" in late
+
+
+def test_a_timer_may_fire_up_to_the_tolerance_late(capsys, tmp_path) -> None:
+    """Attempt 2 came 2.3 s after the schedule (wait 2 s): within 0.5 s, not within 0.2 s."""
+    trace = str(TRACES / "stop-retry-exit.conforms.jsonl")
+    config = str(TRACES / "stop-retry-exit.json")
+    assert conform(capsys, "--config", config, trace)[0] == 0
+    code, out, _ = conform(capsys, "--config", config, trace, "--tolerance", "0.2")
+    assert code == 1
+    assert "late: 2.300s after the timer was started at 5.000s" in out
+
+
+def test_kea2_exits_without_fatal_but_not_kea3(capsys, tmp_path) -> None:
+    """The same run conforms in 2.x spelling (no FATAL line: DHCP4_DB_RECONNECT_FAILED at
+    INFO) and not once its IDs say it is a Kea 3.x log."""
+    kea2 = (TRACES / "kea22-pgsql-stop-retry-exit.log").read_text()
+    kea3 = kea2.replace("DHCPSRV_PGSQL_LEASE_DB_", "PGSQL_LB_DB_")
+    kea3 = kea3.replace("DHCPSRV_PGSQL_DB ", "PGSQL_LB_DB ").replace(
+        "version 2.2.0", "version 3.0.2"
+    )
+    path = tmp_path / "kea3.log"
+    path.write_text(kea3)
+    config = str(TRACES / "pgsql-stop-retry-exit.json")
+    code, out, _ = conform(capsys, "--config", config, str(path), "--exit-code", "1")
+    assert code == 1
+    assert "INFO DHCP4_DB_RECONNECT_FAILED" in out.splitlines()[0]
+    assert "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED" in out
+
+
+def test_a_trace_that_disagrees_with_the_configuration_leaves_the_model(capsys, tmp_path) -> None:
+    """The same run against a configuration of 5 tries: attempt "1 of 3" is not one of its."""
+    text = (TRACES / "stop-retry-exit.json").read_text()
+    config = tmp_path / "kea.json"
+    config.write_text(text.replace('"max-reconnect-tries": 3', '"max-reconnect-tries": 5'))
+    trace = str(TRACES / "stop-retry-exit.conforms.jsonl")
+    code, out, _ = conform(capsys, "--config", str(config), trace)
+    assert code == 1
+    assert "attempt 1 of 3 on lease-database failed" in out.splitlines()[0]
+    assert "the model allows here: attempt 1 of 5 on lease-database failed" in out
+
+
+def test_a_recovery_without_a_loss_leaves_the_model(capsys, tmp_path) -> None:
+    lines = (TRACES / "kea3-two-backends.log").read_text().splitlines(keepends=True)
+    path = tmp_path / "kea.log"
+    path.write_text("".join(lines[:8] + lines[21:22]))  # startup, then SUCCEEDED out of nowhere
+    config = str(TRACES / "two-backends.json")
+    code, out, _ = conform(capsys, "--config", config, str(path))
+    assert code == 1
+    assert out.startswith(
+        f"{path}:9: leaves the model at 192.407s: INFO DHCP4_DB_RECONNECT_SUCCEEDED"
+    )
+
+
+# -- bad input: one line, exit 2 ---------------------------------------------------------------
+
+
+def bad(capsys, config: str, trace_text: str | None, tmp_path: Path, *extra: str) -> str:
+    path = tmp_path / "trace"
+    if trace_text is not None:
+        path.write_text(trace_text)
+    code, out, err = conform(capsys, "--config", config, str(path), *extra)
+    assert (code, out) == (2, ""), (code, out, err)
+    assert err.startswith("dbfsm conform: ") and err.count("\n") == 1, err
+    return err.removeprefix("dbfsm conform: ").rstrip("\n").replace(str(path), "TRACE")
+
+
+CONFIG = str(TRACES / "stop-retry-exit.json")
+GOOD = '{"t": 0.0, "type": "serving", "serving": true}\n'
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        (
+            GOOD + "{not json\n",
+            "TRACE:2:2: not JSON: Expecting property name enclosed in double quotes",
+        ),
+        (GOOD + "[1, 2]\n", "TRACE:2: a record must be a JSON object"),
+        (GOOD + '{"t": 1, "type": "gossip"}\n', "TRACE:2: unknown record type 'gossip'"),
+        (
+            GOOD + '{"t": "soon", "type": "exit", "code": 1}\n',
+            "TRACE:2: 't' must be a number of seconds, not 'soon'",
+        ),
+        (
+            GOOD + '{"t": 1, "type": "attempt", "backend": "x", "n": 1, "of": 3}\n',
+            "TRACE:2: attempt record needs 'ok' (bool)",
+        ),
+        (
+            '{"t": 2, "type": "exit", "code": 1}\n' + GOOD,
+            "TRACE:2: time goes backwards (0.0 after 2.0)",
+        ),
+        ("\n\n", "TRACE:1: neither dbfsm JSON Lines nor a Kea log"),
+        ("hello\nworld\n", "TRACE:1: neither dbfsm JSON Lines nor a Kea log"),
+        (
+            "2026-11-25 20:36:10.101 INFO  [kea-ctrl-agent/1.2] CTRL_AGENT_STARTED started\n",
+            "TRACE:1: no kea-dhcp4 message in this log (1 line(s) of other programs)",
+        ),
+        (
+            "2026-11-25 20:36:10.101 INFO  [kea-dhcp4.dhcp4/7.1] DHCP4_STARTING starting\n"
+            "2026-11-25 20:37:10.101 INFO  [kea-dhcp4.dhcp4/8.1] DHCP4_STARTING starting\n",
+            "TRACE:2: a second kea-dhcp4 process (pid 8) starts here; a trace is one run: "
+            "split the log at this line",
+        ),
+    ],
+)
+def test_bad_traces(capsys, tmp_path, text, message) -> None:
+    assert bad(capsys, CONFIG, text, tmp_path) == message
+
+
+def test_bad_invocations(capsys, tmp_path) -> None:
+    assert bad(capsys, CONFIG, None, tmp_path).startswith("TRACE: cannot read the trace: ")
+    assert bad(capsys, CONFIG, GOOD, tmp_path, "--tolerance", "-1") == (
+        "--tolerance must be a number of seconds >= 0, not -1.0"
+    )
+    broken = tmp_path / "kea.json"
+    broken.write_text('{"Dhcp4": {"lease-database": {"type": "mysql", "on-fail": "never"}}}')
+    assert bad(capsys, str(broken), GOOD, tmp_path).startswith(f"{broken}:1:")
+    (tmp_path / "binary").write_bytes(b'{"t": 0}\n\xff\n')
+    code, _, err = conform(capsys, "--config", CONFIG, str(tmp_path / "binary"))
+    assert code == 2 and err == f"dbfsm conform: {tmp_path / 'binary'}:2: not UTF-8 text\n"
