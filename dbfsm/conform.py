@@ -63,6 +63,7 @@ _NOT_IN_KEA_LOGS = frozenset({"serving", "attempt", "command", "exit"})
 _SCHEDULE = re.compile(r"attempt (\d+) of (\d+) in (\d+) milliseconds")
 _EXHAUSTED = re.compile(r"attempts: (\d+), has been exhausted")
 _RECEIVED = re.compile(r"command '([^']*)'")
+_MAX_PERIOD = re.compile(r"disabled for (\d+) seconds")
 _MANAGER = re.compile(r"manager ID: (\d+)")
 _HOOK = re.compile(r"(MYSQL|PGSQL)_(LB|HB|CB)_")
 _HOOK_ROLES = {"LB": "lease-database", "HB": "hosts-databases", "CB": "config-databases"}
@@ -92,6 +93,7 @@ class Observation:
     backends: frozenset[str] | None  # which backends it can be about (None: any, or none)
     line: int  # where in the trace; 0 for the model's
     shown: str
+    text: str  # the record's text (a message's, a command answer's), not compared
 
     def agrees(self, other: Observation) -> bool:
         if self.kind != other.kind or self.details != other.details:
@@ -189,6 +191,7 @@ def observe(record: Record, settings: ServerSettings, line: int = 0) -> Observat
         _backends(record, settings),
         line,
         _describe(record),
+        str(record.data.get("text", "")),
     )
 
 
@@ -375,9 +378,15 @@ class Clock:
 
 @dataclass
 class Counts:
+    """What the explanation of a trace contains, for the verdict's one line."""
+
     losses: int = 0
     attempts: int = 0
     reconfigurations: int = 0
+
+    def count(self, step: Transitioned) -> None:
+        self.losses += step.trigger == "lost" and step.dest in _EPISODES
+        self.reconfigurations += step.trigger == "reconfigure"
 
 
 @dataclass
@@ -440,10 +449,6 @@ class Branch:
             self.counts.attempts += request.attempt is not None
         elif isinstance(event, TimerFired):
             self.timers.pop(event.name, None)
-        elif isinstance(event, Lost):
-            self.counts.losses += 1
-        elif isinstance(event.request, dict) and "config" in str(event.request.get("command")):
-            self.counts.reconfigurations += 1
         self._absorb(self.engine.handle(event), candidate.window)
 
     def _absorb(self, actions: list[Action], window: Window | None) -> None:
@@ -458,6 +463,7 @@ class Branch:
                     owner = None if machine == "server" else machine
                     rules = (*(r for r in rules if r != rule), rule)
                     self.rules = rules
+                    self.counts.count(action)
                 case Open(backend, instance):
                     self.opens[(backend, instance)] = action
                     self.instances[backend] = instance
@@ -600,7 +606,17 @@ class Branch:
             arguments = dict(self.ctx.settings.document)
         elif name == "shutdown":
             arguments = {"exit-value": self.ctx.exit_code or 0}
+        elif name == "dhcp-disable":
+            arguments = self._disable_arguments()
         return [Command({"command": name, "arguments": arguments})]
+
+    def _disable_arguments(self) -> dict[str, Any]:
+        """A dhcp-disable's max-period, as its answer (in dbfsm's records) states it."""
+        for o in self.ctx.trace.observations[self.at :]:
+            if o.kind == "command" and o.details[0] == "dhcp-disable":
+                period = _MAX_PERIOD.search(o.text)
+                return {"max-period": int(period[1])} if period else {}
+        return {}
 
     def _finish(self) -> Failure | list[Candidate] | None:
         """The trace has ended: the model may owe nothing more, and must end the same way."""
@@ -632,6 +648,8 @@ class Branch:
             yield branch
 
 
+# Where a backend goes when a loss starts a recovery episode (or ends it at once).
+_EPISODES = frozenset({"reconnecting", "fatal", "abandoned"})
 # Backend states in which a request can find the connection broken: in use, or kept broken
 # after its recovery was given up (Kea keeps it when reconnecting is disabled).
 _NOTICEABLE = frozenset({"online", "abandoned"})

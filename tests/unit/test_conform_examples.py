@@ -1,14 +1,18 @@
-"""Every run `dbfsm simulate` records conforms: the JSON Lines of each built-in example, checked
+"""Every run `dbfsm simulate` records conforms: the JSON Lines of each built-in example and of
+each scenario the JSON Lines schema is tested with (startup failures, retry-on-startup,
+dhcp-disable with max-period, a failed config-set, a polled config backend...), checked
 against its configuration. Also a long run (a simulated hour of faults) stays quick, and
-changing any one attempt of it is noticed at that line."""
+changing one attempt in it is noticed at that line."""
 
 from __future__ import annotations
 
 import json
+import textwrap
 from importlib import resources
 from pathlib import Path
 
 import pytest
+from test_simulate_json import INLINE
 
 from dbfsm import conform, scenario, simulate
 from fsm.config import load_file
@@ -41,6 +45,14 @@ def test_every_example_conforms(tmp_path: Path, name: str) -> None:
     assert result.failure is None, conform.report(result)
     assert result.counts.losses >= 1
     assert len(result.trace.observations) > 10
+
+
+@pytest.mark.parametrize("name", sorted(INLINE))
+def test_every_schema_scenario_conforms(tmp_path: Path, name: str) -> None:
+    parsed = scenario.parse(textwrap.dedent(INLINE[name]), "scenario.yaml", tmp_path, None)
+    config, trace = record(tmp_path, parsed)
+    result = verdict(config, trace)
+    assert result.failure is None, conform.report(result)
 
 
 HOUR = """
