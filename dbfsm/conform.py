@@ -21,6 +21,9 @@ Timers fire late, never early: an attempt that follows a wait conforms when it c
 from __future__ import annotations
 
 import argparse
+import contextlib
+import functools
+import itertools
 import json
 import math
 import os
@@ -29,19 +32,19 @@ import sys
 from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from enum import Enum
-from functools import partial
 from typing import Any
 
 from dbfsm import kealog
+from fsm import messages
 from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
 from fsm.config import load_file
 from fsm.engine import Engine
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import GRAPHS
-from fsm.records import Record, record_of
+from fsm.records import Record, record_of, to_text
 from fsm.rules import RULES
-from fsm.settings import MANAGER_IDS, ServerSettings
+from fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
 
 RESOLUTION = 0.001  # seconds: Kea's console timestamps show milliseconds
 DEFAULT_TOLERANCE = 0.5
@@ -60,21 +63,22 @@ LIFECYCLE = re.compile(
 _KEA_OPTIONAL = re.compile(r"_INIT_FAIL$|_CONFIG_LOAD_FAIL$|CONFIG_UNRECOVERABLE_ERROR|^COMMAND_")
 _NOT_IN_KEA_LOGS = frozenset({"serving", "attempt", "command", "exit"})
 
-_SCHEDULE = re.compile(r"attempt (\d+) of (\d+) in (\d+) milliseconds")
-_EXHAUSTED = re.compile(r"attempts: (\d+), has been exhausted")
-_RECEIVED = re.compile(r"command '([^']*)'")
+# What of a message's text must agree, by the end of its ID: the attempt numbers and the wait,
+# the number of attempts made, the command's name.
+_COMPARED_TEXT = {
+    "_ATTEMPT_SCHEDULE": re.compile(r"attempt (\d+) of (\d+) in (\d+) milliseconds"),
+    "_RECONNECT_FAILED": re.compile(r"attempts: (\d+), has been exhausted"),
+    "COMMAND_RECEIVED": re.compile(r"command '([^']*)'"),
+}
 _MAX_PERIOD = re.compile(r"disabled for (\d+) seconds")
 _MANAGER = re.compile(r"manager ID: (\d+)")
-_HOOK = re.compile(r"(MYSQL|PGSQL)_(LB|HB|CB)_")
-_HOOK_ROLES = {"LB": "lease-database", "HB": "hosts-databases", "CB": "config-databases"}
-_HOOK_TYPES = {"MYSQL": "mysql", "PGSQL": "postgresql"}
-_RETRY_ROLES = {
-    "DHCPSRV_LEASE_MGR_": "lease-database",
-    "DHCPSRV_HOST_MGR_": "hosts-databases",
-    "DCTL_": "config-databases",
-}
+_LOOP_MESSAGES = (
+    "DB_RECONNECT_ATTEMPT_FAILED",
+    "DB_RECONNECT_ATTEMPT_SCHEDULE",
+    "DB_RECONNECT_FAILED",
+)
 _DRIVER_ERROR = "(the driver's error)"  # a trace's error texts are not compared
-_FAMILIES = {manager_id: (role.value, db.value) for (role, db), manager_id in MANAGER_IDS.items()}
+_MANAGER_FAMILIES = {manager_id: family for family, manager_id in MANAGER_IDS.items()}
 
 
 class Dialect(Enum):
@@ -127,54 +131,43 @@ def _details(record: Record) -> tuple[object, ...]:
             return (d["command"], d["result"])
         case "exit":
             return (d["code"],)
-    text = str(d["text"])
-    for pattern in (_SCHEDULE, _EXHAUSTED, _RECEIVED):
-        found = pattern.search(text)
+    message_id = str(d["id"])
+    for suffix, pattern in _COMPARED_TEXT.items():
+        found = pattern.search(str(d["text"])) if message_id.endswith(suffix) else None
         if found:
             return tuple(int(g) if g.isdigit() else g for g in found.groups())
     return ()
 
 
 def _backends(record: Record, settings: ServerSettings) -> frozenset[str] | None:
-    """The backends of the configuration a record can be about, from its ID and text."""
+    """The backends of the configuration a record can be about: an attempt names its
+    backend; a backend hook's message ID and a server message's manager ID say its kind."""
     if record.type == "attempt":
         return frozenset({record.data["backend"]})
     if record.type != "log":
         return None
-    message_id, text = record.data["id"], record.data["text"]
-    role = db = None
-    hook = _HOOK.match(message_id)
-    manager = _MANAGER.search(text)
-    if hook:
-        role, db = _HOOK_ROLES[hook[2]], _HOOK_TYPES[hook[1]]
-    elif manager and int(manager[1]) in _FAMILIES:
-        role, db = _FAMILIES[int(manager[1])]
-    else:
-        role = next((r for p, r in _RETRY_ROLES.items() if message_id.startswith(p)), None)
-    if role is None:
+    manager = _MANAGER.search(record.data["text"])
+    family = _loop_families(settings.universe).get(record.data["id"])
+    if family is None and manager is not None:
+        family = _MANAGER_FAMILIES.get(int(manager[1]))
+    if family is None:
         return None
-    return frozenset(
-        b.key for b in settings.backends if b.role == role and (db is None or b.type == db)
-    )
+    return frozenset(b.key for b in settings.backends if (b.role, b.type) == family)
 
 
-def _describe(record: Record) -> str:
-    d = record.data
-    match record.type:
-        case "log":
-            return (
-                f"{d['severity']} {d['id']} {str(d['text']).splitlines()[0] if d['text'] else ''}"
-            )
-        case "serving":
-            return "SERVING" if d["serving"] else "NOT SERVING"
-        case "attempt":
-            outcome = "succeeded" if d["ok"] else "failed"
-            return f"attempt {d['n']} of {d['of']} on {d['backend']} {outcome}"
-        case "command":
-            return f"command {d['command']} -> result {d['result']}"
-        case "exit":
-            return f"EXIT {d['code']}"
-    return record.type
+@functools.cache
+def _loop_families(universe: int) -> dict[str, tuple[Role, DbType]]:
+    """The kind of backend behind each message ID of the reconnect loop, from the catalogue."""
+    found = {}
+    for (role, db), name in itertools.product(MANAGER_IDS, _LOOP_MESSAGES):
+        with contextlib.suppress(KeyError):  # a kind Kea has no such message for
+            found[messages.backend_template(role, db, universe, name).id] = (role, db)
+    return found
+
+
+def _shown(record: Record) -> str:
+    """How dbfsm's timeline shows a record (without its time), on one line."""
+    return to_text([record]).split("s  ", 1)[1].splitlines()[0]
 
 
 def observe(record: Record, settings: ServerSettings, line: int = 0) -> Observation | None:
@@ -190,7 +183,7 @@ def observe(record: Record, settings: ServerSettings, line: int = 0) -> Observat
         _details(record),
         _backends(record, settings),
         line,
-        _describe(record),
+        _shown(record),
         str(record.data.get("text", "")),
     )
 
@@ -237,9 +230,9 @@ def _read_jsonl(text: str, name: str, settings: ServerSettings) -> Trace:
             raise DbfsmError(f"{where}: time goes backwards ({record.t} after {previous})")
         previous, last = record.t, number
         if record.type == "summary":
-            end = record.t
-            code = record.data.get("exit_code")
-            exit_code = code if isinstance(code, int) else None
+            end, exit_code = record.t, record.data.get("exit_code")
+            if exit_code is not None and (type(exit_code) is not int):
+                raise DbfsmError(f"{where}: summary record needs 'exit_code' (int or null)")
             continue
         found = observe(record, settings, number)
         if found is not None:
@@ -364,7 +357,7 @@ class Context:
 
     def engine(self) -> tuple[Engine, Clock]:
         clock = Clock()
-        loader = partial(load_file, self.config_path)
+        loader = functools.partial(load_file, self.config_path)
         return Engine(self.settings, clock=clock, loader=loader), clock
 
 
@@ -532,7 +525,7 @@ class Branch:
 
     def _owed(self, at: int) -> Failure:
         first = next(e for e in self.expected if not e.optional)
-        return Failure(at, (_show(first.obs),), first.rules)
+        return Failure(at, (first.obs.shown,), first.rules)
 
     def _mistimed(self, e: Expected, window: Window, o: Observation) -> Failure:
         when = "early" if o.t < window.due else "late"
@@ -541,7 +534,7 @@ class Branch:
             f"{window.armed:.3f}s; the model waits {window.due - window.armed:.3f}s "
             f"(reconnect-wait-time) and a timer fires at most {self.ctx.tolerance:g}s late"
         )
-        shown = f"{_show(e.obs)} between {window.due:.3f}s and {window.latest:.3f}s"
+        shown = f"{e.obs.shown} between {window.due:.3f}s and {window.latest:.3f}s"
         return Failure(self.at, (shown,), e.rules, reason)
 
     def _idle(self) -> str:
@@ -688,10 +681,6 @@ def _kea2_id(message_id: str) -> str:
     return message_id.replace("_FATAL_DB_RECONNECT_", "_DB_RECONNECT_")
 
 
-def _show(o: Observation) -> str:
-    return o.shown
-
-
 # -- the verdict ------------------------------------------------------------------------------
 
 
@@ -758,7 +747,10 @@ def report(verdict: Verdict) -> str:
     for rule_id in f.rules[-2:]:
         lines.append(f'  why: {rule_id}: "{RULES[rule_id].text}"')
     if verdict.exhausted:
-        lines.append(f"  (the search stopped after {SEARCH_BUDGET} alternatives)")
+        lines.append(
+            f"  (no explanation found within {SEARCH_BUDGET} alternatives; the search stopped "
+            "there, so the run may still be one the model allows)"
+        )
     return "\n".join(lines) + "\n"
 
 

@@ -92,16 +92,16 @@ VIOLATING = [
         "stop-retry-exit.json",
         "stop-retry-exit.attempt-too-many.jsonl",
         (),
-        "16: leaves the model at 9.400s: INFO MYSQL_LB_DB_RECONNECT_ATTEMPT_SCHEDULE "
+        "16: leaves the model at 9.400s: INFO   MYSQL_LB_DB_RECONNECT_ATTEMPT_SCHEDULE  "
         "scheduling attempt 4 of 3",
-        "ERROR MYSQL_LB_DB_RECONNECT_FAILED maximum number of database reconnect attempts: 3",
+        "ERROR  MYSQL_LB_DB_RECONNECT_FAILED  maximum number of database reconnect attempts: 3",
         "doc.fatal-before-exit",
     ),
     (
         "stop-retry-exit.json",
         "stop-retry-exit.early-retry.jsonl",
         (),
-        "9: leaves the model at 6.500s: INFO DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "9: leaves the model at 6.500s: INFO   DHCP4_DB_RECONNECT_LOST_CONNECTION",
         "between 7.000s and 7.500s",
         "kea.reconnect-loop",
     ),
@@ -117,15 +117,15 @@ VIOLATING = [
         "stop-retry-exit.json",
         "stop-retry-exit.no-fatal.jsonl",
         (),
-        "17: leaves the model at 9.400s: INFO DHCP4_SHUTDOWN server shutdown",
-        "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED",
+        "17: leaves the model at 9.400s: INFO   DHCP4_SHUTDOWN  server shutdown",
+        "FATAL  DHCP4_FATAL_DB_RECONNECT_FAILED",
         "doc.fatal-before-exit",
     ),
     (
         "serve-retry-continue.json",
         "serve-retry-continue.exit.jsonl",
         (),
-        "17: leaves the model at 9.000s: INFO DHCP4_SHUTDOWN server shutdown",
+        "17: leaves the model at 9.000s: INFO   DHCP4_SHUTDOWN  server shutdown",
         "nothing more on its own (server serving; lease-database online, hosts-database abandoned)",
         "doc.serve-retry-continue",
     ),
@@ -135,7 +135,7 @@ VIOLATING = [
         (),
         "33: leaves the model at 1247.129s: INFO MYSQL_HB_DB_RECONNECT_ATTEMPT_SCHEDULE "
         "scheduling attempt 4 of 3 in 1000 milliseconds",
-        "ERROR MYSQL_HB_DB_RECONNECT_FAILED",
+        "ERROR  MYSQL_HB_DB_RECONNECT_FAILED",
         "doc.serve-retry-continue",
     ),
     (
@@ -143,7 +143,7 @@ VIOLATING = [
         "kea3-no-fatal.log",
         ("--exit-code", "1"),
         "29: leaves the model at 194.407s: INFO DHCP4_SHUTDOWN server shutdown",
-        "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED",
+        "FATAL  DHCP4_FATAL_DB_RECONNECT_FAILED",
         "doc.fatal-before-exit",
     ),
     (
@@ -214,7 +214,7 @@ def test_kea2_exits_without_fatal_but_not_kea3(capsys, tmp_path) -> None:
     code, out, _ = conform(capsys, "--config", config, str(path), "--exit-code", "1")
     assert code == 1
     assert "INFO DHCP4_DB_RECONNECT_FAILED" in out.splitlines()[0]
-    assert "FATAL DHCP4_FATAL_DB_RECONNECT_FAILED" in out
+    assert "FATAL  DHCP4_FATAL_DB_RECONNECT_FAILED" in out
 
 
 def test_a_trace_that_disagrees_with_the_configuration_leaves_the_model(capsys, tmp_path) -> None:
