@@ -9,6 +9,7 @@ and the report must point at that line and say what the model allowed there, and
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 
 import pytest
@@ -308,3 +309,16 @@ def test_bad_invocations(capsys, tmp_path) -> None:
     (tmp_path / "binary").write_bytes(b'{"t": 0}\n\xff\n')
     code, _, err = conform(capsys, "--config", CONFIG, str(tmp_path / "binary"))
     assert code == 2 and err == f"dbfsm conform: {tmp_path / 'binary'}:2: not UTF-8 text\n"
+
+
+def test_readme_examples_are_real(capsys, monkeypatch) -> None:
+    """Each `$ dbfsm conform ...` block of the README prints exactly what it shows."""
+    root = TRACES.parents[2]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    blocks = re.findall(r"```console\n\$ dbfsm (conform .*?)\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) == 2
+    monkeypatch.chdir(root)
+    for argv, shown in blocks:
+        code = main(argv.split())
+        assert capsys.readouterr().out == shown
+        assert code == (0 if ": conforms (" in shown else 1)
