@@ -9,6 +9,7 @@ and the report must point at that line and say what the model allowed there, and
 
 from __future__ import annotations
 
+import json
 import re
 from pathlib import Path
 
@@ -322,3 +323,29 @@ def test_readme_examples_are_real(capsys, monkeypatch) -> None:
         code = main(argv.split())
         assert capsys.readouterr().out == shown
         assert code == (0 if ": conforms (" in shown else 1)
+
+
+def test_a_kea_dhcp6_log_is_read_against_a_dhcp6_configuration(capsys, tmp_path) -> None:
+    """The Kea 3.x run again, as kea-dhcp6 wrote it: DHCP6_ IDs, kea-dhcp6 loggers. The same
+    log against the DHCPv4 configuration has no kea-dhcp4 line: bad input."""
+    config = json.loads(_without_comments(TRACES / "two-backends.json"))
+    dhcp4 = config.pop("Dhcp4")
+    del dhcp4["subnet4"]
+    config["Dhcp6"] = dhcp4
+    v6_config = tmp_path / "kea-dhcp6.json"
+    v6_config.write_text(json.dumps(config))
+    log = (TRACES / "kea3-two-backends.log").read_text()
+    v6_log = tmp_path / "kea-dhcp6.log"
+    for v4, v6 in (("dhcp4", "dhcp6"), ("DHCP4_", "DHCP6_"), ("DHCPv4", "DHCPv6")):
+        log = log.replace(v4, v6)
+    v6_log.write_text(log)
+    code, out, _ = conform(capsys, "--config", str(v6_config), str(v6_log), "--exit-code", "0")
+    assert (code, out.split(" (")[0]) == (0, f"{v6_log}: conforms"), out
+    v4_config = str(TRACES / "two-backends.json")
+    assert bad(capsys, v4_config, v6_log.read_text(), tmp_path).startswith(
+        "TRACE:1: no kea-dhcp4 message in this log (37 line(s) of other programs)"
+    )
+
+
+def _without_comments(path: Path) -> str:
+    return "".join(line for line in path.read_text().splitlines(True) if not line.startswith("//"))
