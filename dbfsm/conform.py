@@ -38,7 +38,7 @@ from dbfsm import kealog
 from fsm import messages
 from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
 from fsm.config import load_file
-from fsm.engine import Engine
+from fsm.engine import Engine, UnexpectedEvent
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import GRAPHS
@@ -450,7 +450,9 @@ class Branch:
         dialect = self.ctx.trace.dialect
         for action in actions:
             match action:
-                case Transitioned(machine, _, _, _, index):
+                case Transitioned(machine, trigger, _, _, index) if trigger != "close":
+                    # (closing a connection is housekeeping of the transition that asked
+                    # for it: it explains nothing by itself)
                     graph = GRAPHS["server" if machine == "server" else "backend"]
                     rule = graph.transitions[index].rule
                     owner = None if machine == "server" else machine
@@ -637,7 +639,10 @@ class Branch:
         """One branch per candidate; the last one reuses this branch's engine."""
         for index, candidate in enumerate(candidates):
             branch = self if index == len(candidates) - 1 else self.fork()
-            branch.apply(candidate)
+            try:
+                branch.apply(candidate)
+            except UnexpectedEvent:
+                continue  # the graph takes no such input here: it explains nothing
             yield branch
 
 
