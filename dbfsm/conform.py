@@ -48,7 +48,7 @@ from fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
 
 RESOLUTION = 0.001  # seconds: Kea's console timestamps show milliseconds
 DEFAULT_TOLERANCE = 0.5
-SEARCH_BUDGET = 20_000  # alternatives tried before giving up on finding an explanation
+SEARCH_BUDGET = 20_000  # hypotheses dropped before the search gives up on an explanation
 # Inputs without any visible effect, per backend, before a hypothesis is dropped: each
 # backend can be opened, answered and lost unseen while a configuration is applied.
 _UNSEEN_LIMIT = 4
@@ -710,18 +710,18 @@ def conform(
     ctx = Context(settings, config_path, trace, tolerance, wanted)
     stack: list[Iterator[Branch]] = [iter([Branch.start(ctx)])]
     best: Failure | None = None
-    tried = 0
-    while stack and tried < SEARCH_BUDGET:
+    dead_ends = 0
+    while stack and dead_ends < SEARCH_BUDGET:
         branch = next(stack[-1], None)
         if branch is None:
             stack.pop()
             continue
-        tried += 1
         step = branch.advance()
         if step is None:
             return Verdict(trace, None, branch.counts, branch.engine.exit_code, False)
         if isinstance(step, Failure):
             best = step if best is None else best.merged(step)
+            dead_ends += 1
             continue
         stack.append(branch.children(step))
     if best is None:  # the budget ran out before any hypothesis failed
@@ -753,8 +753,8 @@ def report(verdict: Verdict) -> str:
         lines.append(f'  why: {rule_id}: "{RULES[rule_id].text}"')
     if verdict.exhausted:
         lines.append(
-            f"  (no explanation found within {SEARCH_BUDGET} alternatives; the search stopped "
-            "there, so the run may still be one the model allows)"
+            f"  (the search stopped after dropping {SEARCH_BUDGET} hypotheses: the run may "
+            "still be one the model allows)"
         )
     return "\n".join(lines) + "\n"
 

@@ -15,6 +15,7 @@ from pathlib import Path
 
 import pytest
 
+from dbfsm import conform as conform_module
 from dbfsm.cli import main
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
@@ -357,3 +358,14 @@ def test_a_kea_dhcp6_log_is_read_against_a_dhcp6_configuration(capsys, tmp_path)
 
 def _without_comments(path: Path) -> str:
     return "".join(line for line in path.read_text().splitlines(True) if not line.startswith("//"))
+
+
+def test_a_search_cut_short_says_so(capsys, monkeypatch) -> None:
+    """With room for a single dropped hypothesis, the verdict still names the deepest
+    divergence found, and says that the run may yet conform."""
+    monkeypatch.setattr(conform_module, "SEARCH_BUDGET", 1)
+    out = check(capsys, "two-backends.json", "kea3-attempt-4-of-3.log")
+    assert out.splitlines()[-1] == (
+        "  (the search stopped after dropping 1 hypotheses: the run may still be one the model "
+        "allows)"
+    )
