@@ -68,7 +68,7 @@ def canonical_id(message_id: str) -> str:
 def _written_by_kea2(message_id: str, text: str) -> bool:
     if message_id in _KEA2_ONLY or _KEA2_BACKEND_ID.fullmatch(message_id):
         return True
-    if message_id.endswith("_STARTED"):
+    if message_id.endswith(("_STARTING", "_STARTED")):
         version = _STARTED_VERSION.search(text)
         return version is not None and version.group(1) == "2"
     return False

@@ -91,6 +91,7 @@ def test_kea2_ids_are_given_their_kea3_names(written: str, canonical: str) -> No
         (f"{SRV} DHCPSRV_MYSQL_HOST_DB_RECONNECT_FAILED maximum number", 2),
         (f"{V4} DHCP4_STARTED Kea DHCPv4 server version 2.2.0 started", 2),
         (f"{V4} DHCP4_STARTED Kea DHCPv4 server version 3.0.2 started", 3),
+        (f"{V4} DHCP4_STARTING Kea DHCPv4 server version 2.6.1 (stable) starting", 2),
         (f"{SRV} PGSQL_LB_DB_RECONNECT_FAILED maximum number", 3),
     ],
 )
