@@ -495,8 +495,10 @@ class Branch:
                     return self._owed(self.at)
                 self.expected.clear()
                 break
-            kept = [e for e in self.expected[:found] if not e.optional]
-            self.expected = kept + self.expected[found + 1 :]
+            index, left_out = found
+            before = self.expected[:index]
+            kept = [e for e in before if not e.optional] if left_out else before
+            self.expected = kept + self.expected[index + 1 :]
             self.at += 1
             self.unseen = 0
         if self.at == len(observations):
@@ -512,17 +514,21 @@ class Branch:
             return Failure(self.at, (self._idle(),), self.rules)
         return candidates
 
-    def _find(self, o: Observation) -> int | Failure | None:
+    def _find(self, o: Observation) -> tuple[int, bool] | Failure | None:
+        """Which owed observation `o` is, and whether the optional ones before it were left
+        out (rather than still to come). In order, except that observations of different
+        backends made in one step may interleave, and an optional message may come out of
+        order (Kea logs a failed reconfiguration's FATAL line before the reload's errors)."""
+        blocked = False
         for index, e in enumerate(self.expected):
-            if e.obs.agrees(o):
+            if e.obs.agrees(o) and (e.optional or not blocked):
                 if e.window is not None and not e.window.holds(o.t):
                     return self._mistimed(e, e.window, o)
-                return index
-            if e.optional:
+                return index, not blocked
+            if blocked or e.optional:
                 continue
             apart = e.obs.backends and o.backends and not (e.obs.backends & o.backends)
-            if not apart:
-                return None
+            blocked = not apart
         return None
 
     def _owed(self, at: int) -> Failure:

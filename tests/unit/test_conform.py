@@ -72,6 +72,12 @@ CONFORMING = [
         "losses 1, reconnect attempts 2, reconfigurations 1; exit 0",
     ),
     (
+        "pgsql-stop-retry-exit.json",
+        "kea22-reload-fails.log",
+        ("--exit-code", "0"),
+        "losses 1, reconnect attempts 1, reconfigurations 2; exit 0",
+    ),
+    (
         "two-backends.json",
         "kea3-two-backends.log",
         ("--exit-code", "0"),
@@ -369,3 +375,21 @@ def test_a_search_cut_short_says_so(capsys, monkeypatch) -> None:
         "  (the search stopped after dropping 1 hypotheses: the run may still be one the model "
         "allows)"
     )
+
+
+def test_kea_may_fail_a_reconfiguration_without_a_fatal_line(capsys, tmp_path) -> None:
+    """doc.reconfig-fails-up differs_from_kea: for a lease or host database Kea answers
+    result 1 without DHCP4_CONFIG_UNRECOVERABLE_ERROR. The log without that line conforms; one
+    without the reload's own failure line does not."""
+    lines = (TRACES / "kea22-reload-fails.log").read_text().splitlines(keepends=True)
+    config = str(TRACES / "pgsql-stop-retry-exit.json")
+    fatal = [i for i, line in enumerate(lines) if "CONFIG_UNRECOVERABLE_ERROR" in line]
+    quiet = tmp_path / "quiet.log"
+    quiet.write_text("".join(line for i, line in enumerate(lines) if i not in fatal))
+    assert conform(capsys, "--config", config, str(quiet), "--exit-code", "0")[0] == 0
+    silent = tmp_path / "silent.log"
+    silent.write_text("".join(line for line in lines if "RECONFIGURATION_FAIL" not in line))
+    code, out, _ = conform(capsys, "--config", config, str(silent), "--exit-code", "0")
+    assert code == 1
+    assert out.startswith(f"{silent}:13: leaves the model at 102.180s: INFO COMMAND_RECEIVED")
+    assert "the model allows here: ERROR  DHCP4_DYNAMIC_RECONFIGURATION_FAIL" in out
