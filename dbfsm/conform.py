@@ -6,12 +6,18 @@ check is a search for *some* sequence of inputs (losses noticed, answers to conn
 attempts, timer expiries, commands) that makes the real engine emit what the trace shows, in
 order. The engine decides; this module only proposes inputs and compares outputs.
 
-What is compared is the lifecycle (`LIFECYCLE`): startup, losses, attempts and their
-numbers, waits, giving up, exits, reconfigurations, and for dbfsm's own records also serving
-changes, attempt records, command results and exit codes. Everything else in a log is
-unrelated and skipped. A Kea log cannot show what Kea does not log, and Kea is allowed to
-differ where dbfsm deliberately does (`differs_from_kea` in `fsm.rules`): a model message is
-then optional (`_KEA_OPTIONAL`); Kea 2.x logs its exit without a FATAL line (`_kea2_id`).
+What is compared is the lifecycle (`LIFECYCLE`, among the messages of `fsm.messages`):
+startup, losses, attempts and their numbers, waits, giving up, exits, reconfigurations, and
+for dbfsm's own records also serving changes, attempt records, command results and exit
+codes. Everything else in a log is unrelated and skipped. A Kea log cannot show what Kea does
+not log, and Kea may differ where dbfsm deliberately does (`differs_from_kea` in
+`fsm.rules`): such a model message is optional (`_KEA_OPTIONAL`); Kea 2.x logs its exit
+without a FATAL line (`_kea2_id`).
+
+The search is depth first. Inputs are proposed by what they can show first, so a run is
+usually explained in one pass; a hypothesis that fails is dropped and an earlier choice
+revisited on a fresh engine that replays the inputs (the engine is deterministic). The
+verdict names the deepest point any hypothesis reached.
 
 Timers fire late, never early: an attempt that follows a wait conforms when it comes at least
 `reconnect-wait-time` and at most that plus the tolerance after it was scheduled (within
@@ -165,6 +171,12 @@ def _loop_families(universe: int) -> dict[str, tuple[Role, DbType]]:
     return found
 
 
+def _compared(message_id: str) -> bool:
+    """A lifecycle message of the catalogue: the reconnect messages of hooks dbfsm does not
+    model (the forensic log's, say) are unrelated lines."""
+    return message_id in messages.catalogue() and LIFECYCLE.search(message_id) is not None
+
+
 def _shown(record: Record) -> str:
     """How dbfsm's timeline shows a record (without its time), on one line."""
     return to_text([record]).split("s  ", 1)[1].splitlines()[0]
@@ -172,7 +184,7 @@ def _shown(record: Record) -> str:
 
 def observe(record: Record, settings: ServerSettings, line: int = 0) -> Observation | None:
     """The comparable part of a record; None for what the lifecycle does not include."""
-    if record.type == "log" and not LIFECYCLE.search(str(record.data["id"])):
+    if record.type == "log" and not _compared(str(record.data["id"])):
         return None
     if record.type not in ("log", *_NOT_IN_KEA_LOGS):
         return None
