@@ -117,6 +117,7 @@ class Observation:
 class Trace:
     name: str
     dialect: Dialect
+    from_start: bool  # False for a log that begins after the server started (rotated)
     observations: tuple[Observation, ...]
     end: float
     exit_code: int | None
@@ -252,7 +253,7 @@ def _read_jsonl(text: str, name: str, settings: ServerSettings) -> Trace:
     if last == 0:
         raise DbfsmError(f"{name}:1: the trace is empty")
     end = max(end, previous)
-    return Trace(name, Dialect.DBFSM, tuple(observations), end, exit_code, last)
+    return Trace(name, Dialect.DBFSM, True, tuple(observations), end, exit_code, last)
 
 
 def _read_kea_log(text: str, name: str, settings: ServerSettings, known: frozenset[str]) -> Trace:
@@ -267,7 +268,7 @@ def _read_kea_log(text: str, name: str, settings: ServerSettings, known: frozens
         observations.append(replace(found, shown=line.written))
     dialect = Dialect.KEA2 if log.version == 2 else Dialect.KEA3
     last = log.lines[-1].number
-    return Trace(name, dialect, tuple(observations), log.end, None, last)
+    return Trace(name, dialect, log.from_start, tuple(observations), log.end, None, last)
 
 
 def read_trace(path: str, settings: ServerSettings) -> Trace:
@@ -459,7 +460,6 @@ class Branch:
     def _absorb(self, actions: list[Action], window: Window | None) -> None:
         now, owner = self.clock.now, None
         rules: tuple[str, ...] = ()  # the transitions of this call so far
-        dialect = self.ctx.trace.dialect
         for action in actions:
             match action:
                 case Transitioned(machine, trigger, _, _, index) if trigger != "close":
@@ -487,7 +487,7 @@ class Branch:
                         continue
                     if owner is not None and found.backends is not None:
                         found = replace(found, backends=frozenset({owner}))
-                    expected = _expectation(found, dialect, rules, window)
+                    expected = _expectation(found, self.ctx.trace, rules, window)
                     if expected is not None:
                         self.expected.append(expected)
 
@@ -684,18 +684,21 @@ def _answers_attempt(o: Observation, backend: str, ok: bool) -> bool:
 
 def _expectation(
     found: Observation,
-    dialect: Dialect,
+    trace: Trace,
     rules: tuple[str, ...],
     window: Window | None,
 ) -> Expected | None:
-    """What a model observation requires of a trace in `dialect`."""
-    if dialect is Dialect.DBFSM:
+    """What a model observation requires of a trace of its dialect. A log that begins after
+    the server started (a rotated file) need not show the startup."""
+    if trace.dialect is Dialect.DBFSM:
         return Expected(found, rules, False, window)
     if found.kind in _NOT_IN_KEA_LOGS:
         return None
-    if dialect is Dialect.KEA2:
+    if trace.dialect is Dialect.KEA2:
         found = replace(found, kind=_kea2_id(found.kind))
-    return Expected(found, rules, bool(_KEA_OPTIONAL.search(found.kind)), window)
+    optional = bool(_KEA_OPTIONAL.search(found.kind))
+    optional |= not trace.from_start and found.kind.endswith("_STARTED")
+    return Expected(found, rules, optional, window)
 
 
 def _kea2_id(message_id: str) -> str:

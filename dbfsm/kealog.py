@@ -49,6 +49,7 @@ class Line:
 class KeaLog:
     lines: tuple[Line, ...]
     version: int  # Kea's major version: 2 or 3
+    from_start: bool  # whether the process's start (DHCPn_STARTING) is in the log
     pid: int
     end: float  # seconds from the first line to the last one
 
@@ -90,6 +91,7 @@ def read(text: str, universe: int, name: str) -> KeaLog:
     pid: int | None = None
     start = 0.0
     version = 3
+    from_start = False
     current: tuple[int, float, str, str, list[str], str] | None = None
     others = 0
 
@@ -123,6 +125,7 @@ def read(text: str, universe: int, name: str) -> KeaLog:
         message_id, body = header["id"], header["text"] or ""
         if _written_by_kea2(message_id, body):
             version = 2
+        from_start = from_start or message_id == f"DHCP{universe}_STARTING"
         written = f"{header['severity']} {message_id} {body}".strip()
         current = (number, t - start, header["severity"], message_id, [body], written)
     finish()
@@ -130,4 +133,4 @@ def read(text: str, universe: int, name: str) -> KeaLog:
         found = f"{others} line(s) of other programs" if others else "no Kea log line"
         raise DbfsmError(f"{name}:1: no {server} message in this log ({found})")
     end = lines[-1].record.t
-    return KeaLog(tuple(lines), version, pid, end)
+    return KeaLog(tuple(lines), version, from_start, pid, end)

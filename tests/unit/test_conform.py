@@ -393,3 +393,25 @@ def test_kea_may_fail_a_reconfiguration_without_a_fatal_line(capsys, tmp_path) -
     assert code == 1
     assert out.startswith(f"{silent}:13: leaves the model at 102.180s: INFO COMMAND_RECEIVED")
     assert "the model allows here: ERROR  DHCP4_DYNAMIC_RECONFIGURATION_FAIL" in out
+
+
+@pytest.mark.parametrize(
+    ("config", "trace", "cut", "extra"),
+    [
+        ("two-backends.json", "kea3-two-backends.log", 7, ("--exit-code", "0")),
+        ("pgsql-stop-retry-exit.json", "kea22-pgsql-stop-retry-exit.log", 5, ("--exit-code", "1")),
+    ],
+)
+def test_a_log_that_begins_after_the_start_conforms(capsys, tmp_path, config, trace, cut, extra):
+    """A rotated log has no DHCP4_STARTING: the startup it does not show is not asked for.
+    With the start in the log, DHCP4_STARTED is required: without it the run leaves."""
+    lines = (TRACES / trace).read_text().splitlines(keepends=True)
+    rotated = tmp_path / "rotated.log"
+    rotated.write_text("".join(lines[cut:]))
+    code, out, _ = conform(capsys, "--config", str(TRACES / config), str(rotated), *extra)
+    assert code == 0, out
+    unstarted = tmp_path / "unstarted.log"
+    unstarted.write_text("".join(line for line in lines if "_STARTED " not in line))
+    code, out, _ = conform(capsys, "--config", str(TRACES / config), str(unstarted), *extra)
+    assert code == 1
+    assert "the model allows here: INFO   DHCP4_STARTED  Kea DHCPv4 server" in out

@@ -27,6 +27,7 @@ def test_file_and_console_timestamps_are_read_relative_to_the_first_line() -> No
     assert [line.record.data["severity"] for line in log.lines] == ["INFO", "ERROR", "FATAL"]
     assert log.end == pytest.approx(40.719241)
     assert log.pid == 25539
+    assert not log.from_start  # no DHCP4_STARTING: the log begins after the start
 
 
 def test_continuation_lines_belong_to_the_message_above() -> None:
@@ -101,6 +102,11 @@ def test_which_kea_wrote_the_log(line: str, version: int) -> None:
         f"2026-11-25 20:36:11.000 INFO  {line}\n"
     )
     assert log.version == version
+
+
+def test_a_log_with_the_process_start() -> None:
+    log = read(f"2026-11-25 20:36:10.000 INFO  {V4} DHCP4_STARTING Kea DHCPv4 server\n")
+    assert log.from_start
 
 
 def test_a_second_process_is_another_run() -> None:
