@@ -34,6 +34,9 @@ _KEA3_ROLE = {"LEASE": "LB", "HOST": "HB"}
 # Messages only Kea 2.x logs: the "opening ... database" lines of the built-in backends.
 _KEA2_ONLY = frozenset({"DHCPSRV_MYSQL_DB", "DHCPSRV_PGSQL_DB"})
 _STARTED_VERSION = re.compile(r"version (\d+)\.")
+# The messages of a server's start: STARTING reaches only the console (the file logger is
+# configured later), STARTED the file too.
+_START = ("STARTING", "STARTED")
 
 
 @dataclass(frozen=True)
@@ -49,7 +52,7 @@ class Line:
 class KeaLog:
     lines: tuple[Line, ...]
     version: int  # Kea's major version: 2 or 3
-    from_start: bool  # whether the process's start (DHCPn_STARTING) is in the log
+    from_start: bool  # whether the process's start (DHCPn_STARTING or _STARTED) is in it
     pid: int
     end: float  # seconds from the first line to the last one
 
@@ -125,7 +128,7 @@ def read(text: str, universe: int, name: str) -> KeaLog:
         message_id, body = header["id"], header["text"] or ""
         if _written_by_kea2(message_id, body):
             version = 2
-        from_start = from_start or message_id == f"DHCP{universe}_STARTING"
+        from_start = from_start or message_id in (f"DHCP{universe}_{m}" for m in _START)
         written = f"{header['severity']} {message_id} {body}".strip()
         current = (number, t - start, header["severity"], message_id, [body], written)
     finish()

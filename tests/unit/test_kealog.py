@@ -27,7 +27,7 @@ def test_file_and_console_timestamps_are_read_relative_to_the_first_line() -> No
     assert [line.record.data["severity"] for line in log.lines] == ["INFO", "ERROR", "FATAL"]
     assert log.end == pytest.approx(40.719241)
     assert log.pid == 25539
-    assert not log.from_start  # no DHCP4_STARTING: the log begins after the start
+    assert log.from_start  # DHCP4_STARTED: the file shows the server's start
 
 
 def test_continuation_lines_belong_to_the_message_above() -> None:
@@ -104,9 +104,12 @@ def test_which_kea_wrote_the_log(line: str, version: int) -> None:
     assert log.version == version
 
 
-def test_a_log_with_the_process_start() -> None:
-    log = read(f"2026-11-25 20:36:10.000 INFO  {V4} DHCP4_STARTING Kea DHCPv4 server\n")
-    assert log.from_start
+def test_whether_the_log_shows_the_start() -> None:
+    """STARTING reaches only the console, STARTED the file too; a rotated file has neither."""
+    line = "2026-11-25 20:36:10.000 INFO  {} {} x\n"
+    assert read(line.format(V4, "DHCP4_STARTING")).from_start
+    assert read(line.format(V4, "DHCP4_STARTED")).from_start
+    assert not read(line.format(V4, "DHCP4_DB_RECONNECT_LOST_CONNECTION")).from_start
 
 
 def test_a_second_process_is_another_run() -> None:
