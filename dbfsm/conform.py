@@ -88,6 +88,8 @@ _MANAGER_FAMILIES = {manager_id: family for family, manager_id in MANAGER_IDS.it
 
 
 class Dialect(Enum):
+    """Who wrote the trace, which decides what it can show."""
+
     DBFSM = "dbfsm JSON Lines"
     KEA3 = "Kea 3.x log"
     KEA2 = "Kea 2.x log"
@@ -115,6 +117,8 @@ class Observation:
 
 @dataclass(frozen=True)
 class Trace:
+    """A recorded run, read: what it shows, in order, and how it ended."""
+
     name: str
     dialect: Dialect
     from_start: bool  # False for a log that begins after the server started (rotated)
@@ -325,12 +329,15 @@ class Expected:
 
 @dataclass(frozen=True)
 class Failure:
+    """Where a hypothesis stopped explaining the trace, what it allowed there, and why."""
+
     at: int  # index of the trace observation the model cannot explain (len: the trace's end)
     allowed: tuple[str, ...]
     rules: tuple[str, ...]
     reason: str = ""
 
     def merged(self, other: Failure) -> Failure:
+        """The deeper of two failures; at the same point, everything either allowed."""
         if other.at != self.at:
             return self if self.at > other.at else other
         allowed = tuple(dict.fromkeys((*self.allowed, *other.allowed)))
@@ -340,6 +347,8 @@ class Failure:
 
 @dataclass(frozen=True)
 class Candidate:
+    """An input to try next: what, when, and for a timer the window its outputs must fit."""
+
     t: float
     event: Event
     window: Window | None = None
@@ -347,6 +356,8 @@ class Candidate:
 
 @dataclass(frozen=True)
 class Timer:
+    """A timer the engine asked for: when it was started and when it is due."""
+
     armed: float
     due: float
     backend: str | None  # whose reconnect timer it is, if a backend's
@@ -360,8 +371,10 @@ class Timer:
         return Candidate(min(max(t, window.due), window.latest), TimerFired(name), window)
 
 
-@dataclass
+@dataclass(frozen=True)
 class Context:
+    """What every hypothesis shares: the configuration, the trace, the user's tolerances."""
+
     settings: ServerSettings
     config_path: str
     trace: Trace
@@ -375,6 +388,8 @@ class Context:
 
 
 class Clock:
+    """The engine's clock: set to the time of each input before it is handed over."""
+
     def __init__(self) -> None:
         self.now = 0.0
 
@@ -712,6 +727,8 @@ def _kea2_id(message_id: str) -> str:
 
 @dataclass(frozen=True)
 class Verdict:
+    """The outcome: no failure means the run conforms (with what explained it)."""
+
     trace: Trace
     failure: Failure | None
     counts: Counts
