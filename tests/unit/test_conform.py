@@ -325,8 +325,17 @@ GOOD = '{"t": 0.0, "type": "serving", "serving": true}\n'
             '{"t": 2, "type": "exit", "code": 1}\n' + GOOD,
             "TRACE:2: time goes backwards (0.0 after 2.0)",
         ),
+        (
+            GOOD + '{"t": 1, "type": "summary", "exit_code": "1", "serving": true, "state": "x"}\n',
+            "TRACE:2: summary record needs 'exit_code' (int or null)",
+        ),
         ("\n\n", "TRACE:1: neither dbfsm JSON Lines nor a Kea log"),
         ("hello\nworld\n", "TRACE:1: neither dbfsm JSON Lines nor a Kea log"),
+        (
+            "2026-11-25 20:36:10.101 INFO  [kea-dhcp4.dhcp4/7.1] DHCP4_STARTED ok\n"
+            "2026-13-45 20:36:10.101 INFO  [kea-dhcp4.dhcp4/7.1] DHCP4_SHUTDOWN bye\n",
+            "TRACE:2: not a valid timestamp: 2026-13-45 20:36:10.101",
+        ),
         (
             "2026-11-25 20:36:10.101 INFO  [kea-ctrl-agent/1.2] CTRL_AGENT_STARTED started\n",
             "TRACE:1: no kea-dhcp4 message in this log (1 line(s) of other programs)",
