@@ -423,7 +423,7 @@ class Branch:
     opens: dict[tuple[str, int], Open] = field(default_factory=dict)
     timers: dict[str, Timer] = field(default_factory=dict)
     instances: dict[str, int] = field(default_factory=dict)  # each backend's latest connection
-    unseen: int = 0  # inputs applied since the last observation matched
+    causes: tuple[str, ...] = ()  # the inputs applied since the last observation matched
     rules: tuple[str, ...] = ()
     counts: Counts = field(default_factory=Counts)
 
@@ -453,7 +453,7 @@ class Branch:
             dict(self.opens),
             dict(self.timers),
             dict(self.instances),
-            self.unseen,
+            self.causes,
             self.rules,
             counts,
         )
@@ -464,7 +464,7 @@ class Branch:
         event = candidate.event
         self.clock.now = candidate.t
         self.inputs.append((candidate.t, event))
-        self.unseen += 1
+        self.causes = (*self.causes, _cause(event))
         if isinstance(event, Opened | OpenFailed):
             request = self.opens.pop((event.backend, event.instance))
             self.counts.attempts += request.attempt is not None
@@ -527,18 +527,16 @@ class Branch:
             kept = [e for e in before if not e.optional] if left_out else before
             self.expected = kept + self.expected[index + 1 :]
             self.at += 1
-            self.unseen = 0
+            self.causes = ()
         if self.at == len(observations):
             return self._finish()
         o = observations[self.at]
         if self.engine.exited:
             code = self.engine.exit_code
-            return Failure(
-                self.at, (f"nothing: the server has exited with code {code}",), self.rules
-            )
+            return self._fail(self.at, f"nothing: the server has exited with code {code}")
         candidates = self._candidates(o)
-        if not candidates or self.unseen > _UNSEEN_LIMIT * len(self.instances):
-            return Failure(self.at, (self._idle(),), self.rules)
+        if not candidates or len(self.causes) > _UNSEEN_LIMIT * len(self.instances):
+            return self._fail(self.at, self._idle())
         return candidates
 
     def _find(self, o: Observation) -> tuple[int, bool] | Failure | None:
@@ -558,9 +556,18 @@ class Branch:
             blocked = not apart
         return None
 
+    def _fail(
+        self, at: int, allowed: str, rules: tuple[str, ...] | None = None, reason: str = ""
+    ) -> Failure:
+        """A failure of this hypothesis; what it allowed says after which inputs, if the
+        trace has shown nothing since."""
+        if self.causes:
+            allowed += f" (after: {', then '.join(self.causes)})"
+        return Failure(at, (allowed,), self.rules if rules is None else rules, reason)
+
     def _owed(self, at: int) -> Failure:
         first = next(e for e in self.expected if not e.optional)
-        return Failure(at, (first.obs.shown,), first.rules)
+        return self._fail(at, first.obs.shown, first.rules)
 
     def _mistimed(self, e: Expected, window: Window, o: Observation) -> Failure:
         when = "early" if o.t < window.due else "late"
@@ -570,7 +577,7 @@ class Branch:
             f"(reconnect-wait-time) and a timer fires at most {self.ctx.tolerance:g}s late"
         )
         shown = f"{e.obs.shown} between {window.due:.3f}s and {window.latest:.3f}s"
-        return Failure(self.at, (shown,), e.rules, reason)
+        return self._fail(self.at, shown, e.rules, reason)
 
     def _idle(self) -> str:
         states = ", ".join(f"{k} {s}" for k, s in self.engine.backend_states().items())
@@ -661,12 +668,12 @@ class Branch:
             return None
         if self.engine.exited:
             shown = f"exit code {self.engine.exit_code}"
-            return Failure(at, (shown,), self.rules, f"the run ended with exit code {wanted}")
+            return self._fail(at, shown, reason=f"the run ended with exit code {wanted}")
         candidates = [Candidate(end, OpenFailed(b, i, _DRIVER_ERROR)) for b, i in self.opens]
         candidates += [Candidate(end, Opened(b, i)) for b, i in self.opens]
         if candidates:
             return candidates
-        return Failure(at, (self._idle(),), self.rules, f"the run ended with exit code {wanted}")
+        return self._fail(at, self._idle(), reason=f"the run ended with exit code {wanted}")
 
     def children(self, candidates: list[Candidate]) -> Iterator[Branch]:
         """One branch per candidate; the last one reuses this branch's engine."""
@@ -684,6 +691,25 @@ _EPISODES = frozenset({"reconnecting", "fatal", "abandoned"})
 # Backend states in which a request can find the connection broken: in use, or kept broken
 # after its recovery was given up (Kea keeps it when reconnecting is disabled).
 _NOTICEABLE = frozenset({"online", "abandoned"})
+
+
+def _cause(event: Event) -> str:
+    """An input, as a report names it."""
+    match event:
+        case Opened(backend):
+            return f"{backend} opens"
+        case OpenFailed(backend, _, _, True):
+            return f"{backend} has another schema version"
+        case OpenFailed(backend):
+            return f"{backend} cannot be reached"
+        case Lost(backend):
+            return f"a request finds {backend} lost"
+        case TimerFired(name):
+            return f"timer {name} fires"
+        case Command(request):
+            command = request.get("command") if isinstance(request, dict) else None
+            return f"command {command}"
+    return str(event)
 
 
 def _about(o: Observation, suffix: str, backend: str) -> bool:
