@@ -21,7 +21,7 @@ verdict names the deepest point any hypothesis reached.
 
 Timers fire late, never early: an attempt that follows a wait conforms when it comes at least
 `reconnect-wait-time` and at most that plus the tolerance after it was scheduled (within
-`RESOLUTION`, the millisecond Kea's console timestamps show).
+`RESOLUTION`: most Kea timestamps show milliseconds only).
 """
 
 from __future__ import annotations
@@ -52,7 +52,7 @@ from fsm.records import Record, record_of, to_text
 from fsm.rules import RULES
 from fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
 
-RESOLUTION = 0.001  # seconds: Kea's console timestamps show milliseconds
+RESOLUTION = 0.001  # seconds: most Kea timestamps show milliseconds only
 DEFAULT_TOLERANCE = 0.5
 SEARCH_BUDGET = 20_000  # hypotheses dropped before the search gives up on an explanation
 # Inputs without any visible effect, per backend, before a hypothesis is dropped: each
