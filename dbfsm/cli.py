@@ -28,6 +28,10 @@ COMMANDS = {
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
     "spec": ("dbfsm.spec", "run the documentation's clauses (specs/) and show their coverage"),
+    "conform": (
+        "dbfsm.conform",
+        "check that a recorded run (dbfsm records or a Kea log) is one the model allows",
+    ),
 }
 
 
