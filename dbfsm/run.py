@@ -59,12 +59,12 @@ class LiveRun:
             raise DbfsmError(f"traffic must be a finite number >= 0, not {traffic}")
         self.settings = settings
         self.traffic = traffic
+        self.socket_path = socket_name(settings)
         self.sink: Sink = sink or (lambda record: None)
         self.driver: Driver = driver or _live_driver(probe_interval, self._lost_while_idle)
         self.engine = Engine(
             settings, clock=time.monotonic, loader=_loader(settings), pid=os.getpid()
         )
-        self.socket_path = socket_name(settings)
         self.control_timeout = control_timeout
         self.runtime: AsyncioRuntime | None = None
         self.control: ControlChannel | None = None
