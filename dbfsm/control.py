@@ -266,6 +266,7 @@ class ControlChannel:
         self._server: asyncio.AbstractServer | None = None
         self._identity: tuple[int, int] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._receiving: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         sock, self._identity = bind_private(self.path)
@@ -276,11 +277,17 @@ class ControlChannel:
             self._remove()
             raise
 
-    async def close(self) -> None:
-        """Stop listening, drop open connections, remove the socket file if still ours."""
+    async def close(self, grace: float = 1.0) -> None:
+        """Stop listening and remove the socket file if still ours. Connections still
+        receiving are dropped; those with a whole command get `grace` seconds to be answered
+        (the answer to `shutdown` is sent even though the server is going away)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
+            for task in self._receiving:
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=grace)
+            for task in self._connections:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
@@ -301,7 +308,7 @@ class ControlChannel:
         assert task is not None
         self._connections.add(task)
         try:
-            response = await self._respond(reader)
+            response = await self._respond(reader, task)
             if response is not None:
                 writer.write(json.dumps(response).encode())
                 async with asyncio.timeout(self.timeout):
@@ -310,15 +317,19 @@ class ControlChannel:
             pass  # the client went away or does not read its answer: nothing more to do
         finally:
             self._connections.discard(task)
+            self._receiving.discard(task)
             writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _respond(self, reader: asyncio.StreamReader) -> Answer | None:
+    async def _respond(
+        self, reader: asyncio.StreamReader, task: asyncio.Task[None]
+    ) -> Answer | None:
         """The answer for this connection, or None to close without one (as Kea does when
         the client closes before a whole command arrived)."""
         frame = JsonFrame()
         received = bytearray()
+        self._receiving.add(task)
         try:
             async with asyncio.timeout(self.timeout):
                 while True:
@@ -336,6 +347,8 @@ class ControlChannel:
             return timed_out(len(received.strip(_BLANKS)))
         except Malformed as err:
             return answer(ERROR, str(err))
+        finally:
+            self._receiving.discard(task)
         try:
             return await self.answerer(request)
         except ServerExited:

@@ -157,8 +157,11 @@ class AsyncioRuntime:
         id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[id] = future
-        self.execute(self.engine.command(request, id))
-        return await future
+        try:
+            self.execute(self.engine.command(request, id))
+            return await future
+        finally:
+            self._replies.pop(id, None)
 
     async def use(self, backend: str) -> None:
         """Run one request on `backend`; a loss it finds goes into the engine."""
