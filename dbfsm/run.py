@@ -173,9 +173,13 @@ class LiveRun:
                 self._request(key)
 
     async def _config_polls(self) -> None:
-        period = self.engine.settings.config_fetch_wait_time
-        if period > 0:  # 0: Kea schedules no poll
-            await _ticks(period, self._config_tick)
+        """Every `config-fetch-wait-time` of the configuration in force (0: Kea schedules no
+        poll; a later configuration may set one)."""
+        while True:
+            period = self.engine.settings.config_fetch_wait_time
+            await asyncio.sleep(period if period > 0 else 1.0)
+            if period > 0:
+                self._config_tick()
 
     def _config_tick(self) -> None:
         if self.engine.state in ("serving", "not_serving"):
