@@ -72,7 +72,7 @@ async def ensure_schema(session: Session, settings: BackendSettings) -> None:
         except QueryFailed as e:
             raise OpenError(f"schema initialization failed: {e}") from None
     if found != schema.SCHEMA_VERSION:
-        raise OpenError(schema.mismatch(session.dialect, found))
+        raise OpenError(schema.mismatch(session.dialect.name, schema.text(found)))
 
 
 @dataclass

@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from drivers.session import Dialect, Session
+from drivers.session import Session
 
 Version = tuple[int, int]
 
@@ -27,11 +27,12 @@ def text(version: Version) -> str:
     return f"{version[0]}.{version[1]}"
 
 
-def mismatch(dialect: Dialect, found: Version) -> str:
-    """Kea's text (`mysql_connection.cc` / `pgsql_connection.cc` ensureSchemaVersion)."""
+def mismatch(engine: str, found: str) -> str:
+    """Kea's text (`mysql_connection.cc` / `pgsql_connection.cc` ensureSchemaVersion);
+    `engine` as Kea spells it (`MySQL`, `PostgreSQL`), `found` as `major.minor`."""
     return (
-        f"{dialect.name} schema version mismatch: expected version: "
-        f"{text(SCHEMA_VERSION)}, found version: {text(found)}"
+        f"{engine} schema version mismatch: expected version: "
+        f"{text(SCHEMA_VERSION)}, found version: {found}"
     )
 
 
