@@ -360,3 +360,39 @@ def test_refuses_to_replace_a_file_at_the_socket_path(tmp_path: Path) -> None:
         live(settings(tmp_path, **{"lease-database": lease_db()}), driver, until=0.1)
     assert (tmp_path / "ctl").read_text() == "precious"
     assert driver.open_connections() == 0
+
+
+@pytest.mark.parametrize("stop_after", [0.5, 0.0])
+def test_a_connection_is_closed_only_after_its_requests(tmp_path: Path, stop_after: float) -> None:
+    """config-set closes the old connection; a request still running on it finishes first
+    (a client library must not have a connection closed under a query). A stop meanwhile
+    cancels the request, and the connection is still closed."""
+    events: list[str] = []
+
+    class Slow(CountingDriver):
+        async def use(self, backend: str, instance: int) -> Lost | None:
+            events.append(f"use {instance}")
+            await asyncio.sleep(0.2)
+            events.append(f"used {instance}")
+            return None
+
+        async def close(self, request: Any) -> None:
+            events.append(f"close {request.instance}")
+            await super().close(request)
+
+    path = tmp_path / "ctl"
+    new = {"Dhcp4": {"lease-database": lease_db(name="other")}}
+
+    async def reconfigure(run: LiveRun) -> None:
+        while "use 1" not in events:
+            await asyncio.sleep(0.01)
+        assert (await command(path, {"command": "config-set", "arguments": new}))["result"] == 0
+        await asyncio.sleep(stop_after)
+        await run.stop()
+
+    driver = Slow()
+    live(settings(tmp_path, **{"lease-database": lease_db()}), driver, reconfigure, traffic=50)
+    assert events.index("use 1") < events.index("close 1")
+    if stop_after:
+        assert events.index("used 1") < events.index("close 1")
+    assert driver.open_connections() == 0
