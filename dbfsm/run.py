@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import os
 import signal
@@ -40,6 +41,8 @@ from fsm.records import Record, record_of, summary, to_jsonl, to_text
 from fsm.settings import Role, ServerSettings
 
 Sink = Callable[[Record], None]
+
+log = logging.getLogger("dbfsm.run")
 
 
 class LiveRun:
@@ -73,6 +76,7 @@ class LiveRun:
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[str] = set()
         self._requests: set[asyncio.Task[None]] = set()
+        self._sink_error: Exception | None = None
 
     async def run(self, until: float | None = None) -> int:
         """Run until the server exits, `stop()` is called or `until` seconds have passed."""
@@ -99,6 +103,8 @@ class LiveRun:
             if self.control is not None:
                 await self.control.close()
             await runtime.aclose()
+        if self._sink_error is not None:
+            raise self._sink_error
         engine = self.engine
         self.sink(summary(end, engine.exit_code, engine.serving, engine.state))
         return 0 if engine.exit_code is None else engine.exit_code
@@ -133,8 +139,12 @@ class LiveRun:
 
     def _notify(self, action: Action, now: float) -> None:
         record = record_of(action, now - self._start)
-        if record is not None:
-            self.sink(record)
+        if record is not None and self._sink_error is None:
+            try:
+                self.sink(record)
+            except Exception as error:  # a closed pipe, say: stop cleanly, then report it
+                self._sink_error = error
+                self.request_stop()
 
     def _lost_while_idle(self, lost: Lost) -> None:
         """The driver's idle watch found a connection gone: the engine hears it on the loop."""
@@ -159,8 +169,9 @@ class LiveRun:
     def _request_done(self, key: str, task: asyncio.Task[None]) -> None:
         self._busy.discard(key)
         self._requests.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]  # a driver bug: let asyncio report it
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # a driver bug; only the type: its text might hold a secret
+            log.error("a request on %s failed unexpectedly: %s", key, type(error).__name__)
 
     async def _client_traffic(self) -> None:
         if self.traffic == 0:

@@ -396,3 +396,36 @@ def test_a_connection_is_closed_only_after_its_requests(tmp_path: Path, stop_aft
     if stop_after:
         assert events.index("used 1") < events.index("close 1")
     assert driver.open_connections() == 0
+
+
+def test_a_broken_sink_stops_the_run_cleanly() -> None:
+    """A closed pipe (say): the run stops, closes everything, then reports the error."""
+    driver = CountingDriver()
+    printed: list[Record] = []
+
+    def sink(record: Record) -> None:
+        if len(printed) == 2:
+            raise BrokenPipeError("closed")
+        printed.append(record)
+
+    async def main() -> int:
+        return await LiveRun(
+            settings(**{"lease-database": lease_db()}), sink=sink, driver=driver
+        ).run(5)
+
+    with pytest.raises(BrokenPipeError):
+        asyncio.run(main())
+    assert len(printed) == 2
+    assert driver.open_connections() == 0 and driver.closed_all
+
+
+def test_a_driver_bug_is_one_log_line_and_the_run_goes_on(caplog: pytest.LogCaptureFixture) -> None:
+    class Buggy(CountingDriver):
+        async def use(self, backend: str, instance: int) -> Lost | None:
+            raise RuntimeError("password=pw-never-shown")
+
+    code, records = live(settings(**{"lease-database": lease_db()}), Buggy(), until=0.2)
+    assert code == 0 and records[-1].data["state"] == "serving"
+    errors = [r.getMessage() for r in caplog.records if r.name == "dbfsm.run"]
+    assert errors and errors[0] == "a request on lease-database failed unexpectedly: RuntimeError"
+    assert not any("pw-never-shown" in e for e in errors)
