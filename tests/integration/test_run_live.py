@@ -1,6 +1,7 @@
 """`dbfsm run` against private database servers: a stopped and restarted PostgreSQL, exit
 statuses (shutdown, SIGTERM, retries exhausted), config-set reconnecting for real, a failed
-config-set answered while the server keeps answering commands, every connection closed."""
+config-set answered while the server keeps answering commands, every connection closed, and
+the control socket under load."""
 
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ from typing import Any
 import pytest
 
 from dbfsm.command import ask
+from dbfsm.control import RECEIVE_TIMEOUT
 from dbfsm.run import LiveRun
 from fsm.config import from_document
 from fsm.records import Record
+from tests.control_load import check, run_load
 from tests.integration.servers import PrivateMariaDB, PrivatePostgres, free_port
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -263,3 +266,20 @@ def test_config_set_reconnects_for_real_and_a_failed_one_is_answered(
     assert seen["serving"] and seen["sessions"] == 1
     assert wait_for(lambda: pg_sessions(pg) == 0)
     assert not any(lease["password"] in json.dumps(r.to_json()) for r in records)
+
+
+def test_control_socket_under_load(
+    healthy_pg: PrivatePostgres, tmp_path: Path, processes: list[RunProcess]
+) -> None:
+    """`dbfsm run` serving traffic on a real database while 100 clients send commands in a
+    loop and idle clients hold connections: every command answered (figures printed)."""
+    socket = tmp_path / "kea.sock"
+    config = write_config(tmp_path / "kea.json", socket, healthy_pg.database_map())
+    run = RunProcess(str(config), "--traffic", "50")
+    processes.append(run)
+    run.expect("DHCP4_STARTED")
+    load = asyncio.run(run_load(socket, clients=100, rounds=10, idle=10))
+    print("\n" + load.describe(idle=10))
+    check(load, RECEIVE_TIMEOUT)
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
