@@ -8,6 +8,7 @@ reached or closed without answering, 2 when JSON is not a JSON document.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import socket
@@ -27,7 +28,9 @@ def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
-        sock.sendall(json.dumps(request).encode())
+        # Refused before it was all sent (too large)? The answer says why.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(json.dumps(request).encode())
         received = bytearray()
         while True:
             try:
