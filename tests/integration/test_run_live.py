@@ -283,3 +283,48 @@ def test_control_socket_under_load(
     check(load, RECEIVE_TIMEOUT)
     run.process.send_signal(signal.SIGTERM)
     assert run.finish() == 0
+
+
+def test_config_reload_rereads_the_file_and_reconnects(
+    healthy_pg: PrivatePostgres, tmp_path: Path, processes: list[RunProcess]
+) -> None:
+    pg = healthy_pg
+    pg.create_database("dbfsm_reloaded")
+    socket = tmp_path / "kea.sock"
+    lease = pg.database_map()
+    config = write_config(tmp_path / "kea.json", socket, lease)
+    run = RunProcess(str(config), "--traffic", "20")
+    processes.append(run)
+    run.expect("DHCP4_STARTED")
+    assert pg_sessions(pg, "dbfsm_reloaded") == 0
+    write_config(config, socket, {**lease, "name": "dbfsm_reloaded"})
+    answer = json.loads(ask(str(socket), {"command": "config-reload"}))
+    assert answer["result"] == 0 and answer["text"] == "Configuration successful."
+    run.expect("DHCP4_DYNAMIC_RECONFIGURATION_SUCCESS")
+    assert wait_for(lambda: pg_sessions(pg, "dbfsm_reloaded") == 1)
+    assert pg_sessions(pg, lease["name"]) == 0
+    run.process.send_signal(signal.SIGTERM)
+    assert run.finish() == 0
+
+
+@pytest.mark.parametrize("probe", [True, False])
+def test_idle_watch_notices_a_terminated_session(
+    healthy_pg: PrivatePostgres, tmp_path: Path, processes: list[RunProcess], probe: bool
+) -> None:
+    """No traffic: with --probe-interval the server ending the session is noticed (and the
+    first reconnect attempt succeeds); without it, as in Kea, nothing notices."""
+    pg = healthy_pg
+    lease = pg.database_map(**{"max-reconnect-tries": 3, "reconnect-wait-time": 500})
+    config = write_config(tmp_path / "kea.json", tmp_path / "kea.sock", lease)
+    watch = ["--probe-interval", "0.2"] if probe else []
+    run = RunProcess(str(config), "--traffic", "0", "--until", "3", *watch)
+    processes.append(run)
+    run.expect("DHCP4_STARTED")
+    assert pg.terminate_sessions() == 1
+    assert run.finish() == 0
+    text = "\n".join(run.lines)
+    if probe:
+        assert "DHCP4_DB_RECONNECT_LOST_CONNECTION" in text
+        assert "attempt 1 of 3 on lease-database succeeded" in text
+    else:
+        assert "DHCP4_DB_RECONNECT_LOST_CONNECTION" not in text
