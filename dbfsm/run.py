@@ -72,7 +72,7 @@ class LiveRun:
         self.runtime: AsyncioRuntime | None = None
         self.control: ControlChannel | None = None
         self._start = 0.0
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()  # set before run() starts, the run ends at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[str] = set()
         self._requests: set[asyncio.Task[None]] = set()
@@ -81,7 +81,6 @@ class LiveRun:
     async def run(self, until: float | None = None) -> int:
         """Run until the server exits, `stop()` is called or `until` seconds have passed."""
         self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         self._start = self._loop.time()
         runtime = self.runtime = AsyncioRuntime(self.engine, self.driver, self._notify)
         if self.socket_path is not None:
@@ -114,14 +113,12 @@ class LiveRun:
         self.request_stop()
 
     def request_stop(self) -> None:
-        """`stop()` for callers that cannot await (a signal handler)."""
-        if self._stop is not None:
-            self._stop.set()
+        """`stop()` for callers that cannot await (a signal handler, on the run's loop)."""
+        self._stop.set()
 
     # -- internals ----------------------------------------------------------------------------
 
     async def _until_end(self, runtime: AsyncioRuntime, until: float | None) -> None:
-        assert self._stop is not None
         ends = [
             asyncio.ensure_future(runtime.wait_exit()),
             asyncio.ensure_future(self._stop.wait()),
