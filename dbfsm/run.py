@@ -44,6 +44,10 @@ Sink = Callable[[Record], None]
 
 log = logging.getLogger("dbfsm.run")
 
+# Requests a second: one every 1000 s at least, one a millisecond at most (the event loop's
+# timer granularity; a busier client would only queue behind the request under way).
+MIN_TRAFFIC, MAX_TRAFFIC = 0.001, 1000.0
+
 
 class LiveRun:
     """One live run of a configuration; `await run()` returns the exit status."""
@@ -58,8 +62,11 @@ class LiveRun:
         driver: Driver | None = None,
         control_timeout: float = RECEIVE_TIMEOUT,
     ) -> None:
-        if not (math.isfinite(traffic) and traffic >= 0):
-            raise DbfsmError(f"traffic must be a finite number >= 0, not {traffic}")
+        if not (traffic == 0 or MIN_TRAFFIC <= traffic <= MAX_TRAFFIC):
+            raise DbfsmError(
+                f"traffic must be 0 or from {MIN_TRAFFIC:g} to {MAX_TRAFFIC:g} requests a "
+                f"second, not {traffic}"
+            )
         self.settings = settings
         self.traffic = traffic
         self.socket_path = socket_name(settings)

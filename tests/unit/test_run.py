@@ -344,7 +344,9 @@ def test_bad_input_is_one_line_and_status_2(
         ([str(tmp_path / "missing.json")], "cannot read configuration file"),
         ([str(config)], f"{config}:1:46: Invalid 'socket-type' parameter value https"),
         ([str(config), "--until", "-1"], "--until must be a finite number > 0"),
-        ([str(config), "--traffic", "nan"], "traffic must be a finite number >= 0"),
+        ([str(config), "--traffic", "nan"], "traffic must be 0 or from 0.001 to 1000"),
+        ([str(config), "--traffic", "1e-300"], "requests a second, not 1e-300"),
+        ([str(config), "--traffic", "-1"], "traffic must be 0 or from"),
         ([str(config), "--probe-interval", "0"], "--probe-interval must be"),
     ]
     for argv, message in cases:
