@@ -6,6 +6,9 @@ import asyncio
 import io
 import itertools
 import json
+import signal
+import subprocess
+import sys
 import textwrap
 import threading
 from collections.abc import Awaitable, Callable
@@ -431,3 +434,37 @@ def test_a_driver_bug_is_one_log_line_and_the_run_goes_on(caplog: pytest.LogCapt
     errors = [r.getMessage() for r in caplog.records if r.name == "dbfsm.run"]
     assert errors and errors[0] == "a request on lease-database failed unexpectedly: RuntimeError"
     assert not any("pw-never-shown" in e for e in errors)
+
+
+@pytest.mark.parametrize("ending", ["SIGINT", "SIGTERM", "shutdown"])
+def test_the_command_line_ends_as_kea_does(tmp_path: Path, ending: str) -> None:
+    """`dbfsm run` as a process, on a memfile lease database (no server needed): SIGINT and
+    SIGTERM end it with 0, `shutdown` with its exit-value; the socket is gone after."""
+    socket = tmp_path / "ctl"
+    control = {"socket-type": "unix", "socket-name": str(socket)}
+    config = tmp_path / "kea.json"
+    config.write_text(json.dumps({"Dhcp4": {"control-socket": control}}))
+    process = subprocess.Popen(
+        [sys.executable, "-m", "dbfsm", "run", str(config), "--format", "json"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        for line in process.stdout:
+            if json.loads(line).get("id") == "DHCP4_STARTED":
+                break
+        if ending == "shutdown":
+            request = {"command": "shutdown", "arguments": {"exit-value": 5}}
+            assert json.loads(ask(str(socket), request))["result"] == 0
+        else:
+            process.send_signal(getattr(signal, ending))
+        out, err = process.communicate(timeout=30)
+    finally:
+        process.kill()
+        process.wait()
+    assert err == ""
+    assert process.returncode == (5 if ending == "shutdown" else 0)
+    assert json.loads(out.splitlines()[-1])["type"] == "summary"
+    assert not socket.exists()
