@@ -27,6 +27,9 @@ COMMANDS = {
     ),
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
+    "db-init": ("dbfsm.dbadmin", "create dbfsm's schema in a backend's empty database"),
+    "db-version": ("dbfsm.dbadmin", "print the schema version a backend's database holds"),
+    "db-upgrade": ("dbfsm.dbadmin", "upgrade a backend's database to dbfsm's schema version"),
 }
 
 
