@@ -67,7 +67,7 @@ def test_init_version_and_refusal(empty: tuple[str, PrivateServer], capsys: Any)
 
 
 def test_upgrade_from_1_0(empty: tuple[str, PrivateServer], capsys: Any) -> None:
-    path, server = empty
+    path, _ = empty
 
     # Make a 1.0 database the way an older dbfsm did: only create.sql.
     async def old() -> None:
