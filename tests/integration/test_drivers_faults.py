@@ -18,6 +18,7 @@ from typing import Any
 import pytest
 
 from drivers.live import LiveDriver
+from drivers.session import QueryFailed
 from fsm.events import Lost, Opened, OpenFailed
 from tests.integration.proxy import FaultProxy
 from tests.integration.servers import PrivateServer
@@ -144,7 +145,7 @@ def test_hung_postgresql_is_no_loss_and_the_request_completes_once_it_answers(
     async def scenario() -> tuple[bool, Lost | None, str | None]:
         driver = LiveDriver()
         await _opened(driver, healthy_pg.database_map(**{"tcp-user-timeout": 1}))
-        session: Any = driver._connections[(LEASE, 1)].session
+        session: Any = driver.session(LEASE, 1)
         libpq = session._conn.info.get_parameters().get("tcp_user_timeout")
         healthy_pg.pause()
         request = asyncio.create_task(driver.use(LEASE, 1))
@@ -268,8 +269,8 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
     async def scenario() -> tuple[Lost | None, Lost | None, int]:
         driver = LiveDriver()
         await _opened(driver, entry, HOSTS)
-        session = driver._connections[(HOSTS, 1)].session
-        from drivers.session import QueryFailed
+        session = driver.session(HOSTS, 1)
+        assert session is not None
 
         with pytest.raises(QueryFailed):
             await session.fetch("SELEKT 1")
