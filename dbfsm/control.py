@@ -258,7 +258,7 @@ def too_many(limit: int) -> Answer:
 # After answering, unread input (the rest of a refused command) is read and dropped for up to
 # this long before closing: closing a unix socket with unread data resets the connection, and
 # the client would lose the answer.
-CLOSE_GRACE = 1.0
+DRAIN_GRACE = 1.0
 
 
 async def _discard_input(reader: asyncio.StreamReader, grace: float) -> None:
@@ -339,7 +339,7 @@ class ControlChannel:
                 writer.write_eof()
                 async with asyncio.timeout(self.timeout):
                     await writer.drain()
-                await _discard_input(reader, min(self.timeout, CLOSE_GRACE))
+                await _discard_input(reader, min(self.timeout, DRAIN_GRACE))
         except (OSError, TimeoutError):
             pass  # the client went away or does not read its answer: nothing more to do
         except asyncio.CancelledError:
