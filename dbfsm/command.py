@@ -46,7 +46,10 @@ def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("socket", metavar="SOCKET", help="the control socket's path")
     parser.add_argument(
-        "request", metavar="JSON", help='the command, e.g. \'{"command": "status-get"}\''
+        "request",
+        metavar="JSON",
+        help='the command, e.g. \'{"command": "status-get"}\'; "-" reads it from standard '
+        "input (a config-set with a password then stays out of the process list)",
     )
     parser.add_argument(
         "--timeout",
@@ -60,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.timeout) and args.timeout > 0):
         raise DbfsmError(f"--timeout must be a finite number > 0, not {args.timeout}")
+    text = sys.stdin.read() if args.request == "-" else args.request
     try:
-        request = json.loads(args.request)
+        request = json.loads(text)
     except ValueError as err:
         raise DbfsmError(f"JSON argument: {err}") from None
     except RecursionError:

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -342,6 +343,14 @@ def test_command_prints_the_answer(served: Path, capsys: pytest.CaptureFixture[s
     assert cli.main(["command", str(served), '{"command": "version-get"}']) == 0
     out = capsys.readouterr().out
     assert json.loads(out) == {"result": 0, "arguments": {"command": "version-get"}}
+
+
+def test_command_from_standard_input(
+    served: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"command": "config-get"}'))
+    assert cli.main(["command", str(served), "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["arguments"] == {"command": "config-get"}
 
 
 def test_command_too_large_is_answered_to_the_client(served: Path) -> None:
