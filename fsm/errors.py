@@ -2,14 +2,60 @@
 
 Everything a user can get wrong (a configuration file, a `config-set` document, a scenario)
 raises a `DbfsmError`; the CLI prints `str(err)` as one line and exits 2, so no input ever
-produces a traceback.
+produces a traceback. The one-line promise is kept here, not by every caller: `str(err)`
+escapes control characters (a key holding a newline cannot split the line) and cuts a message
+that grew past `MAX_MESSAGE` because it quotes a huge piece of input.
 """
 
 from __future__ import annotations
 
+import re
+
+MAX_MESSAGE = 1000  # characters of one error line
+MAX_SHOWN = 80  # characters of one quoted piece of input
+
+# Control characters, line separators and unpaired surrogates (which no output can encode).
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029\ud800-\udfff]")
+
+
+def one_line(text: str, limit: int = MAX_MESSAGE) -> str:
+    """`text` with control characters escaped (`\\n`, `\\x01`) and cut to `limit` characters."""
+    text = _CONTROL.sub(_escape, text)
+    if len(text) > limit:
+        keep = limit - 5
+        text = f"{text[: keep // 2]} ... {text[len(text) - keep // 2 :]}"
+    return text
+
+
+def _escape(match: re.Match[str]) -> str:
+    return match.group(0).encode("unicode_escape", "backslashreplace").decode("ascii")
+
+
+def shown(value: object) -> str:
+    """A piece of input as an error message may quote it: short strings and numbers as they
+    are (escaped, cut to `MAX_SHOWN`); maps and lists only by their kind, because they may hold
+    a password (a database map put where a name belongs)."""
+    if isinstance(value, bool) or value is None:
+        return "true" if value is True else "false" if value is False else "null"
+    if isinstance(value, int):
+        digits = len(str(abs(value))) if abs(value) < 10**100 else None
+        return str(value) if digits is not None else "a very large integer"
+    if isinstance(value, float):
+        return repr(value)
+    if isinstance(value, str):
+        return one_line(value, MAX_SHOWN)
+    if isinstance(value, dict):
+        return "a map"
+    if isinstance(value, list | tuple):
+        return "a list"
+    return f"a {type(value).__name__}"
+
 
 class DbfsmError(Exception):
     """Bad input; the CLI prints str(err) as one line and exits 2."""
+
+    def __str__(self) -> str:
+        return one_line(super().__str__())
 
 
 class ConfigError(DbfsmError):
@@ -25,4 +71,4 @@ class ConfigError(DbfsmError):
         self.where = where
 
     def __str__(self) -> str:
-        return f"{self.where}: {self.message}" if self.where else self.message
+        return one_line(f"{self.where}: {self.message}" if self.where else self.message)

@@ -279,7 +279,11 @@ class _Reader:
         end = match.end()
         literal = match.group(0)
         if match.group(1) is None and match.group(2) is None and match.group(3) is None:
-            number = int(literal)
+            # 20 digits hold any 64-bit integer; longer ones are refused before int() is asked
+            # (which would raise past Python's 4300-digit limit).
+            significant = literal.lstrip("-").lstrip("0")
+            sign = -1 if literal.startswith("-") else 1
+            number = sign * int(significant or "0") if len(significant) <= 20 else _INT64
             if not -_INT64 <= number < _INT64:
                 raise self.error("integer out of range (64-bit)", start)
             return number, end
