@@ -16,7 +16,7 @@ import math
 import os
 import select
 import stat
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
@@ -97,29 +97,52 @@ def check_json_data(document: object, error: Callable[[str, Path], Exception]) -
     non-finite numbers, integers beyond 64 bits, unpaired surrogates, other Python objects,
     nesting past `jsonc.MAX_DEPTH` (which also stops a cycle) and more than `MAX_VALUES`
     values (which also stops a document whose shared parts multiply out, like a YAML alias
-    bomb). `error(message, path)` makes the exception to raise. Iterative: no recursion."""
+    bomb). `error(message, path)` makes the exception to raise. Iterative: no recursion; a
+    path is built only for collections and for the value at fault."""
+    problem = _json_problem(document)
+    if problem is not None:
+        raise error(problem, ())
     stack: list[tuple[object, Path]] = [(document, ())]
-    count = 0
+    count = 1
     while stack:
-        value, path = stack.pop()
-        count += 1
-        if count > MAX_VALUES:
-            raise error(f"more than {MAX_VALUES} values", ())
-        problem = _json_problem(value)
-        if problem is not None:
-            raise error(problem, path)
-        if isinstance(value, dict | list | tuple) and len(path) >= jsonc.MAX_DEPTH:
-            raise error(f"nesting deeper than {jsonc.MAX_DEPTH} levels", path)
-        if isinstance(value, dict):
-            for key, item in value.items():
+        container, path = stack.pop()
+        if isinstance(container, dict):
+            items: Iterable[tuple[Any, Any]] = container.items()
+            for key in container:
                 if not isinstance(key, str) or _json_problem(key) is not None:
                     raise error(f"a map key must be a string, not {shown(key)}", path)
+        elif isinstance(container, list | tuple):
+            items = enumerate(container)
+        else:
+            continue
+        if len(path) >= jsonc.MAX_DEPTH:
+            raise error(f"nesting deeper than {jsonc.MAX_DEPTH} levels", path)
+        count += len(container)
+        if count > MAX_VALUES:
+            raise error(f"more than {MAX_VALUES} values", ())
+        for key, item in items:
+            kind = type(item)
+            if kind in _PLAIN or (kind is str and item.isascii()):
+                continue
+            if (kind is int and -_INT64 <= item < _INT64) or (
+                kind is float and math.isfinite(item)
+            ):
+                continue
+            if kind is dict or kind is list:
                 stack.append((item, (*path, key)))
-        elif isinstance(value, list | tuple):
-            stack.extend((item, (*path, index)) for index, item in enumerate(value))
+                continue
+            problem = _json_problem(item)
+            if problem is not None:
+                raise error(problem, (*path, key))
+            if isinstance(item, dict | list | tuple):
+                stack.append((item, (*path, key)))
+
+
+_PLAIN = frozenset({bool, type(None)})
 
 
 def _json_problem(value: object) -> str | None:
+    """What makes one value not JSON data (its content aside, for a collection)."""
     if value is None or isinstance(value, bool | dict | list | tuple):
         return None
     if isinstance(value, str):
@@ -223,7 +246,9 @@ class OneOf:
     def problem(self, param: Param, value: object, db_type: DbType | None) -> str | None:
         if value in self.values:
             return None
-        return self.text.format(name=param.name, value=shown(value), values=", ".join(self.values))
+        return self.text.format(
+            name=param.name, value=shown(value, quote=False), values=", ".join(self.values)
+        )
 
 
 Check = Bounds | NotOn | OneOf
@@ -463,7 +488,7 @@ def _config_control(
         raise where.error("config-control must be a map", path)
     for key in control:
         if key not in _CONFIG_CONTROL_KEYS:
-            message = f'got unexpected keyword "{shown(key)}" in config-control map.'
+            message = f'got unexpected keyword "{shown(key, quote=False)}" in config-control map.'
             raise where.error(message, (*path, str(key)), key=True)
     backends: tuple[BackendSettings, ...] = ()
     if "config-databases" in control:
@@ -518,7 +543,9 @@ def _check_grammar(raw: Mapping[Any, Any], path: Path, role: Role, where: _Where
     for name, value in raw.items():
         param = _BY_NAME.get(name)
         if param is None:
-            message = f'got unexpected keyword "{shown(name)}" in {_CONTEXT[role]} map.'
+            message = (
+                f'got unexpected keyword "{shown(name, quote=False)}" in {_CONTEXT[role]} map.'
+            )
             raise where.error(message, (*path, str(name)), key=True)
         if not param.kind.accepts(value):
             raise where.error(f"invalid value type specified for parameter '{name}'", (*path, name))
@@ -535,7 +562,9 @@ def _db_type(raw: Mapping[Any, Any], path: Path, where: _Where) -> DbType:
         raise where.error(message, path)
     value = raw["type"]
     if value not in DB_TYPES:
-        raise where.error(f"unknown backend database type: {shown(value)}", (*path, "type"))
+        raise where.error(
+            f"unknown backend database type: {shown(value, quote=False)}", (*path, "type")
+        )
     return DbType(value)
 
 

@@ -31,10 +31,10 @@ def _escape(match: re.Match[str]) -> str:
     return match.group(0).encode("unicode_escape", "backslashreplace").decode("ascii")
 
 
-def shown(value: object) -> str:
-    """A piece of input as an error message may quote it: short strings and numbers as they
-    are (escaped, cut to `MAX_SHOWN`); maps and lists only by their kind, because they may hold
-    a password (a database map put where a name belongs)."""
+def shown(value: object, *, quote: bool = True) -> str:
+    """A piece of input as an error message may quote it: a string escaped, cut to `MAX_SHOWN`
+    and (with `quote`) in quotes; a number as it is; a map or a list only by its kind, because
+    it may hold a password (a database map put where a name belongs)."""
     if isinstance(value, bool) or value is None:
         return "true" if value is True else "false" if value is False else "null"
     if isinstance(value, int):
@@ -43,7 +43,8 @@ def shown(value: object) -> str:
     if isinstance(value, float):
         return repr(value)
     if isinstance(value, str):
-        return one_line(value, MAX_SHOWN)
+        text = one_line(value, MAX_SHOWN)
+        return f"'{text}'" if quote else text
     if isinstance(value, dict):
         return "a map"
     if isinstance(value, list | tuple):
