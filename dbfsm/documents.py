@@ -15,7 +15,6 @@ core tags are accepted. No error quotes a scalar of the input (it may be a passw
 from __future__ import annotations
 
 import contextlib
-import json
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
@@ -46,7 +45,6 @@ _SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], object]] = {
     f"{_CORE}float": lambda loader, node: loader.construct_yaml_float(node),
 }
 _SEQ, _MAP = f"{_CORE}seq", f"{_CORE}map"
-_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _JSON_START = re.compile(r"\s*[{\[]")
 
 
@@ -96,7 +94,7 @@ def load(path: str, what: str) -> Document:
 def parse(text: str, source: str) -> Document:
     """Parse YAML or JSON text; every problem is a one-line ConfigError at `source:line:col`."""
     data = _json(text)
-    if data is _NOT_JSON:
+    if data is jsonc.NOT_PLAIN:
         data = _Builder(text, None, None, source).document()
     document = Document(data, source, text)
     check_json_data(data, lambda message, path: document.error(path, message))
@@ -107,31 +105,9 @@ def parse(text: str, source: str) -> Document:
 # JSON: the json module, for text that is plain JSON; anything else goes to the YAML reader
 # ---------------------------------------------------------------------------------------------
 
-_NOT_JSON: Any = object()
-
-
-class _NotPlainJson(Exception):
-    """Something the json module would accept differently from YAML: let YAML decide."""
-
 
 def _json(text: str) -> Any:
-    if not _JSON_START.match(text) or _SURROGATE_ESCAPE.search(text):
-        return _NOT_JSON
-    try:
-        return json.loads(text, object_pairs_hook=_unique, parse_constant=_not_plain)
-    except (ValueError, RecursionError, _NotPlainJson):
-        return _NOT_JSON  # also duplicate keys and too many digits: YAML will locate it
-
-
-def _unique(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
-    result = dict(pairs)
-    if len(result) != len(pairs):
-        raise _NotPlainJson
-    return result
-
-
-def _not_plain(_: str) -> Any:
-    raise _NotPlainJson
+    return jsonc.strict(text) if _JSON_START.match(text) else jsonc.NOT_PLAIN
 
 
 # ---------------------------------------------------------------------------------------------

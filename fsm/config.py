@@ -88,7 +88,7 @@ def from_document(document: object, where: str = "arguments") -> ServerSettings:
     return _build(copy.deepcopy(document), _Where(locate), None)
 
 
-MAX_VALUES = 5_000_000  # values in one document; far beyond any Kea configuration
+MAX_VALUES = jsonc.MAX_VALUES
 _INT64 = 2**63
 
 
@@ -109,6 +109,8 @@ def check_json_data(document: object, error: Callable[[str, Path], Exception]) -
         if isinstance(container, dict):
             items: Iterable[tuple[Any, Any]] = container.items()
             for key in container:
+                if type(key) is str and key.isascii():
+                    continue
                 if not isinstance(key, str) or _json_problem(key) is not None:
                     raise error(f"a map key must be a string, not {shown(key)}", path)
         elif isinstance(container, list | tuple):
@@ -358,9 +360,11 @@ Locate = Callable[[Path, bool], str]  # (path, point at the key rather than the 
 class _Where:
     """Turns a path into a ConfigError location: text positions or JSON paths."""
 
-    locate: Locate
+    locate: Locate | None  # None on the fast path: the error is located later
 
-    def error(self, message: str, path: Path, *, key: bool = False) -> ConfigError:
+    def error(self, message: str, path: Path, *, key: bool = False) -> Exception:
+        if self.locate is None:
+            return _Unlocated(message, path)
         return ConfigError(message, self.locate(path, key))
 
 
@@ -419,8 +423,28 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _from_text(text: str, source: str, label: str | None) -> ServerSettings:
+    """Read fast (`jsonc.plain`) and validate without positions; only when there is an error
+    to locate (or the text needs Kea's extensions) read again with positions: the same checks
+    then raise the same error, at its line and column."""
+    document = jsonc.plain(text)
+    if document is not jsonc.NOT_PLAIN:
+        try:
+            check_json_data(document, _Unlocated)
+            return _build(document, _Where(None), label)
+        except _Unlocated as unlocated:
+            if not unlocated.path:  # about the whole document: no need to read it again
+                raise ConfigError(unlocated.message, jsonc.root_where(text, source)) from None
     parsed = jsonc.parse(text, source)
     return _build(parsed.value, _Where(lambda path, key: parsed.where(path, key=key)), label)
+
+
+class _Unlocated(Exception):
+    """An error found on the fast path, where values have no positions."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message, path)
+        self.message = message
+        self.path = path
 
 
 # ---------------------------------------------------------------------------------------------

@@ -14,6 +14,8 @@ may be a password.
 from __future__ import annotations
 
 import bisect
+import enum
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,6 +26,8 @@ JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | boo
 Path = tuple[str | int, ...]
 
 MAX_DEPTH = 100  # far beyond any Kea configuration; keeps Python's recursion limit out of reach
+# Values in one document: Kea's largest example holds about 2,000. Bounds the time of a read.
+MAX_VALUES = 1_000_000
 _INT64 = 2**63
 
 _SKIP = re.compile(r"(?:[ \t\r\n]+|//[^\n]*|#[^\n]*|/\*.*?\*/)*", re.DOTALL)
@@ -37,6 +41,12 @@ _SIMPLE_ESCAPES.update({"r": "\r", "t": "\t"})
 _LITERALS: dict[str, JsonValue] = {"true": True, "false": False, "null": None}
 _STRUCTURAL = frozenset('{}[],:"')
 _SKIP_START = frozenset(" \t\r\n/#")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_COMMENT_OR_COMMA = re.compile(r"//|#|/\*|,\s*[]}]")
+# Strings first, so that what looks like a comment inside a string stays.
+_IN_STRING = r'"(?:[^"\\]|\\.)*"'
+_COMMENT = re.compile(_IN_STRING + r"|//[^\n]*|#[^\n]*|/\*.*?\*/", re.DOTALL)
+_TRAILING_COMMA = re.compile(_IN_STRING + r"|,(?=\s*[]}])", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -66,6 +76,68 @@ class Parsed:
             if pos is not None:
                 return f"{self.source}:{pos[0]}:{pos[1]}"
         return self.source
+
+
+def plain(text: str) -> JsonValue | NotPlain:
+    """The fast way: the `json` module reads `text` once its comments and Kea's extra commas
+    are blanked out (offsets unchanged). `NOT_PLAIN` when the text needs this reader, because it
+    uses another Kea extension, has duplicate keys, NaN or Infinity, an escaped surrogate, or
+    is not valid at all; the caller then parses it here, which also gives positions. What the
+    `json` module accepts beyond this reader (deep nesting, huge numbers) the caller checks
+    (`fsm.config.check_json_data`)."""
+    if _COMMENT_OR_COMMA.search(text):
+        text = _TRAILING_COMMA.sub(_blank, _COMMENT.sub(_blank, text))
+    return strict(text)
+
+
+def strict(text: str) -> JsonValue | NotPlain:
+    """Plain JSON by the `json` module, or `NOT_PLAIN` where it would differ from a careful
+    reader: duplicate keys (it keeps the last), NaN and Infinity, escaped surrogates (which no
+    output can encode), and of course anything it refuses."""
+    if _SURROGATE_ESCAPE.search(text):
+        return NOT_PLAIN
+    try:
+        value: JsonValue = json.loads(text, object_pairs_hook=_unique, parse_constant=_not_plain)
+    except (ValueError, RecursionError, _NotPlain):
+        return NOT_PLAIN
+    return value
+
+
+def root_where(text: str, source: str) -> str:
+    """`source:line:col` of the document's first value, past blanks and comments."""
+    reader = _Reader(text, source)
+    try:
+        return reader.where(reader.skip(0))
+    except ConfigError:
+        return f"{source}:1:1"
+
+
+class NotPlain(enum.Enum):
+    NOT_PLAIN = "not plain JSON"
+
+
+NOT_PLAIN = NotPlain.NOT_PLAIN
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _unique(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _NotPlain
+    return result
+
+
+def _not_plain(_: str) -> JsonValue:
+    raise _NotPlain
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A comment or comma as blanks (newlines kept); a string as it is."""
+    text = match.group(0)
+    return text if text.startswith('"') else re.sub(r"[^\n]", " ", text)
 
 
 def parse(text: str, source: str = "<string>") -> Parsed:
@@ -151,6 +223,8 @@ class _Reader:
     def value(self, pos: int, path: Path, context: str, depth: int) -> tuple[JsonValue, int]:
         """Parse the value starting at `pos` (already past blanks); `context` names its key."""
         self.values[path] = pos
+        if len(self.values) > MAX_VALUES:
+            raise self.error(f"more than {MAX_VALUES} values", pos)
         char = self.text[pos] if pos < len(self.text) else ""
         if char == '"':
             return self.string(pos)
