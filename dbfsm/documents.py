@@ -16,9 +16,9 @@ from __future__ import annotations
 
 import contextlib
 import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, NamedTuple
 
 import yaml
 
@@ -45,6 +45,7 @@ _SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], object]] = {
     f"{_CORE}float": lambda loader, node: loader.construct_yaml_float(node),
 }
 _SEQ, _MAP = f"{_CORE}seq", f"{_CORE}map"
+_CACHED_LENGTH, _CACHE_SIZE = 64, 100_000
 _JSON_START = re.compile(r"\s*[{\[]")
 
 
@@ -56,25 +57,25 @@ def label(path: DocPath) -> str:
     return text.lstrip(".")
 
 
-@dataclass
+@dataclass(frozen=True)
 class Document:
     """A document read from `source`; `where`/`error` locate a path in it on demand."""
 
     data: Any
     source: str
     text: str = field(repr=False)
-    _positions: dict[DocPath, Position] | None = field(default=None, repr=False)
-    _keys: dict[DocPath, Position] = field(default_factory=dict, repr=False)
 
     def where(self, path: DocPath, *, key: bool = False) -> str:
-        """`source:line:col` of the value at `path` (or of its key), or of its nearest ancestor."""
-        if self._positions is None:
-            self._positions = {}
-            # A text the json module took and YAML does not: its positions stay unknown.
-            with contextlib.suppress(ConfigError, yaml.YAMLError):
-                _Builder(self.text, self._positions, self._keys).document()
+        """`source:line:col` of the value at `path` (or of its key), or of its nearest ancestor.
+
+        Reads the text again with positions, up to the value asked for only."""
+        positions: dict[DocPath, Position] = {}
+        keys: dict[DocPath, Position] = {}
+        # A text the json module took and YAML does not: its positions stay unknown.
+        with contextlib.suppress(ConfigError, yaml.YAMLError, _Found):
+            _Builder(self.text, positions, keys, target=(path, key)).document()
         for depth in range(len(path), -1, -1):
-            table = self._keys if key and depth == len(path) else self._positions
+            table = keys if key and depth == len(path) else positions
             found = table.get(path[:depth])
             if found is not None:
                 return f"{self.source}:{found[0]}:{found[1]}"
@@ -129,8 +130,9 @@ class _Frame:
     merges: list[dict[Any, Any]] = field(default_factory=list)
 
 
-@dataclass(frozen=True)
-class _Built:
+class _Built(NamedTuple):
+    """A finished value: with the number of values in it and its levels of collections."""
+
     value: Any
     size: int
     height: int
@@ -146,8 +148,10 @@ class _Builder:
         positions: dict[DocPath, Position] | None,
         keys: dict[DocPath, Position] | None,
         source: str = "<string>",
+        target: tuple[DocPath, bool] | None = None,
     ) -> None:
         self.text = text
+        self.target = target  # stop (raise _Found) once this (path, is-a-key) is located
         self.source = source
         self.positions = positions
         self.keys = keys
@@ -156,11 +160,13 @@ class _Builder:
         self.stack: list[_Frame] = []
         self.total = 0
         self.result: Any = None
+        # Untagged scalars resolved before (keys, backend names, small numbers recur).
+        self.cache: dict[tuple[str, Any], _Built] = {}
 
     def document(self) -> Any:
         loader = _Loader(self.text)
         try:
-            return self._read(loader, self._events(loader))
+            return self._read(loader)
         except yaml.reader.ReaderError as err:
             line = self.text.count("\n", 0, err.position) + 1
             column = err.position - (self.text.rfind("\n", 0, err.position) + 1) + 1
@@ -175,18 +181,13 @@ class _Builder:
         finally:
             loader.dispose()
 
-    @staticmethod
-    def _events(loader: Any) -> Iterator[Any]:
-        while loader.check_event():
-            yield loader.get_event()
-
     def _error(self, message: str, mark: Any) -> ConfigError:
         where = f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark else self.source
         return ConfigError(message, where)
 
-    def _read(self, loader: Any, events: Iterator[Any]) -> Any:
+    def _read(self, loader: Any) -> Any:
         documents = 0
-        for event in events:
+        while (event := loader.get_event()) is not None:
             kind = type(event)
             if kind is yaml.ScalarEvent:
                 self._add(self._scalar(loader, event), event)
@@ -205,13 +206,20 @@ class _Builder:
     # -- values --------------------------------------------------------------------------
 
     def _scalar(self, loader: Any, event: Any) -> _Built:
+        if self.positions is not None and event.anchor is None and not self._at_key():
+            return _Built(None, 1, 0)  # locating: only keys (the path) need their values
         tag = event.tag
         explicit = tag is not None and tag != "!"
+        plain = not explicit and event.anchor is None and len(event.value) <= _CACHED_LENGTH
+        if plain:
+            cached = self.cache.get((event.value, event.implicit))
+            if cached is not None and (cached.value is not _MERGE_KEY or self._at_key()):
+                return cached
         if not explicit:
             tag = loader.resolve(yaml.ScalarNode, event.value, event.implicit)
             if tag in _AS_TEXT:
                 tag = f"{_CORE}str"
-        if tag == _MERGE and self.stack and self.stack[-1].expecting_key:
+        if tag == _MERGE and self._at_key():
             return _Built(_MERGE_KEY, 1, 0)
         construct = _SCALARS.get(tag)
         if construct is None:
@@ -228,7 +236,13 @@ class _Builder:
         built = _Built(value, 1, 0)
         if event.anchor is not None:
             self.anchors[event.anchor] = built
+        if plain and len(self.cache) < _CACHE_SIZE:
+            self.cache[(event.value, event.implicit)] = built
         return built
+
+    def _at_key(self) -> bool:
+        top = self.stack[-1] if self.stack else None
+        return top is not None and isinstance(top.value, dict) and top.expecting_key
 
     def _alias(self, event: Any) -> _Built:
         if event.anchor in self.open_anchors:
@@ -251,7 +265,7 @@ class _Builder:
             raise self._error(f"nesting deeper than {jsonc.MAX_DEPTH} levels", event.start_mark)
         path = self._child_path(parent) if parent is not None else ()
         if self.positions is not None:
-            self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+            self._mark(path, event)
         if event.anchor is not None:
             self.open_anchors.add(event.anchor)
         self.stack.append(_Frame({} if mapping else [], path, event.anchor))
@@ -304,10 +318,10 @@ class _Builder:
         parent.key = key
         parent.expecting_key = False
         if self.keys is not None and key is not _MERGE_KEY:
-            self.keys[(*parent.path, key)] = (
-                event.start_mark.line + 1,
-                event.start_mark.column + 1,
-            )
+            path = (*parent.path, key)
+            self.keys[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+            if self.target == (path, True):
+                raise _Found
 
     def _value(self, parent: _Frame, built: _Built, event: Any, placed: bool) -> None:
         assert isinstance(parent.value, dict)
@@ -327,6 +341,12 @@ class _Builder:
     def _mark(self, path: DocPath, event: Any) -> None:
         assert self.positions is not None
         self.positions[path] = (event.start_mark.line + 1, event.start_mark.column + 1)
+        if self.target == (path, False):
+            raise _Found
+
+
+class _Found(Exception):
+    """The position asked for is known: the rest of the text need not be read."""
 
 
 def _short(tag: str) -> str:

@@ -34,9 +34,10 @@ from pathlib import Path
 from dbfsm import cli
 from fsm.errors import DbfsmError
 
-# Seconds one input may take: generous for a loaded two-core machine; a hang or a quadratic
+# Seconds one input may take: generous for a loaded two-core machine (a million YAML values
+# take about 7 s there); a hang, an alias bomb expanded or a quadratic
 # blow-up takes far longer.
-SECONDS = 10.0
+SECONDS = 30.0
 
 # (reader, "accepted" | "refused") -> count, for the summary.
 TALLY: Counter[tuple[str, str]] = Counter()
