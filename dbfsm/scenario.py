@@ -19,14 +19,14 @@ from __future__ import annotations
 import os
 import re
 from collections.abc import Callable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from dbfsm import documents
 from dbfsm.documents import DocPath, Document
 from fsm import config
-from fsm.errors import ConfigError, shown
+from fsm.errors import ConfigError, kind, shown
 from fsm.settings import ServerSettings
 
 MAX_SECONDS = 1e9  # about 31 years of simulated time
@@ -52,7 +52,8 @@ class ScenarioEvent:
     kind: str  # down, up, use, schema, command
     backend: str | None = None
     version: str | None = None
-    command: Mapping[str, Any] | None = None
+    # A command may hold a configuration with its passwords: not in the repr.
+    command: Mapping[str, Any] | None = field(default=None, repr=False)
 
     def describe(self) -> str:
         if self.kind == "command" and self.command is not None:
@@ -142,7 +143,7 @@ def _number(
     than 0 if `positive`), at least `least` unless 0, and at most `MAX_SECONDS`."""
     value = data.get(path[-1], default)
     if isinstance(value, bool) or not isinstance(value, int | float):
-        raise doc.error(path, f"must be a number of seconds, got {shown(value)}")
+        raise doc.error(path, f"must be a number of seconds, got {kind(value)}")
     if value < 0 or (positive and value == 0):
         raise doc.error(path, f"must be {'greater than' if positive else 'at least'} 0")
     if value > MAX_SECONDS:

@@ -52,6 +52,18 @@ def shown(value: object, *, quote: bool = True) -> str:
     return f"a {type(value).__name__}"
 
 
+def kind(value: object) -> str:
+    """What a value is, for an error about a value of the wrong kind: a number as it is, a
+    string only as "a string" (it may be a password put in the wrong place)."""
+    if isinstance(value, int | float) and not isinstance(value, bool):
+        return shown(value)
+    if isinstance(value, str):
+        return "a string"
+    if isinstance(value, bool):
+        return "a boolean"
+    return "null" if value is None else shown(value)
+
+
 class DbfsmError(Exception):
     """Bad input; the CLI prints str(err) as one line and exits 2."""
 
