@@ -31,10 +31,13 @@ MAX_VALUES = 1_000_000
 _INT64 = 2**63
 
 _SKIP = re.compile(r"(?:[ \t\r\n]+|//[^\n]*|#[^\n]*|/\*.*?\*/)*", re.DOTALL)
-_STRING = re.compile(r'"([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)"', re.DOTALL)
+# Possessive (no backtracking): an unterminated string costs one pass, not a quadratic search.
+_STRING_BODY = re.compile(r'[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+', re.DOTALL)
+_STRING = re.compile(f'"({_STRING_BODY.pattern})"', re.DOTALL)
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
 # Kea's lexer also takes `.5`, `5.` and leading zeros (`t1-percent: .5` in all-keys.json).
-_NUMBER = re.compile(r"-?(?:[0-9]+(\.[0-9]*)?|(\.)[0-9]+)([eE][+-]?[0-9]+)?")
+# Not followed by a letter or digit: `12ab` is no number (one regex, not a second look).
+_NUMBER = re.compile(r"-?(?:[0-9]+(\.[0-9]*)?|(\.)[0-9]+)([eE][+-]?[0-9]+)?(?![A-Za-z0-9_.+-])")
 _WORD = re.compile(r"[A-Za-z0-9_.+-]*")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
 _SIMPLE_ESCAPES.update({"r": "\r", "t": "\t"})
@@ -44,7 +47,7 @@ _SKIP_START = frozenset(" \t\r\n/#")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
 _COMMENT_OR_COMMA = re.compile(r"//|#|/\*|,\s*[]}]")
 # Strings first, so that what looks like a comment inside a string stays.
-_IN_STRING = r'"(?:[^"\\]|\\.)*"'
+_IN_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 _COMMENT = re.compile(_IN_STRING + r"|//[^\n]*|#[^\n]*|/\*.*?\*/", re.DOTALL)
 _TRAILING_COMMA = re.compile(_IN_STRING + r"|,(?=\s*[]}])", re.DOTALL)
 
@@ -137,7 +140,9 @@ def _not_plain(_: str) -> JsonValue:
 def _blank(match: re.Match[str]) -> str:
     """A comment or comma as blanks (newlines kept); a string as it is."""
     text = match.group(0)
-    return text if text.startswith('"') else re.sub(r"[^\n]", " ", text)
+    if text.startswith('"'):
+        return text
+    return re.sub(r"[^\n]", " ", text) if "\n" in text else " " * len(text)
 
 
 def parse(text: str, source: str = "<string>") -> Parsed:
@@ -318,17 +323,11 @@ class _Reader:
 
     def bad_string(self, start: int) -> ConfigError:
         """Explain why `_STRING` did not match: a raw control character or no closing quote."""
-        pos = start + 1
-        while pos < len(self.text):
-            char = self.text[pos]
-            if char == "\\":
-                pos += 2
-                continue
-            if char == "\n":
-                break
-            if char < " ":
-                return self.error("invalid control character in string", pos)
-            pos += 1
+        match = _STRING_BODY.match(self.text, start + 1)
+        pos = match.end() if match else start + 1
+        char = self.text[pos] if pos < len(self.text) else "\n"
+        if char < " " and char != "\n":
+            return self.error("invalid control character in string", pos)
         return self.error("unterminated string", start)
 
     def unescape(self, body: str, offset: int) -> str:
@@ -348,7 +347,7 @@ class _Reader:
 
     def number(self, start: int) -> tuple[JsonValue, int]:
         match = _NUMBER.match(self.text, start)
-        if match is None or self.word_end(match.end()) != match.end():
+        if match is None:
             raise self.error("invalid number", start)
         end = match.end()
         literal = match.group(0)

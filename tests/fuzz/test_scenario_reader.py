@@ -132,7 +132,8 @@ def test_errors_quote_no_scalar_of_a_secret_map(tmp_path: Path) -> None:
         f"config: {{Dhcp4: {{lease-database: {{type: mysql, password: !vault {secret}}}}}}}",
         f"config: {{Dhcp4: {{}}}}\nuntil: {{password: {secret}}}",
         f"config: {{Dhcp4: {{}}}}\ntraffic: {{every: {{password: {secret}}}}}",
-        f"config: {{Dhcp4: {{}}}}\nevents: [{{at: 1, schema: lease-database, version: [{secret}]}}]",
+        f"config: {{Dhcp4: {{}}}}\nevents: [{{at: 1, schema: lease-database, "
+        f"version: [{secret}]}}]",
     )
     for text in texts:
         path = tmp_path / "s.yaml"
