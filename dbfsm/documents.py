@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 import yaml
 
 from fsm import jsonc
-from fsm.config import MAX_VALUES, check_json_data, read_text
+from fsm.config import MAX_VALUES, check_json_data, json_path, read_text
 from fsm.errors import ConfigError, shown
 
-__all__ = ["DocPath", "Document", "label", "load", "parse"]
+__all__ = ["DocPath", "Document", "load", "parse"]
 
 DocPath = tuple[str | int, ...]
 Position = tuple[int, int]
@@ -47,14 +47,6 @@ _SCALARS: dict[str, Callable[[Any, yaml.ScalarNode], object]] = {
 _SEQ, _MAP = f"{_CORE}seq", f"{_CORE}map"
 _CACHED_LENGTH, _CACHE_SIZE = 64, 100_000
 _JSON_START = re.compile(r"\s*[{\[]")
-
-
-def label(path: DocPath) -> str:
-    """`events[2].at` for `("events", 2, "at")`."""
-    text = ""
-    for part in path:
-        text += f"[{part}]" if isinstance(part, int) else f".{part}"
-    return text.lstrip(".")
 
 
 @dataclass(frozen=True)
@@ -83,7 +75,7 @@ class Document:
 
     def error(self, path: DocPath, message: str, *, key: bool = False) -> ConfigError:
         """`FILE:LINE:COL: PATH: MESSAGE`, one line."""
-        prefix = f"{label(path)}: " if path else ""
+        prefix = f"{json_path(path)}: " if path else ""
         return ConfigError(f"{prefix}{message}", self.where(path, key=key))
 
 
@@ -260,7 +252,7 @@ class _Builder:
             raise self._error(f"unsupported tag {_short(tag)}", event.start_mark)
         parent = self.stack[-1] if self.stack else None
         if parent is not None and isinstance(parent.value, dict) and parent.expecting_key:
-            raise self._error("a map key must be a string or a number", event.start_mark)
+            raise self._error("a map key must be a string, not a collection", event.start_mark)
         if len(self.stack) >= jsonc.MAX_DEPTH:
             raise self._error(f"nesting deeper than {jsonc.MAX_DEPTH} levels", event.start_mark)
         path = self._child_path(parent) if parent is not None else ()
@@ -312,9 +304,9 @@ class _Builder:
     def _key(self, parent: _Frame, built: _Built, event: Any) -> None:
         key = built.value
         if isinstance(key, dict | list):
-            raise self._error("a map key must be a string or a number", event.start_mark)
+            raise self._error("a map key must be a string, not a collection", event.start_mark)
         if key is not _MERGE_KEY and key in parent.value:
-            raise self._error(f"{label((*parent.path, key))}: duplicate key", event.start_mark)
+            raise self._error(f"{json_path((*parent.path, key))}: duplicate key", event.start_mark)
         parent.key = key
         parent.expecting_key = False
         if self.keys is not None and key is not _MERGE_KEY:

@@ -77,11 +77,15 @@ class Scenario:
 def load(path: str | os.PathLike[str], config_override: str | None = None) -> Scenario:
     """Read a scenario file; `config_override` replaces its configuration."""
     source = os.fspath(path)
-    return parse(config.read_text(source, "scenario"), source, Path(source).parent, config_override)
+    return _scenario(documents.load(source, "scenario"), Path(source).parent, config_override)
 
 
 def parse(text: str, source: str, base: Path, config_override: str | None = None) -> Scenario:
-    doc = documents.parse(text, source)
+    """A scenario from its text; `base` is where relative configuration paths start."""
+    return _scenario(documents.parse(text, source), base, config_override)
+
+
+def _scenario(doc: Document, base: Path, config_override: str | None) -> Scenario:
     data = doc.data
     if not isinstance(data, dict):
         raise doc.error((), "a scenario must be a map with at least 'config'")
@@ -102,7 +106,7 @@ def parse(text: str, source: str, base: Path, config_override: str | None = None
     description = data.get("description", "")
     if not isinstance(description, str):
         raise doc.error(("description",), "must be a string")
-    return Scenario(settings, load_config, until, traffic, events, source, description)
+    return Scenario(settings, load_config, until, traffic, events, doc.source, description)
 
 
 def _file_loader(path: str) -> Callable[[], ServerSettings]:

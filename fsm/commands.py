@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fsm import __version__, messages
 from fsm.actions import Log
 from fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
-from fsm.config import check_json_data, from_document, redact
+from fsm.config import check_json_data, from_document, json_path, redact
 from fsm.errors import ConfigError
 from fsm.events import Command
 from fsm.server import PendingReply
@@ -54,8 +54,7 @@ def _refuse(text: str) -> _Refused:
 
 
 def _not_json(problem: str, path: tuple[str | int, ...]) -> _Refused:
-    where = "".join(f"[{part}]" if isinstance(part, int) else f".{part}" for part in path)
-    return _refuse(f"{_PROCESSING}invalid command: {problem} at request{where}")
+    return _refuse(f"{_PROCESSING}invalid command: {problem} at {json_path(path, 'request')}")
 
 
 def _json_type(value: object) -> str:

@@ -30,6 +30,7 @@ __all__ = [
     "PARAMETERS",
     "check_json_data",
     "from_document",
+    "json_path",
     "load_file",
     "parse_text",
     "read_text",
@@ -368,14 +369,16 @@ class _Where:
         return ConfigError(message, self.locate(path, key))
 
 
-def _json_path_locator(prefix: str) -> Locate:
-    def locate(path: Path, key: bool) -> str:
-        text = prefix
-        for part in path:
-            text += f"[{part}]" if isinstance(part, int) else f".{part}"
-        return text.lstrip(".")
+def json_path(path: Path, prefix: str = "") -> str:
+    """`arguments.Dhcp4.hosts-databases[1].on-fail` for prefix `arguments` and that path."""
+    text = prefix
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
 
-    return locate
+
+def _json_path_locator(prefix: str) -> Locate:
+    return lambda path, key: json_path(path, prefix)
 
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
