@@ -381,6 +381,10 @@ def _json_path_locator(prefix: str) -> Locate:
     return lambda path, key: json_path(path, prefix)
 
 
+# ---------------------------------------------------------------------------------------------
+# Reading a file a user named (the one place the core does I/O)
+# ---------------------------------------------------------------------------------------------
+
 MAX_FILE_BYTES = 64 * 1024 * 1024
 STREAM_TIMEOUT = 10.0  # seconds a FIFO or device may stay silent
 
