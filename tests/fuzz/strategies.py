@@ -69,6 +69,7 @@ scalars = (
     | st.booleans()
     | st.integers(min_value=-(2**64), max_value=2**64)
     | huge_integers
+    | st.sampled_from([0, 1, -1, 65535, 65536, 2**31 - 1, 2**32 - 1, 2**32])  # Kea's bounds
     | st.floats(allow_nan=True, allow_infinity=True)
     | st.sampled_from([0.0, -0.0, 5e-324, 1e308, 0.0005])
     | strings
