@@ -89,7 +89,10 @@ def test_large_input(label: str, tmp_path: Path) -> None:
     path = tmp_path / ("input.json" if command == "check" else "input.yaml")
     path.write_bytes(data)
     del data
-    code, err, seconds, memory = _run([command, str(path)])
+    try:
+        code, err, seconds, memory = _run([command, str(path)])
+    finally:
+        path.unlink()  # 50 MB: not left for pytest's kept temporary directories
     assert code in (0, 2), (label, err[-2000:])
     if code == 2:
         assert err.startswith(f"dbfsm {command}: {path}") and err.count("\n") == 1, err[:500]
