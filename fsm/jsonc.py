@@ -45,11 +45,10 @@ _LITERALS: dict[str, JsonValue] = {"true": True, "false": False, "null": None}
 _STRUCTURAL = frozenset('{}[],:"')
 _SKIP_START = frozenset(" \t\r\n/#")
 _SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
-_COMMENT_OR_COMMA = re.compile(r"//|#|/\*|,\s*[]}]")
+_COMMENT_START = re.compile(r"//|#|/\*")
 # Strings first, so that what looks like a comment inside a string stays.
 _IN_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
 _COMMENT = re.compile(_IN_STRING + r"|//[^\n]*|#[^\n]*|/\*.*?\*/", re.DOTALL)
-_TRAILING_COMMA = re.compile(_IN_STRING + r"|,(?=\s*[]}])", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -82,14 +81,14 @@ class Parsed:
 
 
 def plain(text: str) -> JsonValue | NotPlain:
-    """The fast way: the `json` module reads `text` once its comments and Kea's extra commas
-    are blanked out (offsets unchanged). `NOT_PLAIN` when the text needs this reader, because it
-    uses another Kea extension, has duplicate keys, NaN or Infinity, an escaped surrogate, or
-    is not valid at all; the caller then parses it here, which also gives positions. What the
-    `json` module accepts beyond this reader (deep nesting, huge numbers) the caller checks
-    (`fsm.config.check_json_data`)."""
-    if _COMMENT_OR_COMMA.search(text):
-        text = _TRAILING_COMMA.sub(_blank, _COMMENT.sub(_blank, text))
+    """The fast way: the `json` module reads `text` once its comments are blanked out (offsets
+    unchanged). `NOT_PLAIN` when the text needs this reader, because it uses another Kea
+    extension (an extra comma, a leading zero), has duplicate keys, NaN or Infinity, an escaped
+    surrogate, or is not valid at all; the caller then parses it here, which also gives
+    positions. What the `json` module accepts beyond this reader (deep nesting, huge numbers)
+    the caller checks (`fsm.config.check_json_data`)."""
+    if _COMMENT_START.search(text):
+        text = _COMMENT.sub(_blank, text)
     return strict(text)
 
 
@@ -138,7 +137,7 @@ def _not_plain(_: str) -> JsonValue:
 
 
 def _blank(match: re.Match[str]) -> str:
-    """A comment or comma as blanks (newlines kept); a string as it is."""
+    """A comment as blanks (newlines kept); a string as it is."""
     text = match.group(0)
     if text.startswith('"'):
         return text

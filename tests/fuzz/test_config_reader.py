@@ -18,7 +18,7 @@ import pytest
 from hypothesis import given
 
 from dbfsm.check import report
-from fsm import config
+from fsm import config, jsonc
 from fsm.errors import ConfigError
 
 from . import hostile
@@ -68,6 +68,39 @@ def test_every_truncation_flip_and_encoding_damage(seed: Path, tmp_path: Path) -
     for result in results:
         if result.error is not None:
             assert str(result.error).startswith(f"{tmp_path / 'input'}"), result
+
+
+@pytest.mark.parametrize("seed", EVERY_BYTE, ids=lambda p: p.name)
+def test_the_fast_reader_agrees_with_the_careful_one(seed: Path) -> None:
+    """Whatever `jsonc.plain` (the json module, comments blanked) reads, `jsonc.parse` reads
+    the same; what they disagree on, `plain` leaves to `parse`."""
+    agreed = 0
+    for label, data in hostile.variants(seed.read_bytes(), flips=1000):
+        try:
+            text = data.decode("utf-8-sig")
+        except UnicodeDecodeError:
+            continue
+        fast = jsonc.plain(text)
+        if fast is jsonc.NOT_PLAIN:
+            continue
+        try:
+            careful = jsonc.parse(text).value
+        except ConfigError:
+            # The careful reader refuses only what the configuration check then refuses.
+            with pytest.raises(ConfigError):
+                config.parse_text(text)
+            continue
+        assert fast == careful, label
+        agreed += 1
+    assert agreed > 0 or jsonc.plain(seed.read_text()) is jsonc.NOT_PLAIN  # extra commas
+
+
+def test_extra_commas_are_kea_s_not_json_s() -> None:
+    """Kea takes one comma after the last item; never a comma alone or two in a row."""
+    assert config.parse_text('{"Dhcp4": {"lease-database": {"type": "memfile",},},}').root
+    for text in ('{"Dhcp4": {,}}', '{"Dhcp4": {"x": [,]}}', '{"Dhcp4": {"x": [1,,]}}'):
+        with pytest.raises(ConfigError):
+            config.parse_text(text)
 
 
 @pytest.mark.parametrize("seed", [p for p in SEEDS if p not in EVERY_BYTE], ids=lambda p: p.name)
