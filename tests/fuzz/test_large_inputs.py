@@ -21,7 +21,7 @@ from . import hostile
 
 REPO = Path(__file__).parents[2]
 FIFTY_MB = 50 * 1000 * 1000
-MEMORY_MB = 1024  # a 50 MB text is held as bytes, as text and as the document read from it
+MEMORY_MB = 600  # a 50 MB text is held as bytes, as text and as the document read from it (README)
 
 
 def _padded(head: bytes, filler: bytes, tail: bytes, size: int = FIFTY_MB) -> bytes:
