@@ -12,11 +12,13 @@ import json
 import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
+from typing import Any
 
 from dbfsm.scenario import Scenario, ScenarioEvent, Traffic
 from dbfsm.simulate import Result, run
+from fsm.config import from_document
 from fsm.records import Record
-from fsm.settings import BackendSettings, ServerSettings
+from fsm.settings import BackendSettings, Role, ServerSettings
 
 _LOSS_AT = 1.0
 
@@ -34,9 +36,10 @@ class Outcome:
     command_text: str | None
     given_up: bool  # abandoned: no further retries until reconfiguration
     started: bool  # the server got through startup
+    more_attempts: int = 0  # attempts of the loop beyond those simulated (see `_alone`)
 
     @classmethod
-    def of(cls, result: Result, key: str, since: float) -> Outcome:
+    def of(cls, result: Result, key: str, since: float, more_attempts: int = 0) -> Outcome:
         records = [r for r in result.timeline() if r.t >= since]
         attempts = tuple(r.t for r in records if r.type == "attempt" and r.data["backend"] == key)
         exits = [r for r in records if r.type == "exit"]
@@ -58,6 +61,7 @@ class Outcome:
                 tr.machine == "server" and tr.dest in ("serving", "not_serving")
                 for _, tr in result.transitions
             ),
+            more_attempts=more_attempts if attempts else 0,
         )
 
 
@@ -108,11 +112,13 @@ def _loop_words(o: Outcome, loss_at: float) -> str:
             f"makes no reconnect attempt ({o.last_problem}) and carries on without this "
             "backend until the next reconfiguration"
         )
-    n = len(o.attempts)
+    n = len(o.attempts) + o.more_attempts
     gaps = {round((b - a) * 1000) for a, b in zip(o.attempts, o.attempts[1:], strict=False)}
-    spacing = f", then one every {gaps.pop()} ms" if len(gaps) == 1 else ""
+    gap = gaps.pop() if len(gaps) == 1 else None
+    spacing = f", then one every {gap} ms" if gap is not None else ""
     tries = f"makes {n} reconnect attempt{'s' if n > 1 else ''}, the first at once{spacing}"
     span = (o.exit_at if o.exit_at is not None else o.attempts[-1]) - loss_at
+    span += o.more_attempts * (gap or 0) / 1000
     if o.exit_code is not None:
         return (
             f"{tries}, and then exits with code {o.exit_code} after {span:g} s ({o.last_problem})"
@@ -129,10 +135,10 @@ def _service_words(o: Outcome) -> str:
     return "keeps serving" if o.served_during else "stops serving"
 
 
-def at_startup(settings: ServerSettings, backend: BackendSettings) -> str:
+def at_startup(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     events = [ScenarioEvent(0.0, "down", backend.key)]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, 0.0)
+    o = Outcome.of(result, backend.key, 0.0, more)
     if not o.started:
         return (
             f"the server does not start: it logs {o.last_problem} and exits with code "
@@ -141,24 +147,24 @@ def at_startup(settings: ServerSettings, backend: BackendSettings) -> str:
     return f"the server starts without it, {_service_words(o)}, and {_loop_words(o, 0.0)}."
 
 
-def while_serving(settings: ServerSettings, backend: BackendSettings) -> str:
+def while_serving(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     events = [
         ScenarioEvent(_LOSS_AT, "down", backend.key),
         ScenarioEvent(_LOSS_AT, "use", backend.key),
     ]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, _LOSS_AT)
+    o = Outcome.of(result, backend.key, _LOSS_AT, more)
     return f"the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
 
 
-def after_config_set(settings: ServerSettings, backend: BackendSettings) -> str:
+def after_config_set(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     command = {"command": "config-set", "arguments": dict(settings.document)}
     events = [
         ScenarioEvent(_LOSS_AT, "down", backend.key),
         ScenarioEvent(_LOSS_AT, "command", command=command),
     ]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, _LOSS_AT)
+    o = Outcome.of(result, backend.key, _LOSS_AT, more)
     if o.command_result != 0:
         return (
             f"config-set answers result {o.command_result} ({_first_clause(o.command_text)}); "
@@ -169,18 +175,65 @@ def after_config_set(settings: ServerSettings, backend: BackendSettings) -> str:
     return f"config-set succeeds; the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
 
 
-def report(settings: ServerSettings) -> str:
-    """The text `dbfsm check` prints."""
+def report(settings: ServerSettings, *, alone: bool = True) -> str:
+    """The text `dbfsm check` prints.
+
+    With `alone` (the default), each backend's outages are simulated in a configuration that
+    holds only it and the lease database: the others, all reachable, change nothing in what
+    its failure does, and simulating the whole configuration once per backend would make
+    `check` quadratic in the number of backends. Backends with the same settings share one
+    simulation."""
     lines = [f"{settings.source or '<config>'}: valid {settings.root} configuration"]
+    sentences: dict[str, tuple[str, str, str]] = {}
     for backend in settings.backends:
         lines.append("")
         lines.append(f"{backend.key} ({backend.type}, on-fail {backend.on_fail})")
         for name, value in backend.redacted().items():
             lines.append(f"  {name}: {json.dumps(value)}")
-        lines.append(f"  unreachable at startup: {at_startup(settings, backend)}")
-        lines.append(f"  lost while serving: {while_serving(settings, backend)}")
-        lines.append(f"  unreachable after config-set: {after_config_set(settings, backend)}")
+        simulated, target, more = _alone(settings, backend) if alone else (settings, backend, 0)
+        key = json.dumps([simulated.document, more], sort_keys=True) if alone else backend.key
+        if key not in sentences:
+            sentences[key] = (
+                at_startup(simulated, target, more),
+                while_serving(simulated, target, more),
+                after_config_set(simulated, target, more),
+            )
+        startup, serving, reconfiguration = sentences[key]
+        lines.append(f"  unreachable at startup: {startup}")
+        lines.append(f"  lost while serving: {serving}")
+        lines.append(f"  unreachable after config-set: {reconfiguration}")
     return "\n".join(lines) + "\n"
+
+
+def _alone(
+    settings: ServerSettings, backend: BackendSettings
+) -> tuple[ServerSettings, BackendSettings, int]:
+    """A configuration of `backend` (its effective parameters) beside the lease database, the
+    backend as that configuration names it, and the attempts of its reconnect loop left out.
+
+    A loop longer than `SIMULATED_ATTEMPTS` (Kea takes up to 4,294,967,295) is simulated that
+    long; the sentences count the rest, spaced as the simulated ones are."""
+    lease = settings.backends[[b.role for b in settings.backends].index(Role.LEASE)]
+    server: dict[str, Any] = {"lease-database": dict(lease.parameters)}
+    params = dict(backend.parameters)
+    more = max(0, backend.max_reconnect_tries - SIMULATED_ATTEMPTS)
+    if backend is lease:
+        server["lease-database"] = params
+    params["max-reconnect-tries"] = backend.max_reconnect_tries - more
+    if backend.role is Role.HOSTS:
+        list_form = backend.key.startswith("hosts-databases")
+        hosts = [params]
+        server.update({"hosts-databases": hosts} if list_form else {"hosts-database": hosts[0]})
+    elif backend.role is Role.CONFIG:
+        server["config-control"] = {
+            "config-databases": [params],
+            "config-fetch-wait-time": int(settings.config_fetch_wait_time),
+        }
+    alone = from_document({settings.root: server}, where="check")
+    return alone, alone.backends[-1 if backend.role is not Role.CONFIG else 0], more
+
+
+SIMULATED_ATTEMPTS = 4
 
 
 def _first_clause(text: str | None) -> str:

@@ -36,9 +36,11 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbfsm import scenario
-from dbfsm.scenario import Document, Scenario
-from fsm.errors import ConfigError
+from dbfsm import documents, scenario
+from dbfsm.documents import DocPath, Document
+from dbfsm.scenario import Scenario
+from fsm.config import read_text
+from fsm.errors import ConfigError, kind
 from fsm.graph import GRAPHS
 from fsm.records import Record
 from fsm.rules import RULES, Rule
@@ -192,7 +194,7 @@ def read(paths: Sequence[str], documentation: str) -> list[ClauseFile]:
     all of them; quotes must appear, word for word, in `documentation`."""
     seen: dict[str, str] = {}
     return [
-        parse(scenario.read_text(path), path, Path(path).parent, documentation, seen)
+        parse(read_text(path, "clause file"), path, Path(path).parent, documentation, seen)
         for path in expand(paths)
     ]
 
@@ -202,7 +204,8 @@ def parse(
 ) -> ClauseFile:
     """One clause file's text; `seen` (clause id -> where) carries ids across files."""
     ids = {} if seen is None else seen
-    return _file(_Reader(Document(text, source), base, normalise(documentation), ids))
+    doc = documents.parse(text, source).located()
+    return _file(_Reader(doc, base, normalise(documentation), ids))
 
 
 def expand(paths: Sequence[str]) -> list[str]:
@@ -224,49 +227,52 @@ def expand(paths: Sequence[str]) -> list[str]:
 def _file(r: _Reader) -> ClauseFile:
     data = r.doc.data
     if not isinstance(data, dict):
-        raise r.doc.error("", "a clause file must be a map with 'clauses'")
+        raise r.doc.error((), "a clause file must be a map with 'clauses'")
     for key in data:
         if key not in ("title", "clauses"):
-            raise r.doc.error(str(key), "unknown key (expected one of clauses, title)")
+            raise r.doc.error((key,), "unknown key (expected one of clauses, title)", key=True)
     title = _string(r.doc, data, "title", required=False)
     clauses = data.get("clauses")
     if not isinstance(clauses, list) or not clauses:
-        raise r.doc.error("clauses", "must be a non-empty list of clauses")
-    items = tuple(_clause(r, item, f"clauses[{i}]") for i, item in enumerate(clauses))
+        raise r.doc.error(("clauses",), "must be a non-empty list of clauses")
+    items = tuple(_clause(r, item, ("clauses", i)) for i, item in enumerate(clauses))
     return ClauseFile(r.doc.source, title, items)
 
 
-def _clause(r: _Reader, item: Any, path: str) -> Clause:
+def _clause(r: _Reader, item: Any, path: DocPath) -> Clause:
     doc = r.doc.within(path)
     if not isinstance(item, dict):
-        raise doc.error("", "a clause must be a map with id, quote or rule, and cases")
+        raise doc.error((), "a clause must be a map with id, quote or rule, and cases")
     _known_keys(doc, item, _CLAUSE_KEYS)
     clause_id = _string(doc, item, "id")
     if not _ID.fullmatch(clause_id):
-        raise doc.error("id", f"{clause_id!r}: lower case letters, digits, '.' and '-' only")
+        raise doc.error(("id",), f"{clause_id!r}: lower case letters, digits, '.' and '-' only")
     if clause_id in r.seen:
-        raise doc.error("id", f"duplicate clause id {clause_id!r} (first at {r.seen[clause_id]})")
-    r.seen[clause_id] = _where(doc, "id")
+        raise doc.error(
+            ("id",), f"duplicate clause id {clause_id!r} (first at {r.seen[clause_id]})"
+        )
+    r.seen[clause_id] = doc.where(("id",))
     quote = normalise(_string(doc, item, "quote", required=False))
     if quote and quote not in r.documentation:
-        raise doc.error("quote", "not found word for word in the documentation")
+        raise doc.error(("quote",), "not found word for word in the documentation")
     rule = _rule(doc, item)
     if not quote and rule is None:
-        raise doc.error("", "a clause needs a 'quote' of the documentation or a 'rule'")
+        raise doc.error((), "a clause needs a 'quote' of the documentation or a 'rule'")
     follows = _string(doc, item, "follows", required=False)
     why = normalise(_string(doc, item, "why", required=False))
     if rule is not None and rule.differs_from_kea and not (follows and why):
         raise doc.error(
-            "rule", f"{rule.id} differs from Kea: say which one dbfsm follows ('follows') and 'why'"
+            ("rule",),
+            f"{rule.id} differs from Kea: say which one dbfsm follows ('follows') and 'why'",
         )
     if follows and follows not in FOLLOWS:
-        raise doc.error("follows", f"must be one of {', '.join(FOLLOWS)}")
+        raise doc.error(("follows",), f"must be one of {', '.join(FOLLOWS)}")
     if follows and not why:
-        raise doc.error("follows", "needs 'why'")
+        raise doc.error(("follows",), "needs 'why'")
     outside = normalise(_string(doc, item, "outside-the-model", required=False))
     cases = _cases(r, doc, item.get("cases"), outside)
     unsimulated = _unsimulated(doc, item.get("not-simulated", []))
-    where = _where(doc, "")
+    where = doc.where(())
     return Clause(clause_id, quote, rule, follows, why, cases, outside, unsimulated, where)
 
 
@@ -275,23 +281,23 @@ def _rule(doc: Document, item: Mapping[str, Any]) -> Rule | None:
     if not rule_id:
         return None
     if rule_id not in RULES:
-        raise doc.error("rule", f"no rule {rule_id!r} in fsm/rules.py")
+        raise doc.error(("rule",), f"no rule {rule_id!r} in fsm/rules.py")
     return RULES[rule_id]
 
 
 def _cases(r: _Reader, doc: Document, value: Any, outside: str) -> tuple[Case, ...]:
     if outside:
         if value is not None:
-            raise doc.error("cases", "a clause outside the model has no cases")
+            raise doc.error(("cases",), "a clause outside the model has no cases")
         return ()
     if not isinstance(value, list) or not value:
-        raise doc.error("cases", "must be a non-empty list (or say 'outside-the-model' and why)")
-    return tuple(_case(r, doc.within(f"cases[{i}]"), item) for i, item in enumerate(value))
+        raise doc.error(("cases",), "must be a non-empty list (or say 'outside-the-model' and why)")
+    return tuple(_case(r, doc.within(("cases", i)), item) for i, item in enumerate(value))
 
 
 def _case(r: _Reader, doc: Document, item: Any) -> Case:
     if not isinstance(item, dict):
-        raise doc.error("", "a case must be a map: name, a scenario, and expect")
+        raise doc.error((), "a case must be a map: name, a scenario, and expect")
     name = _string(doc, item, "name")
     sc = scenario.from_data(doc, item, r.base, other_keys=_CASE_KEYS)
     expect = _expectations(doc, item.get("expect", []), sc.until)
@@ -299,33 +305,33 @@ def _case(r: _Reader, doc: Document, item: Any) -> Case:
     never = _never(doc, item.get("never", []))
     end = _end(doc, item.get("end", {}))
     if not expect and not exact and not never and not end:
-        raise doc.error("", "a case must expect something (expect, exact, never or end)")
-    where = _where(doc, "")
-    exact_where = _where(doc, "exact") if exact else where
+        raise doc.error((), "a case must expect something (expect, exact, never or end)")
+    where = doc.where(())
+    exact_where = doc.where(("exact",)) if exact else where
     return Case(name, sc, expect, exact, exact_where, never, end, where)
 
 
 def _expectations(doc: Document, value: Any, until: float) -> tuple[Expectation, ...]:
     if not isinstance(value, list):
-        raise doc.error("expect", "must be a list of observations such as {t: 5, exit: 1}")
+        raise doc.error(("expect",), "must be a list of observations such as {t: 5, exit: 1}")
     out: list[Expectation] = []
     last = 0.0
     for i, item in enumerate(value):
-        path = f"expect[{i}]"
+        path: DocPath = ("expect", i)
         if not isinstance(item, dict) or "t" not in item:
             raise doc.error(
                 path, "an observation is a map with 't' (seconds), e.g. {t: 5, exit: 1}"
             )
         t = item["t"]
         if isinstance(t, bool) or not isinstance(t, int | float) or t < 0:
-            raise doc.error(f"{path}.t", f"must be a number of seconds, got {t!r}")
+            raise doc.error((*path, "t"), f"must be a number of seconds, got {kind(t)}")
         if t < last:
             raise doc.error(
-                f"{path}.t",
+                (*path, "t"),
                 f"{t} is before the observation above ({last}): list them in time order",
             )
         if t > until:
-            raise doc.error(f"{path}.t", f"{t} is after the end of the scenario ({until})")
+            raise doc.error((*path, "t"), f"{t} is after the end of the scenario ({until})")
         last = float(t)
         rest = {k: v for k, v in item.items() if k != "t"}
         if "any-order" in rest:
@@ -335,33 +341,33 @@ def _expectations(doc: Document, value: Any, until: float) -> tuple[Expectation,
     return tuple(out)
 
 
-def _group(doc: Document, item: Mapping[str, Any], path: str, t: float) -> Group:
+def _group(doc: Document, item: Mapping[str, Any], path: DocPath, t: float) -> Group:
     if set(item) != {"any-order"}:
         raise doc.error(path, "'any-order' goes with 't' alone: {t: 5, any-order: [...]}")
     members = item["any-order"]
     if not isinstance(members, list) or len(members) < 2:
-        raise doc.error(f"{path}.any-order", "must list at least two observations")
+        raise doc.error((*path, "any-order"), "must list at least two observations")
     patterns = []
     for i, member in enumerate(members):
-        where = f"{path}.any-order[{i}]"
+        where = (*path, "any-order", i)
         if isinstance(member, dict) and "t" in member:
-            raise doc.error(f"{where}.t", "the group's 't' applies to every member")
+            raise doc.error((*where, "t"), "the group's 't' applies to every member")
         patterns.append(_pattern(doc, member, where, t))
-    return Group(t, tuple(patterns), _where(doc, path))
+    return Group(t, tuple(patterns), doc.where(path))
 
 
 def _never(doc: Document, value: Any) -> tuple[Pattern, ...]:
     if not isinstance(value, list):
-        raise doc.error("never", "must be a list of observations without 't'")
+        raise doc.error(("never",), "must be a list of observations without 't'")
     out = []
     for i, item in enumerate(value):
         if isinstance(item, dict) and "t" in item:
-            raise doc.error(f"never[{i}].t", "'never' means at no time: no 't'")
-        out.append(_pattern(doc, item, f"never[{i}]", None))
+            raise doc.error(("never", i, "t"), "'never' means at no time: no 't'")
+        out.append(_pattern(doc, item, ("never", i), None))
     return tuple(out)
 
 
-def _pattern(doc: Document, item: Any, path: str, t: float | None) -> Pattern:
+def _pattern(doc: Document, item: Any, path: DocPath, t: float | None) -> Pattern:
     if not isinstance(item, dict):
         raise doc.error(path, "an observation must be a map such as {log: DHCP4_STARTED}")
     kinds = [k for k in MAIN_FIELD if k in item]
@@ -376,16 +382,16 @@ def _pattern(doc: Document, item: Any, path: str, t: float | None) -> Pattern:
         if key not in allowed:
             names = ", ".join(allowed) or "nothing"
             raise doc.error(
-                f"{path}.{key}", f"unknown key for a {kind} observation (it takes {names})"
+                (*path, key), f"unknown key for a {kind} observation (it takes {names})"
             )
         fields[key] = _typed(doc, item, key, allowed[key], path)
-    return Pattern(kind, fields, t, _where(doc, path))
+    return Pattern(kind, fields, t, doc.where(path))
 
 
-def _typed(doc: Document, item: Mapping[str, Any], key: str, kind: type, path: str) -> Any:
+def _typed(doc: Document, item: Mapping[str, Any], key: str, want: type, path: DocPath) -> Any:
     value = item[key]
-    if isinstance(value, bool) != (kind is bool) or not isinstance(value, kind):
-        raise doc.error(f"{path}.{key}", f"must be {_KIND_NAMES[kind]}, got {value!r}")
+    if isinstance(value, bool) != (want is bool) or not isinstance(value, want):
+        raise doc.error((*path, key), f"must be {_KIND_NAMES[want]}, got {kind(value)}")
     return value
 
 
@@ -394,33 +400,33 @@ _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 def _types(doc: Document, value: Any, key: str) -> frozenset[str]:
     if not isinstance(value, list) or any(v not in MAIN_FIELD for v in value):
-        raise doc.error(key, f"must be a list of record types ({', '.join(MAIN_FIELD)})")
+        raise doc.error((key,), f"must be a list of record types ({', '.join(MAIN_FIELD)})")
     return frozenset(value)
 
 
 def _end(doc: Document, value: Any) -> Mapping[str, Any]:
     if not isinstance(value, dict):
-        raise doc.error("end", "must be a map such as {serving: true, state: serving}")
+        raise doc.error(("end",), "must be a map such as {serving: true, state: serving}")
     for key, v in value.items():
         kinds = END_FIELDS.get(key)
         if kinds is None:
-            raise doc.error(f"end.{key}", f"unknown key (expected one of {', '.join(END_FIELDS)})")
+            raise doc.error(("end", key), f"unknown key (expected one of {', '.join(END_FIELDS)})")
         if isinstance(v, bool) != (bool in kinds) or not isinstance(v, kinds):
-            raise doc.error(f"end.{key}", f"unexpected value {v!r}")
+            raise doc.error(("end", key), f"unexpected value {v!r}")
     return dict(value)
 
 
 def _unsimulated(doc: Document, value: Any) -> tuple[Unsimulated, ...]:
     if not isinstance(value, list):
-        raise doc.error("not-simulated", "must be a list of {graph, trigger, from, to, why}")
+        raise doc.error(("not-simulated",), "must be a list of {graph, trigger, from, to, why}")
     out = []
     for i, item in enumerate(value):
-        path = f"not-simulated[{i}]"
+        path: DocPath = ("not-simulated", i)
         if not isinstance(item, dict) or set(item) != {"graph", "trigger", "from", "to", "why"}:
             raise doc.error(path, "needs exactly graph, trigger, from, to (null: stays) and why")
         graph = GRAPHS.get(item["graph"])
         if graph is None:
-            raise doc.error(f"{path}.graph", f"must be one of {', '.join(GRAPHS)}")
+            raise doc.error((*path, "graph"), f"must be one of {', '.join(GRAPHS)}")
         found = [
             n
             for n, t in enumerate(graph.transitions)
@@ -429,30 +435,26 @@ def _unsimulated(doc: Document, value: Any) -> tuple[Unsimulated, ...]:
         if len(found) != 1:
             raise doc.error(path, f"names {len(found)} transitions of {graph.name}, not one")
         why = normalise(_string(doc.within(path), item, "why"))
-        out.append(Unsimulated(graph.name, found[0], why, _where(doc, path)))
+        out.append(Unsimulated(graph.name, found[0], why, doc.where(path)))
     return tuple(out)
 
 
 def _known_keys(doc: Document, item: Mapping[str, Any], known: set[str]) -> None:
     for key in item:
         if key not in known:
-            raise doc.error(str(key), f"unknown key (expected one of {', '.join(sorted(known))})")
+            message = f"unknown key (expected one of {', '.join(sorted(known))})"
+            raise doc.error((key,), message, key=True)
 
 
 def _string(doc: Document, item: Mapping[str, Any], key: str, *, required: bool = True) -> str:
     if key not in item:
         if required:
-            raise doc.error("", f"missing '{key}'")
+            raise doc.error((), f"missing '{key}'")
         return ""
     value = item[key]
     if not isinstance(value, str) or not value.strip():
-        raise doc.error(key, "must be a non-empty string")
+        raise doc.error((key,), "must be a non-empty string")
     return value
-
-
-def _where(doc: Document, path: str) -> str:
-    line, col = doc.position(path)
-    return f"{doc.source}:{line}:{col}"
 
 
 def _show(value: Any) -> str:

@@ -9,6 +9,7 @@ lifecycle cut to what that mode can do). Formats: `mermaid` (the default, for Ma
 from __future__ import annotations
 
 import argparse
+import re
 import sys
 from importlib import resources
 from pathlib import Path
@@ -63,13 +64,26 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def highlight_of(scenario: str) -> Highlight:
-    """The path of `scenario`: a scenario file, or the name of a built-in example."""
+    """The path of `scenario`: a scenario file, or the name of a built-in example.
+
+    Whatever `scenario` holds (a name too long for the system, a NUL byte, a directory), the
+    file is opened only by the scenario reader, which turns every failure into one line."""
     path = Path(scenario)
-    if not path.exists():
+    if _EXAMPLE_NAME.fullmatch(scenario) and not _exists(path):
         example = resources.files("dbfsm") / "examples" / f"{scenario}.yaml"
-        if "/" not in scenario and example.is_file():
+        if example.is_file():
             path = Path(str(example))
     return trace(path)
+
+
+_EXAMPLE_NAME = re.compile(r"[A-Za-z0-9_-]{1,100}")
+
+
+def _exists(path: Path) -> bool:
+    try:
+        return path.exists()
+    except (OSError, ValueError):
+        return False
 
 
 def render(view: View, fmt: str, highlight: Highlight | None = None) -> bytes:

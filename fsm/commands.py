@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 from fsm import __version__, messages
 from fsm.actions import Log
 from fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
-from fsm.config import from_document, redact
+from fsm.config import check_json_data, from_document, json_path, redact
 from fsm.errors import ConfigError
 from fsm.events import Command
 from fsm.server import PendingReply
@@ -53,6 +53,10 @@ def _refuse(text: str) -> _Refused:
     return _Refused(answer(ERROR, text))
 
 
+def _not_json(problem: str, path: tuple[str | int, ...]) -> _Refused:
+    return _refuse(f"{_PROCESSING}invalid command: {problem} at {json_path(path, 'request')}")
+
+
 def _json_type(value: object) -> str:
     """Kea's Element type names."""
     if isinstance(value, bool):
@@ -64,7 +68,10 @@ def _json_type(value: object) -> str:
 
 
 def _parse(request: object) -> Mapping[str, Any]:
-    """Kea's parseCommand checks, in Kea's order and words."""
+    """Kea's parseCommand checks, in Kea's order and words, after the one Kea's JSON reader
+    makes: a request is JSON data (one that came as text always is; one handed to
+    `Engine.command` by a program may hold anything, and no handler need expect it)."""
+    check_json_data(request, _not_json)
     if not isinstance(request, dict):
         got = _json_type(request)
         raise _refuse(

@@ -11,18 +11,31 @@ wherever Kea has one, minus its trailing `(<pos>)`: the position is in `ConfigEr
 from __future__ import annotations
 
 import copy
+import errno
+import math
 import os
-from collections.abc import Callable, Mapping
+import select
+import stat
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
 from fsm import jsonc
-from fsm.errors import ConfigError
+from fsm.errors import ConfigError, shown
 from fsm.jsonc import Path
 from fsm.settings import BackendSettings, DbType, OnFail, Role, ServerSettings
 
-__all__ = ["PARAMETERS", "from_document", "load_file", "parse_text", "redact"]
+__all__ = [
+    "PARAMETERS",
+    "check_json_data",
+    "from_document",
+    "json_path",
+    "load_file",
+    "parse_text",
+    "read_text",
+    "redact",
+]
 
 REDACTED = "*****"
 
@@ -34,12 +47,28 @@ REDACTED = "*****"
 def load_file(path: str | os.PathLike[str]) -> ServerSettings:
     """Read and validate a Kea configuration file (JSON with `//`, `#` and `/* */` comments)."""
     name = os.fspath(path)
+    return _from_text(read_text(name, "configuration file"), name, name)
+
+
+def read_text(path: str | os.PathLike[str], what: str) -> str:
+    """The UTF-8 text of a file a user named, read within bounds of time and memory.
+
+    Refuses a directory, a file over `MAX_FILE_BYTES`, and a FIFO or device that gives no data
+    for `STREAM_TIMEOUT` seconds (so a FIFO nobody writes to cannot hang the reader); a
+    byte-order mark is skipped. `what` names the file in errors ("scenario", ...).
+    """
+    name = os.fspath(path)
     try:
-        with open(name, "rb") as handle:
-            data = handle.read()
+        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as err:
+        raise ConfigError(f"cannot read {what}: {_reason(err)}", name) from None
+    try:
+        data = _read_all(fd, name, what)
     except OSError as err:
-        raise ConfigError(f"cannot read configuration file: {err.strerror or err}", name) from None
-    return _from_text(_decode(data, name), name, name)
+        raise ConfigError(f"cannot read {what}: {_reason(err)}", name) from None
+    finally:
+        os.close(fd)
+    return _decode(data, name)
 
 
 def parse_text(text: str, source: str = "<string>") -> ServerSettings:
@@ -51,14 +80,89 @@ def from_document(document: object, where: str = "arguments") -> ServerSettings:
     """Validate an already-parsed document (a `config-set` argument, an inline scenario config).
 
     Errors are located by JSON path prefixed with `where`, e.g.
-    `arguments.Dhcp4.hosts-databases[1].on-fail`. The document is copied, so later changes by
-    the caller do not leak into the settings.
+    `arguments.Dhcp4.hosts-databases[1].on-fail`. The document must be JSON data, as the text
+    reader would have produced it (checked first: a command's document may come from anyone);
+    it is copied, so later changes by the caller do not leak into the settings.
     """
+    locate = _json_path_locator(where)
+    check_json_data(document, lambda message, path: ConfigError(message, locate(path, False)))
+    return _build(copy.deepcopy(document), _Where(locate), None)
+
+
+MAX_VALUES = jsonc.MAX_VALUES
+_INT64 = 2**63
+
+
+def check_json_data(document: object, error: Callable[[str, Path], Exception]) -> None:
+    """Refuse what JSON text cannot hold or dbfsm would choke on: keys that are not strings,
+    non-finite numbers, integers beyond 64 bits, unpaired surrogates, other Python objects,
+    nesting past `jsonc.MAX_DEPTH` (which also stops a cycle) and more than `MAX_VALUES`
+    values (which also stops a document whose shared parts multiply out, like a YAML alias
+    bomb). `error(message, path)` makes the exception to raise. Iterative: no recursion; a
+    path is built only for collections and for the value at fault."""
+    problem = _json_problem(document)
+    if problem is not None:
+        raise error(problem, ())
+    stack: list[tuple[object, Path]] = [(document, ())]
+    count = 1
+    while stack:
+        container, path = stack.pop()
+        if isinstance(container, dict):
+            items: Iterable[tuple[Any, Any]] = container.items()
+            for key in container:
+                if type(key) is str and key.isascii():
+                    continue
+                if not isinstance(key, str) or _json_problem(key) is not None:
+                    raise error(f"a map key must be a string, not {shown(key)}", path)
+        elif isinstance(container, list | tuple):
+            items = enumerate(container)
+        else:
+            continue
+        if len(path) >= jsonc.MAX_DEPTH:
+            raise error(f"nesting deeper than {jsonc.MAX_DEPTH} levels", path)
+        count += len(container)
+        if count > MAX_VALUES:
+            raise error(f"more than {MAX_VALUES} values", ())
+        for key, item in items:
+            kind = type(item)
+            if kind in _PLAIN or (kind is str and item.isascii()):
+                continue
+            if (kind is int and -_INT64 <= item < _INT64) or (
+                kind is float and math.isfinite(item)
+            ):
+                continue
+            if kind is dict or kind is list:
+                stack.append((item, (*path, key)))
+                continue
+            problem = _json_problem(item)
+            if problem is not None:
+                raise error(problem, (*path, key))
+            if isinstance(item, dict | list | tuple):
+                stack.append((item, (*path, key)))
+
+
+_PLAIN = frozenset({bool, type(None)})
+
+
+def _json_problem(value: object) -> str | None:
+    """What makes one value not JSON data (its content aside, for a collection)."""
+    if value is None or isinstance(value, bool | dict | list | tuple):
+        return None
+    if isinstance(value, str):
+        return None if value.isascii() or _encodable(value) else "unpaired surrogate in string"
+    if isinstance(value, int):
+        return None if -_INT64 <= value < _INT64 else "integer out of range (64-bit)"
+    if isinstance(value, float):
+        return None if math.isfinite(value) else "number out of range (not finite)"
+    return f"not JSON data: {shown(value)}"
+
+
+def _encodable(text: str) -> bool:
     try:
-        copied = copy.deepcopy(document)
-    except Exception:  # a caller's object that is not plain data: still no traceback
-        raise ConfigError("the configuration holds values that are not JSON data", where) from None
-    return _build(copied, _Where(_json_path_locator(where)), None)
+        text.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
 
 
 def redact(document: object) -> object:
@@ -139,11 +243,15 @@ class OneOf:
     """The only values an enumerated string accepts (keywords of Kea's grammar)."""
 
     values: tuple[str, ...]
-    text: str  # str.format field: value
+    text: str  # str.format fields: name, value, values (the accepted ones, comma-separated)
     layer: Layer = Layer.GRAMMAR
 
     def problem(self, param: Param, value: object, db_type: DbType | None) -> str | None:
-        return None if value in self.values else self.text.format(value=value)
+        if value in self.values:
+            return None
+        return self.text.format(
+            name=param.name, value=shown(value, quote=False), values=", ".join(self.values)
+        )
 
 
 Check = Bounds | NotOn | OneOf
@@ -185,7 +293,11 @@ _SSL_PGSQL = NotOn(ALL - PGSQL, "{name} is only supported by the postgresql back
 _MEMFILE = NotOn(
     MEMFILE, "'{name}' values greater than zero are not supported by memfile", Layer.BACKEND
 )
-_ON_FAIL = OneOf(tuple(OnFail), "Invalid action on connection loss: {value}")
+# Kea's text names neither the key nor the choices; dbfsm adds both, so the line says what to fix.
+_ON_FAIL = OneOf(
+    tuple(OnFail),
+    "Invalid action on connection loss: {value} ({name} must be one of: {values})",
+)
 _SSL_MODE = OneOf(SSL_MODES, "invalid ssl-mode value: {value}, expected " + "|".join(SSL_MODES))
 _STOP = OnFail.STOP_RETRY_EXIT.value
 
@@ -249,20 +361,63 @@ Locate = Callable[[Path, bool], str]  # (path, point at the key rather than the 
 class _Where:
     """Turns a path into a ConfigError location: text positions or JSON paths."""
 
-    locate: Locate
+    locate: Locate | None  # None on the fast path: the error is located later
 
-    def error(self, message: str, path: Path, *, key: bool = False) -> ConfigError:
+    def error(self, message: str, path: Path, *, key: bool = False) -> Exception:
+        if self.locate is None:
+            return _Unlocated(message, path)
         return ConfigError(message, self.locate(path, key))
 
 
-def _json_path_locator(prefix: str) -> Locate:
-    def locate(path: Path, key: bool) -> str:
-        text = prefix
-        for part in path:
-            text += f"[{part}]" if isinstance(part, int) else f".{part}"
-        return text.lstrip(".")
+def json_path(path: Path, prefix: str = "") -> str:
+    """`arguments.Dhcp4.hosts-databases[1].on-fail` for prefix `arguments` and that path."""
+    text = prefix
+    for part in path:
+        text += f"[{part}]" if isinstance(part, int) else f".{part}"
+    return text.lstrip(".")
 
-    return locate
+
+def _json_path_locator(prefix: str) -> Locate:
+    return lambda path, key: json_path(path, prefix)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading a file a user named (the one place the core does I/O)
+# ---------------------------------------------------------------------------------------------
+
+MAX_FILE_BYTES = 64 * 1024 * 1024
+STREAM_TIMEOUT = 10.0  # seconds a FIFO or device may stay silent
+
+
+def _reason(err: Exception) -> str:
+    if isinstance(err, OSError) and err.strerror:
+        return err.strerror
+    return "not a valid file name" if isinstance(err, ValueError) else str(err)
+
+
+def _read_all(fd: int, name: str, what: str) -> bytes:
+    info = os.fstat(fd)
+    if stat.S_ISDIR(info.st_mode):
+        raise ConfigError(f"cannot read {what}: {os.strerror(errno.EISDIR)}", name)
+    regular = stat.S_ISREG(info.st_mode)
+    if regular:
+        os.set_blocking(fd, True)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN)
+    chunks: list[bytes] = []
+    size = 0
+    while True:
+        if not regular and not poller.poll(STREAM_TIMEOUT * 1000):
+            message = f"cannot read {what}: no data for {STREAM_TIMEOUT:g} s (nothing writes to it)"
+            raise ConfigError(message, name)
+        chunk = os.read(fd, 1 << 20)
+        if not chunk:
+            return b"".join(chunks)
+        size += len(chunk)
+        if size > MAX_FILE_BYTES:
+            limit = MAX_FILE_BYTES >> 20
+            raise ConfigError(f"cannot read {what}: larger than the limit of {limit} MiB", name)
+        chunks.append(chunk)
 
 
 def _decode(data: bytes, name: str) -> str:
@@ -275,8 +430,28 @@ def _decode(data: bytes, name: str) -> str:
 
 
 def _from_text(text: str, source: str, label: str | None) -> ServerSettings:
+    """Read fast (`jsonc.plain`) and validate without positions; only when there is an error
+    to locate (or the text needs Kea's extensions) read again with positions: the same checks
+    then raise the same error, at its line and column."""
+    document = jsonc.plain(text)
+    if document is not jsonc.NOT_PLAIN:
+        try:
+            check_json_data(document, _Unlocated)
+            return _build(document, _Where(None), label)
+        except _Unlocated as unlocated:
+            if not unlocated.path:  # about the whole document: no need to read it again
+                raise ConfigError(unlocated.message, jsonc.root_where(text, source)) from None
     parsed = jsonc.parse(text, source)
     return _build(parsed.value, _Where(lambda path, key: parsed.where(path, key=key)), label)
+
+
+class _Unlocated(Exception):
+    """An error found on the fast path, where values have no positions."""
+
+    def __init__(self, message: str, path: Path) -> None:
+        super().__init__(message, path)
+        self.message = message
+        self.path = path
 
 
 # ---------------------------------------------------------------------------------------------
@@ -344,7 +519,7 @@ def _config_control(
         raise where.error("config-control must be a map", path)
     for key in control:
         if key not in _CONFIG_CONTROL_KEYS:
-            message = f'got unexpected keyword "{key}" in config-control map.'
+            message = f'got unexpected keyword "{shown(key, quote=False)}" in config-control map.'
             raise where.error(message, (*path, str(key)), key=True)
     backends: tuple[BackendSettings, ...] = ()
     if "config-databases" in control:
@@ -399,7 +574,9 @@ def _check_grammar(raw: Mapping[Any, Any], path: Path, role: Role, where: _Where
     for name, value in raw.items():
         param = _BY_NAME.get(name)
         if param is None:
-            message = f'got unexpected keyword "{name}" in {_CONTEXT[role]} map.'
+            message = (
+                f'got unexpected keyword "{shown(name, quote=False)}" in {_CONTEXT[role]} map.'
+            )
             raise where.error(message, (*path, str(name)), key=True)
         if not param.kind.accepts(value):
             raise where.error(f"invalid value type specified for parameter '{name}'", (*path, name))
@@ -416,7 +593,9 @@ def _db_type(raw: Mapping[Any, Any], path: Path, where: _Where) -> DbType:
         raise where.error(message, path)
     value = raw["type"]
     if value not in DB_TYPES:
-        raise where.error(f"unknown backend database type: {value}", (*path, "type"))
+        raise where.error(
+            f"unknown backend database type: {shown(value, quote=False)}", (*path, "type")
+        )
     return DbType(value)
 
 

@@ -14,6 +14,8 @@ may be a password.
 from __future__ import annotations
 
 import bisect
+import enum
+import json
 import math
 import re
 from dataclasses import dataclass, field
@@ -24,19 +26,29 @@ JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | boo
 Path = tuple[str | int, ...]
 
 MAX_DEPTH = 100  # far beyond any Kea configuration; keeps Python's recursion limit out of reach
+# Values in one document: Kea's largest example holds about 2,000. Bounds the time of a read.
+MAX_VALUES = 1_000_000
 _INT64 = 2**63
 
 _SKIP = re.compile(r"(?:[ \t\r\n]+|//[^\n]*|#[^\n]*|/\*.*?\*/)*", re.DOTALL)
-_STRING = re.compile(r'"([^"\\\x00-\x1f]*(?:\\.[^"\\\x00-\x1f]*)*)"', re.DOTALL)
+# Possessive (no backtracking): an unterminated string costs one pass, not a quadratic search.
+_STRING_BODY = re.compile(r'[^"\\\x00-\x1f]*+(?:\\.[^"\\\x00-\x1f]*+)*+', re.DOTALL)
+_STRING = re.compile(f'"({_STRING_BODY.pattern})"', re.DOTALL)
 _ESCAPE = re.compile(r"\\(u[0-9A-Fa-f]{4}|.)", re.DOTALL)
 # Kea's lexer also takes `.5`, `5.` and leading zeros (`t1-percent: .5` in all-keys.json).
-_NUMBER = re.compile(r"-?(?:[0-9]+(\.[0-9]*)?|(\.)[0-9]+)([eE][+-]?[0-9]+)?")
+# Not followed by a letter or digit: `12ab` is no number (one regex, not a second look).
+_NUMBER = re.compile(r"-?(?:[0-9]+(\.[0-9]*)?|(\.)[0-9]+)([eE][+-]?[0-9]+)?(?![A-Za-z0-9_.+-])")
 _WORD = re.compile(r"[A-Za-z0-9_.+-]*")
 _SIMPLE_ESCAPES = {'"': '"', "\\": "\\", "/": "/", "b": "\b", "f": "\f", "n": "\n"}
 _SIMPLE_ESCAPES.update({"r": "\r", "t": "\t"})
 _LITERALS: dict[str, JsonValue] = {"true": True, "false": False, "null": None}
 _STRUCTURAL = frozenset('{}[],:"')
 _SKIP_START = frozenset(" \t\r\n/#")
+_SURROGATE_ESCAPE = re.compile(r"\\u[dD][89a-fA-F]")
+_COMMENT_START = re.compile(r"//|#|/\*")
+# Strings first, so that what looks like a comment inside a string stays.
+_IN_STRING = r'"[^"\\]*+(?:\\.[^"\\]*+)*+"'
+_COMMENT = re.compile(_IN_STRING + r"|//[^\n]*|#[^\n]*|/\*.*?\*/", re.DOTALL)
 
 
 @dataclass(frozen=True)
@@ -66,6 +78,70 @@ class Parsed:
             if pos is not None:
                 return f"{self.source}:{pos[0]}:{pos[1]}"
         return self.source
+
+
+def plain(text: str) -> JsonValue | NotPlain:
+    """The fast way: the `json` module reads `text` once its comments are blanked out (offsets
+    unchanged). `NOT_PLAIN` when the text needs this reader, because it uses another Kea
+    extension (an extra comma, a leading zero), has duplicate keys, NaN or Infinity, an escaped
+    surrogate, or is not valid at all; the caller then parses it here, which also gives
+    positions. What the `json` module accepts beyond this reader (deep nesting, huge numbers)
+    the caller checks (`fsm.config.check_json_data`)."""
+    if _COMMENT_START.search(text):
+        text = _COMMENT.sub(_blank, text)
+    return strict(text)
+
+
+def strict(text: str) -> JsonValue | NotPlain:
+    """Plain JSON by the `json` module, or `NOT_PLAIN` where it would differ from a careful
+    reader: duplicate keys (it keeps the last), NaN and Infinity, escaped surrogates (which no
+    output can encode), and of course anything it refuses."""
+    if _SURROGATE_ESCAPE.search(text):
+        return NOT_PLAIN
+    try:
+        value: JsonValue = json.loads(text, object_pairs_hook=_unique, parse_constant=_not_plain)
+    except (ValueError, RecursionError, _NotPlain):
+        return NOT_PLAIN
+    return value
+
+
+def root_where(text: str, source: str) -> str:
+    """`source:line:col` of the document's first value, past blanks and comments."""
+    reader = _Reader(text, source)
+    try:
+        return reader.where(reader.skip(0))
+    except ConfigError:
+        return f"{source}:1:1"
+
+
+class NotPlain(enum.Enum):
+    NOT_PLAIN = "not plain JSON"
+
+
+NOT_PLAIN = NotPlain.NOT_PLAIN
+
+
+class _NotPlain(Exception):
+    pass
+
+
+def _unique(pairs: list[tuple[str, JsonValue]]) -> dict[str, JsonValue]:
+    result = dict(pairs)
+    if len(result) != len(pairs):
+        raise _NotPlain
+    return result
+
+
+def _not_plain(_: str) -> JsonValue:
+    raise _NotPlain
+
+
+def _blank(match: re.Match[str]) -> str:
+    """A comment as blanks (newlines kept); a string as it is."""
+    text = match.group(0)
+    if text.startswith('"'):
+        return text
+    return re.sub(r"[^\n]", " ", text) if "\n" in text else " " * len(text)
 
 
 def parse(text: str, source: str = "<string>") -> Parsed:
@@ -151,6 +227,8 @@ class _Reader:
     def value(self, pos: int, path: Path, context: str, depth: int) -> tuple[JsonValue, int]:
         """Parse the value starting at `pos` (already past blanks); `context` names its key."""
         self.values[path] = pos
+        if len(self.values) > MAX_VALUES:
+            raise self.error(f"more than {MAX_VALUES} values", pos)
         char = self.text[pos] if pos < len(self.text) else ""
         if char == '"':
             return self.string(pos)
@@ -244,17 +322,11 @@ class _Reader:
 
     def bad_string(self, start: int) -> ConfigError:
         """Explain why `_STRING` did not match: a raw control character or no closing quote."""
-        pos = start + 1
-        while pos < len(self.text):
-            char = self.text[pos]
-            if char == "\\":
-                pos += 2
-                continue
-            if char == "\n":
-                break
-            if char < " ":
-                return self.error("invalid control character in string", pos)
-            pos += 1
+        match = _STRING_BODY.match(self.text, start + 1)
+        pos = match.end() if match else start + 1
+        char = self.text[pos] if pos < len(self.text) else "\n"
+        if char < " " and char != "\n":
+            return self.error("invalid control character in string", pos)
         return self.error("unterminated string", start)
 
     def unescape(self, body: str, offset: int) -> str:
@@ -274,12 +346,16 @@ class _Reader:
 
     def number(self, start: int) -> tuple[JsonValue, int]:
         match = _NUMBER.match(self.text, start)
-        if match is None or self.word_end(match.end()) != match.end():
+        if match is None:
             raise self.error("invalid number", start)
         end = match.end()
         literal = match.group(0)
         if match.group(1) is None and match.group(2) is None and match.group(3) is None:
-            number = int(literal)
+            # 20 digits hold any 64-bit integer; longer ones are refused before int() is asked
+            # (which would raise past Python's 4300-digit limit).
+            significant = literal.lstrip("-").lstrip("0")
+            sign = -1 if literal.startswith("-") else 1
+            number = sign * int(significant or "0") if len(significant) <= 20 else _INT64
             if not -_INT64 <= number < _INT64:
                 raise self.error("integer out of range (64-bit)", start)
             return number, end

@@ -70,7 +70,8 @@ class BackendSettings:
     retry_on_startup: bool = False
     readonly: bool = False
     # Every parameter as effective (defaults filled); secrets included: use `redacted()` to show.
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    # Not in the repr, which ends up in tracebacks and logs.
+    parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # The names of the parameters the configuration gave (Kea's access string holds only these).
     given: frozenset[str] = frozenset()
 
@@ -98,7 +99,8 @@ class ServerSettings:
 
     universe: int  # 4 or 6
     backends: tuple[BackendSettings, ...]
-    document: Mapping[str, Any]  # the configuration as given, untouched (for config-get)
+    # The configuration as given, untouched (for config-get); secrets included, so not in the repr.
+    document: Mapping[str, Any] = field(repr=False)
     source: str | None = None  # file the configuration came from, if any
     config_fetch_wait_time: float = 30.0  # seconds, config-control polling period
 

@@ -653,13 +653,17 @@ def test_ssl_mode_postgresql_only() -> None:
 
 def test_on_fail_values() -> None:
     """kea-behaviour.md:31 and :69: on-fail is one of the three keywords; Kea's text for
-    another value is `Invalid action on connection loss: <text>` (reconnect_ctl.cc:36)."""
+    another value is `Invalid action on connection loss: <text>` (reconnect_ctl.cc:36), to which
+    dbfsm adds the key and the accepted values, keeping the location."""
     for action in OnFail:
         assert config.from_document(mysql(on_fail=action.value)).backends[0].on_fail is action
     document = hosts(
         {"type": "mysql", "name": "a"}, {"type": "mysql", "name": "b", "on-fail": "retry"}
     )
-    message = "Invalid action on connection loss: retry"
+    message = (
+        "Invalid action on connection loss: retry "
+        "(on-fail must be one of: stop-retry-exit, serve-retry-exit, serve-retry-continue)"
+    )
     needle, shift = value_at("on-fail", '"retry"')
     rejects(document, message, "Dhcp4.hosts-databases[1].on-fail", needle, shift)
 

@@ -291,7 +291,7 @@ def test_junit_to_an_unwritable_place_is_bad_input(capsys, tmp_path):
     [
         ("- {t: 5, lgo: LOST}", "", None, "10:13", "needs exactly one of log, serving"),
         ("- {t: 5, log: LOST, code: 1}", "", None, "10:37", "expect[0].code: unknown key"),
-        ("- {t: 5, exit: yes}", "", None, "10:26", "must be an integer, got True"),
+        ("- {t: 5, exit: yes}", "", None, "10:26", "must be an integer, got a boolean"),
         ("- {t: 7, exit: 1}\n- {t: 5, exit: 1}", "", None, "11:17", "before the observation"),
         ("- {t: 25, exit: 1}", "", None, "10:17", "after the end of the scenario"),
         ("- {t: 5, any-order: [{exit: 1}]}", "", None, "10:31", "at least two observations"),
@@ -302,7 +302,7 @@ def test_junit_to_an_unwritable_place_is_bad_input(capsys, tmp_path):
             "- {t: 9, exit: 1}",
             "",
             "[{at: 5, dwn: lease-database}]",
-            "8:31",
+            "8:26",
             "clauses[0].cases[0].events[0].dwn: unknown key",
         ),
         ("- {t: 9, exit: 1}", "", "[{at: 5, down: hosts-database}]", "8:32", "no backend"),
@@ -326,7 +326,7 @@ def test_a_malformed_case_is_one_line_with_its_position(
         ("    rule: doc.nothing", "3:11", "no rule 'doc.nothing' in fsm/rules.py"),
         ("    quote: the server never fails", "3:12", "not found word for word"),
         ("    rule: kea.stop-service-origin", "3:11", "say which one dbfsm follows"),
-        ("    id2: x", "3:10", "unknown key"),
+        ("    id2: x", "3:5", "unknown key"),
     ],
 )
 def test_a_malformed_clause_is_one_line_with_its_position(

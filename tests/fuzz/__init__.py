@@ -1,0 +1,1 @@
+"""Fuzz tests: every reader of dbfsm against hostile files, documents, paths and commands."""

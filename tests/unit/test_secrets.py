@@ -1,0 +1,223 @@
+"""Secrets: a password, and the content of a `password-file`, appear in no output but
+`config-get` (and there only as Kea shows it).
+
+Every command of the command line runs on configurations and scenarios that hold
+recognisable secrets (in every kind of database map, in an inline configuration, in a
+`config-set` inside a scenario, in bad input that is refused); everything it printed, every
+file it wrote and every log record is scanned. A new command is one more line in
+`INVOCATIONS`. The reprs of what holds a configuration, the messages of the errors raised on
+bad input and their tracebacks are scanned too.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import traceback
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from dbfsm import cli, scenario, simulate
+from fsm import config, logs
+from fsm.errors import DbfsmError
+
+PASSWORD = "pw-Kea-5ecret-7f3a"
+FILE_SECRET = "pwfile-c0ntent-91be"
+SECRETS = (PASSWORD, FILE_SECRET)
+
+
+def database(name: str, **extra: Any) -> dict[str, Any]:
+    return {"type": "mysql", "name": name, "user": "kea", "password": PASSWORD, **extra}
+
+
+def configuration(password_file: Path) -> dict[str, Any]:
+    return {
+        "Dhcp4": {
+            "config-control": {"config-databases": [database("cb")]},
+            "lease-database": database(
+                "kea", **{"max-reconnect-tries": 2, "reconnect-wait-time": 100}
+            ),
+            "hosts-databases": [
+                database("h0", **{"on-fail": "serve-retry-continue", "retry-on-startup": True}),
+                {"type": "postgresql", "name": "h1", "password-file": str(password_file)},
+            ],
+        }
+    }
+
+
+@dataclass
+class World:
+    """The files the commands read, in one temporary directory."""
+
+    directory: Path
+    files: dict[str, Path]
+
+    def argv(self, template: list[str]) -> list[str]:
+        return [str(self.files[part[1:-1]]) if part[:1] == "{" else part for part in template]
+
+
+@pytest.fixture
+def world(tmp_path: Path) -> World:
+    secret_file = tmp_path / "password"
+    secret_file.write_text(FILE_SECRET + "\n")
+    document = configuration(secret_file)
+    config_path = tmp_path / "kea.json"
+    config_path.write_text(json.dumps(document, indent=2))
+    events = [
+        {"at": 0, "down": "hosts-databases[0]"},
+        {"at": 1, "up": "hosts-databases[0]"},
+        {"at": 2, "down": "hosts-databases[0]"},
+        {"at": 2, "use": "hosts-databases[0]"},
+        {"at": 3, "command": {"command": "config-get"}},
+        {"at": 4, "command": {"command": "config-set", "arguments": document}},
+        {"at": 5, "command": {"command": "config-test", "arguments": document}},
+        {"at": 6, "command": {"command": "config-reload"}},
+        {"at": 7, "command": {"command": "status-get"}},
+    ]
+    bad_set = {"Dhcp4": {"lease-database": database("x", **{"port": PASSWORD})}}
+    events.append({"at": 8, "command": {"command": "config-set", "arguments": bad_set}})
+    scenario_path = tmp_path / "scenario.json"
+    scenario_path.write_text(json.dumps({"config": "kea.json", "until": 10, "events": events}))
+    inline_path = tmp_path / "inline.json"
+    inline_path.write_text(json.dumps({"config": document, "until": 10, "events": events}))
+    files = {"config": config_path, "scenario": scenario_path, "inline": inline_path}
+    files["out"] = tmp_path / "out"
+    for name, text in BAD_INPUTS.items():
+        files[name] = tmp_path / name
+        files[name].write_text(text.replace("PASSWORD", PASSWORD))
+    return World(tmp_path, files)
+
+
+BAD_INPUTS = {
+    # configurations
+    "bad-key.json": '{"Dhcp4": {"lease-database": {"type": "mysql", "password": "PASSWORD", '
+    '"pasword": "PASSWORD"}}}',
+    "bad-type.json": '{"Dhcp4": {"lease-database": {"type": "mysql", "name": "k", '
+    '"password": ["PASSWORD"]}}}',
+    "bad-both.json": '{"Dhcp4": {"lease-database": {"type": "mysql", "name": "k", '
+    '"password": "PASSWORD", "password-file": "/x"}}}',
+    "bad-syntax.json": '{"Dhcp4": {"lease-database": {"type": "mysql", '
+    '"password": "PASSWORD\x01"}}}',
+    "bad-string.json": '{"Dhcp4": {"lease-database": {"type": "mysql", "password": "PASSWORD',
+    # scenarios
+    "bad-backend.yaml": "config: {Dhcp4: {}}\nevents: [{at: 1, down: {password: PASSWORD}}]\n",
+    "bad-tag.yaml": "config: {Dhcp4: {lease-database: {type: mysql, password: !!int PASSWORD}}}\n",
+    "bad-unknown-tag.yaml": "config: {Dhcp4: {lease-database: {type: mysql, "
+    "password: !secret PASSWORD}}}\n",
+    "bad-inline.yaml": "config: {Dhcp4: {lease-database: {type: mysql, password: PASSWORD, "
+    "port: PASSWORD}}}\n",
+    "bad-until.yaml": "config: {Dhcp4: {}}\nuntil: PASSWORD\n",
+    "bad-version.yaml": "config: {Dhcp4: {}}\nevents: [{at: 1, schema: lease-database, "
+    "version: {password: PASSWORD}}]\n",
+}
+
+# (label, argv with {file} placeholders). One line per way of running a command.
+INVOCATIONS: list[tuple[str, list[str]]] = [
+    ("check", ["check", "{config}"]),
+    ("simulate text", ["simulate", "{scenario}"]),
+    ("simulate json", ["simulate", "{scenario}", "--format", "json"]),
+    ("simulate inline", ["simulate", "{inline}", "--format", "json"]),
+    ("simulate --config", ["simulate", "{inline}", "--config", "{config}"]),
+    ("diagram --highlight", ["diagram", "--highlight", "{scenario}"]),
+    ("diagram all views", ["diagram", "--view", "all", "--format", "dot", "--highlight",
+                           "{inline}", "-o", "{out}"]),
+    ("diagram svg", ["diagram", "--format", "svg", "--highlight", "{scenario}", "-o", "{out}"]),
+    *((f"check {name}", ["check", f"{{{name}}}"]) for name in BAD_INPUTS if name.endswith("json")),
+    *((f"simulate {name}", ["simulate", f"{{{name}}}"]) for name in BAD_INPUTS),
+    *((f"simulate --config {name}", ["simulate", "{scenario}", "--config", f"{{{name}}}"])
+      for name in BAD_INPUTS if name.endswith("json")),
+    *((f"diagram {name}", ["diagram", "--highlight", f"{{{name}}}"])
+      for name in BAD_INPUTS if name.endswith("yaml")),
+]  # fmt: skip
+
+
+def leaks(text: str) -> list[str]:
+    return [secret for secret in SECRETS if secret in text]
+
+
+@pytest.mark.parametrize("label,template", INVOCATIONS, ids=[i[0] for i in INVOCATIONS])
+def test_no_command_shows_a_secret(
+    label: str,
+    template: list[str],
+    world: World,
+    capsys: pytest.CaptureFixture[str],
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    caplog.set_level(logging.DEBUG)
+    code = cli.main(world.argv(template))
+    out, err = capsys.readouterr()
+    assert code in (0, 2), (label, err)
+    if "bad-" in label:
+        assert code == 2, (label, out, err)
+    assert not leaks(out) and not leaks(err), (label, out[-500:], err)
+    for record in caplog.records:
+        assert not leaks(record.getMessage()), (label, record.getMessage())
+    written = [p for p in world.files["out"].rglob("*")] if world.files["out"].is_dir() else []
+    if world.files["out"].is_file():
+        written.append(world.files["out"])
+    for path in written:
+        assert not leaks(path.read_bytes().decode("utf-8", "replace")), (label, path)
+
+
+def test_the_scan_finds_a_secret_where_there_is_one(
+    world: World, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """config-get is the one place the configuration is shown; the scan would see it there."""
+    settings = config.load_file(world.files["config"])
+    assert leaks(json.dumps(dict(settings.document))) == [PASSWORD]
+    cli.main(["check", str(world.files["config"])])
+    out, _ = capsys.readouterr()
+    assert '"*****"' in out  # the password's place in check's output, hidden
+
+
+def test_logging_of_an_embedded_engine_shows_no_secret(
+    world: World, caplog: pytest.LogCaptureFixture
+) -> None:
+    """`fsm.logs.forward` (what an embedding service uses) on a run with every outage."""
+    caplog.set_level(logging.DEBUG)
+    loaded = scenario.load(world.files["scenario"])
+    sim = simulate.Simulation(loaded)
+    logs.forward(sim.engine)
+    result = sim.run()
+    assert caplog.records and result.records
+    assert result.exit_code is None  # every event happened: the server did not exit
+    for record in caplog.records:
+        assert not leaks(record.getMessage())
+        assert not leaks(repr(record.__dict__))
+
+
+def test_reprs_of_what_holds_a_configuration(world: World) -> None:
+    loaded = scenario.load(world.files["inline"])
+    sim = simulate.Simulation(loaded)
+    result = sim.run()
+    held: list[object] = [
+        loaded,
+        loaded.settings,
+        *loaded.settings.backends,
+        *loaded.events,
+        sim.engine.settings,
+        *sim.engine.server.backends.values(),
+        result,
+    ]
+    for thing in held:
+        assert not leaks(repr(thing)), type(thing).__name__
+
+
+def test_errors_and_their_tracebacks(world: World) -> None:
+    """Every refusal of bad input: its message, its repr and its whole traceback (causes and
+    contexts included) name no secret."""
+    refusals = 0
+    for name in BAD_INPUTS:
+        path = world.files[name]
+        read = config.load_file if name.endswith("json") else scenario.load
+        with pytest.raises(DbfsmError) as info:
+            read(path)
+        error = info.value
+        text = "".join(traceback.format_exception(error))
+        assert not leaks(str(error)) and not leaks(repr(error)), (name, str(error))
+        assert not leaks(text), (name, text[-1500:])
+        refusals += 1
+    assert refusals == len(BAD_INPUTS)
