@@ -276,8 +276,9 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
             await session.fetch("SELEKT 1")
         await session.fetch("DROP TABLE hosts")
         missing_table = await driver.use(HOSTS, 1)
-        await session.fetch("CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), "
-                            "hostname VARCHAR(255))")  # fmt: skip
+        await session.fetch(
+            "CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), hostname VARCHAR(255))"
+        )
         fine_again = await driver.use(HOSTS, 1)
         connections = driver.connections
         await driver.aclose()
