@@ -29,7 +29,7 @@ import pymysql
 import pymysql.connections
 
 from drivers import tls
-from drivers.redact import redact
+from drivers.passwords import password, redact
 from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
@@ -82,7 +82,7 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         host=parameters.get("host", "localhost"),
         port=int(parameters.get("port") or DEFAULT_PORT),
         user=parameters.get("user"),
-        password=parameters.get("password") or "",
+        password=password(parameters) or "",
         database=parameters.get("name"),
         connect_timeout=connect_timeout,
         read_timeout=connect_timeout,

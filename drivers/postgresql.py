@@ -20,7 +20,7 @@ from typing import Any
 import psycopg
 
 from drivers import tls
-from drivers.redact import first_line
+from drivers.passwords import first_line, password
 from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
@@ -56,7 +56,7 @@ def connection_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
         "host": parameters.get("host", "localhost"),
         "dbname": parameters.get("name"),
         "user": parameters.get("user"),
-        "password": parameters.get("password"),
+        "password": password(parameters),
         "connect_timeout": parameters.get("connect-timeout", 5),
     }
     if parameters.get("port"):

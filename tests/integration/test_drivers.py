@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
@@ -74,3 +75,43 @@ def test_server_terminating_the_session_is_one_loss(server: PrivateServer) -> No
     losses = [r for r in results if r is not None]
     assert len(losses) == 1, results
     assert losses[0].backend == LEASE and losses[0].instance == 1
+
+
+def test_closing_while_a_request_waits_on_a_hung_server_returns_at_once(
+    server: PrivateServer,
+) -> None:
+    """A clean stop must not wait for a stopped server: the request ends, not as a loss."""
+
+    async def scenario() -> tuple[float, Lost | None, int]:
+        driver = LiveDriver()
+        assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+        server.pause()
+        request = asyncio.create_task(driver.use(LEASE, 1))
+        await asyncio.sleep(0.3)
+        start = time.monotonic()
+        await asyncio.wait_for(driver.aclose(), 10)
+        took = time.monotonic() - start
+        result = await asyncio.wait_for(request, 10)
+        return took, result, driver.connections
+
+    try:
+        took, result, connections = run(scenario())
+    finally:
+        server.resume()
+    assert took < 3.0
+    assert (result, connections) == (None, 0)
+
+
+def test_idle_watch_needs_someone_to_tell(server: PrivateServer) -> None:
+    """Without `on_lost` there is no watch: the loss is still reported by the next request."""
+
+    async def scenario() -> Lost | None:
+        driver = LiveDriver(probe_interval=0.1)
+        assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+        await asyncio.to_thread(server.terminate_sessions)
+        await asyncio.sleep(0.5)
+        lost = await driver.use(LEASE, 1)
+        await driver.aclose()
+        return lost
+
+    assert isinstance(run(scenario()), Lost)

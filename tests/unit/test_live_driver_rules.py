@@ -12,7 +12,7 @@ import pymysql
 import pytest
 
 from drivers import mysql, postgresql, schema, tls
-from drivers.redact import first_line, redact
+from drivers.passwords import first_line, redact
 from drivers.session import OpenError
 from fsm import config
 from fsm.actions import Open
@@ -156,3 +156,21 @@ def test_mismatch_text_is_keas() -> None:
     assert schema.mismatch("MySQL", "1.0") == (
         "MySQL schema version mismatch: expected version: 2.0, found version: 1.0"
     )
+
+
+def test_password_file_is_read_and_redacted(tmp_path: Path) -> None:
+    from drivers.passwords import password
+
+    secret_file = tmp_path / "pw"
+    secret_file.write_text(f"{SECRET}\n")
+    document = {
+        "Dhcp4": {
+            "lease-database": {"type": "mysql", "name": "kea", "password-file": str(secret_file)}
+        }
+    }
+    params = config.from_document(document).backend("lease-database").parameters
+    assert password(params) == SECRET
+    assert redact(f"oops {SECRET}", params) == "oops *****"
+    missing = {**params, "password-file": str(tmp_path / "absent")}
+    with pytest.raises(OpenError, match=r"^cannot read password-file .*absent: FileNotFoundError$"):
+        password(missing)
