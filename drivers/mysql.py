@@ -126,6 +126,8 @@ class MySQLSession:
         self.tls_missing = tls_missing
         self._closing = False
         self._in_flight = 0
+        self._idle = asyncio.Event()  # set while no call runs
+        self._idle.set()
         self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -147,6 +149,7 @@ class MySQLSession:
 
     async def _call(self, work: Callable[[], T]) -> T:
         self._in_flight += 1
+        self._idle.clear()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._worker, work)
         except (pymysql.Error, OSError) as e:
@@ -158,6 +161,8 @@ class MySQLSession:
             raise QueryFailed(reason) from None
         finally:
             self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         def run() -> list[Row]:
@@ -198,6 +203,9 @@ class MySQLSession:
                 continue
 
     async def close(self) -> None:
+        """Say goodbye (COM_QUIT) when the connection is idle; under a running call (a
+        silent server, a long statement) shut the socket down instead, so the call fails
+        at once, and return once it has."""
         self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
@@ -208,6 +216,8 @@ class MySQLSession:
                     loop.run_in_executor(self._worker, self._conn.close), _CLOSE_GRACE
                 )
         self._cut()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), _CLOSE_GRACE)
         self._worker.shutdown(wait=False)
 
     def _cut(self) -> None:

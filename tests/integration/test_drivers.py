@@ -9,6 +9,7 @@ from typing import Any
 import pytest
 
 from drivers.live import LiveDriver
+from drivers.session import QueryFailed
 from fsm.actions import Close
 from fsm.events import Lost, Opened, OpenFailed
 from tests.integration.servers import PrivateServer
@@ -115,3 +116,34 @@ def test_idle_watch_needs_someone_to_tell(server: PrivateServer) -> None:
         return lost
 
     assert isinstance(run(scenario()), Lost)
+
+
+def test_closing_under_a_running_statement_leaves_the_next_connections_working(
+    server: PrivateServer,
+) -> None:
+    """The closed connection's socket number is soon another connection's: nothing of the
+    old one (a waiter on the event loop, a worker thread) may touch it afterwards."""
+    sleep = "SELECT pg_sleep(2)" if server.kind == "postgresql" else "SELECT SLEEP(2)"
+
+    async def scenario() -> list[Any]:
+        driver = LiveDriver()
+        outcomes: list[Any] = []
+        for instance in range(1, 5):
+            assert isinstance(
+                await driver.open(open_request(server.database_map(), LEASE, instance)), Opened
+            )
+            session = driver.session(LEASE, instance)
+            assert session is not None
+            running = asyncio.create_task(session.fetch(sleep))
+            await asyncio.sleep(0.05 * (instance % 3))
+            await asyncio.wait_for(driver.close(Close(LEASE, instance)), 5)
+            assert running.done(), "close returns once the statement under it has ended"
+            outcomes.append(await asyncio.gather(running, return_exceptions=True))
+        assert isinstance(await driver.open(open_request(server.database_map(), LEASE, 99)), Opened)
+        outcomes.append([await driver.use(LEASE, 99) for _ in range(3)])
+        await driver.aclose()
+        return outcomes
+
+    outcomes = run(asyncio.wait_for(scenario(), 60))
+    assert all(isinstance(o[0], QueryFailed) for o in outcomes[:-1]), outcomes
+    assert outcomes[-1] == [None, None, None]
