@@ -90,14 +90,15 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         autocommit=True,
         charset="utf8mb4",
         defer_connect=True,
+        ssl_disabled=True,  # its default context would load the system CAs on every connect
     )
-    # PyMySQL attributes its stubs do not declare: the TLS context of its "preferred" mode
-    # and the socket timeouts it applies to every read and write.
+    # PyMySQL attributes its stubs do not declare: its "preferred" TLS mode (TLS when the
+    # server offers it, clear text otherwise, as Kea's client) with our context, and the
+    # socket timeouts it applies to every read and write.
     undeclared: Any = conn
     context = tls.mysql_context(parameters)
-    if context is not None:
-        # As Kea: TLS with these settings when the server offers it, clear text otherwise.
-        undeclared.ctx = context
+    undeclared.ssl = True
+    undeclared.ctx = context or tls.opportunistic_context()
     conn.connect()
     undeclared._read_timeout = read_timeout
     undeclared._write_timeout = write_timeout

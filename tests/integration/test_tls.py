@@ -204,3 +204,11 @@ def test_mysql_server_without_tls_is_used_in_clear_text_and_logged(
 def test_mysql_without_tls_parameters_checks_nothing(mariadb_plain: PrivateMariaDB) -> None:
     answer, _ = _open_and_read(mariadb_plain.database_map(user=USER), MY_SSL)
     assert answer == Opened(LEASE, 1, tls_missing=False)
+
+
+def test_mysql_without_tls_parameters_uses_tls_when_the_server_offers_it(
+    healthy_mariadb: PrivateMariaDB,
+) -> None:
+    answer, rows = _open_and_read(healthy_mariadb.database_map(), MY_SSL)
+    assert answer == Opened(LEASE, 1, tls_missing=False)
+    assert rows[0][1], "as libmysqlclient's preferred mode: TLS when offered"

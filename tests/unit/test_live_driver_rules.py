@@ -119,6 +119,8 @@ def test_mysql_tls_context(tmp_path: Path) -> None:
         tls.mysql_context(_parameters(type="mysql", **{"cipher-list": "NO-SUCH-CIPHER"}))
     directory = tls.mysql_context(_parameters(type="mysql", **{"trust-anchor": str(tmp_path)}))
     assert directory is not None and directory.verify_mode is ssl.CERT_REQUIRED
+    assert tls.opportunistic_context() is tls.opportunistic_context(), "built once"
+    assert tls.opportunistic_context().verify_mode is ssl.CERT_NONE
 
 
 # -- passwords ---------------------------------------------------------------------------------
