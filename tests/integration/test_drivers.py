@@ -147,3 +147,22 @@ def test_closing_under_a_running_statement_leaves_the_next_connections_working(
     outcomes = run(asyncio.wait_for(scenario(), 60))
     assert all(isinstance(o[0], QueryFailed) for o in outcomes[:-1]), outcomes
     assert outcomes[-1] == [None, None, None]
+
+
+def test_mysql_read_and_write_timeouts_govern_the_queries_after_the_handshake(
+    healthy_mariadb: PrivateServer,
+) -> None:
+    """The handshake runs under connect-timeout; the configured timeouts (0: none, as Kea)
+    are what every later read and write gets."""
+
+    async def timeouts(entry: dict[str, Any]) -> tuple[Any, Any]:
+        driver = LiveDriver()
+        assert isinstance(await driver.open(open_request(entry)), Opened)
+        session: Any = driver.session(LEASE, 1)
+        pair = (session._conn._read_timeout, session._conn._write_timeout)
+        await driver.aclose()
+        return pair
+
+    configured = healthy_mariadb.database_map(**{"read-timeout": 7, "write-timeout": 9})
+    assert run(timeouts(configured)) == (7, 9)
+    assert run(timeouts(healthy_mariadb.database_map())) == (None, None)
