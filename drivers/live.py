@@ -5,9 +5,9 @@ on the backend's type to `drivers.postgresql` or `drivers.mysql`, and runs the s
 for both:
 
 * open: connect, read the schema version (create the schema in an empty database unless the
-  backend is `readonly`), and answer `Opened` (saying whether configured TLS is missing) or
-  `OpenFailed` (`schema_mismatch` for a schema that does not match or cannot be created:
-  Kea never retries those);
+  backend is `readonly` or has only a `password-file`, as Kea), and answer `Opened` (saying
+  whether configured TLS is missing) or `OpenFailed` (`schema_mismatch` for a schema that
+  does not match or cannot be created: Kea never retries those);
 * use: one client request (a lease written and read back on a lease database, a host looked
   up on a host database, a configuration poll on a config database); the first failure that
   means the connection is gone is reported as `Lost`, and only the first: many requests
