@@ -159,11 +159,15 @@ class PrivateServer(ABC):
         self.start()
 
     def cleanup(self) -> None:
+        """Stop the server (quickly, but cleanly, so it leaves no shared memory behind) and
+        remove its directory."""
         if self._cleaned:
             return
         self._cleaned = True
-        with contextlib.suppress(Exception):
-            if self.running:
+        if self.running:
+            try:
+                self.stop("immediate")
+            except Exception:
                 self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
 
@@ -291,12 +295,25 @@ class PrivatePostgres(PrivateServer):
         _run(PG_BIN / "pg_ctl", "-D", self.data, "-w", "-m", mode, "stop", user="postgres")
 
     def kill(self) -> None:
+        segment = self._shared_memory_id()
         super().kill()
         # The killed postmaster may linger as a zombie until init reaps it, and PostgreSQL
         # takes a lock file whose process still exists for a running server: remove the
-        # data directory's and the socket's, as an operator would after a crash.
+        # data directory's and the socket's, as an operator would after a crash, and the
+        # System V segment the lock file named (nobody is attached any more), which the next
+        # start could no longer find to remove.
         for lock in (self.data / "postmaster.pid", *self.root.glob(".s.PGSQL.*.lock")):
             lock.unlink(missing_ok=True)
+        if segment is not None:
+            subprocess.run(["ipcrm", "-m", str(segment)], capture_output=True, check=False)
+
+    def _shared_memory_id(self) -> int | None:
+        """The shmid on line 7 of postmaster.pid ("key id"), if the server wrote one."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            return int(lines[6].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _pids(self) -> list[int]:
         try:
