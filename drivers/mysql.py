@@ -99,16 +99,23 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
     context = tls.mysql_context(parameters)
     undeclared.ssl = True
     undeclared.ctx = context or tls.opportunistic_context()
-    conn.connect()
+    conn.connect()  # on failure PyMySQL closes its socket itself
     undeclared._read_timeout = read_timeout
     undeclared._write_timeout = write_timeout
-    tls_missing = False
-    if context is not None:
-        with conn.cursor() as cursor:
-            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            row = cursor.fetchone()
-        tls_missing = not (row and row[1])
-    return conn, tls_missing
+    try:
+        return conn, context is not None and not _cipher(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+
+
+def _cipher(conn: pymysql.connections.Connection[Any]) -> str:
+    """The session's TLS cipher; empty in clear text (Kea asks mysql_get_ssl_cipher())."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cursor.fetchone()
+    return str(row[1]) if row and row[1] else ""
 
 
 class MySQLSession:
