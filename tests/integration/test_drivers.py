@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import asyncio
+import os
+import threading
 import time
 from typing import Any
 
@@ -166,3 +168,46 @@ def test_mysql_read_and_write_timeouts_govern_the_queries_after_the_handshake(
     configured = healthy_mariadb.database_map(**{"read-timeout": 7, "write-timeout": 9})
     assert run(timeouts(configured)) == (7, 9)
     assert run(timeouts(healthy_mariadb.database_map())) == (None, None)
+
+
+def _descriptors() -> int:
+    return len(os.listdir("/proc/self/fd"))
+
+
+def test_no_descriptor_thread_or_session_left_after_opens_losses_and_closes(
+    server: PrivateServer,
+) -> None:
+    """Thirty rounds of open, request, loss (the server ends the session) and reconnect, then
+    a close: what the process and the server hold is back where it was."""
+    if server.kind == "postgresql":
+        count = "SELECT count(*) FROM pg_stat_activity WHERE usename = 'dbfsm'"
+    else:
+        count = "SELECT COUNT(*) FROM information_schema.processlist WHERE user = 'dbfsm'"
+
+    async def rounds() -> list[Lost | None]:
+        driver = LiveDriver(probe_interval=0.05, on_lost=lambda lost: None)
+        losses = []
+        for _ in range(30):
+            assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+            assert await driver.use(LEASE, 1) is None
+            await asyncio.to_thread(server.terminate_sessions)
+            losses.append(await driver.use(LEASE, 1))
+        await driver.aclose()
+        return losses
+
+    def held() -> tuple[int, int, int]:
+        return _descriptors(), threading.active_count(), server.admin(count)[0][0]
+
+    before = held()
+    losses = run(rounds())
+    deadline = time.monotonic() + 5
+    while time.monotonic() < deadline:  # worker threads and server sessions end by themselves
+        after = held()
+        # None more: fewer is fine (an earlier test's socket, thread or server session,
+        # such as a statement the server still runs for a closed connection, may end now).
+        if all(a <= b for a, b in zip(after, before, strict=True)):
+            break
+        time.sleep(0.1)
+    assert all(a <= b for a, b in zip(after, before, strict=True)), (before, after)
+    # Each loss is reported once: by the request, or already by the idle watch.
+    assert all(lost is None or isinstance(lost, Lost) for lost in losses)
