@@ -10,9 +10,12 @@ from typing import Any
 
 import pytest
 
+from dbfsm.runtime import AsyncioRuntime
 from drivers.live import LiveDriver
 from drivers.session import QueryFailed
-from fsm.actions import Close
+from fsm import config
+from fsm.actions import Action, Close, Log
+from fsm.engine import Engine
 from fsm.events import Lost, Opened, OpenFailed
 from tests.integration.servers import PrivateServer
 from tests.integration.support import LEASE, open_request
@@ -211,3 +214,33 @@ def test_no_descriptor_thread_or_session_left_after_opens_losses_and_closes(
     assert all(a <= b for a, b in zip(after, before, strict=True)), (before, after)
     # Each loss is reported once: by the request, or already by the idle watch.
     assert all(lost is None or isinstance(lost, Lost) for lost in losses)
+
+
+def test_no_log_of_a_live_run_shows_the_password(server: PrivateServer) -> None:
+    """A wrong password under retry-on-startup: every failure is logged, with Kea's access
+    string (`password=*****`) and the server's reason, never the password itself."""
+    secret = "wrong-" + server.password
+    entry = server.database_map(
+        password=secret,
+        **{"retry-on-startup": True, "max-reconnect-tries": 2, "reconnect-wait-time": 100},
+    )
+    texts: list[str] = []
+
+    async def serve() -> None:
+        def notify(action: Action, t: float) -> None:
+            if isinstance(action, Log):
+                texts.append(f"{action.message.id} {action.message.text}")
+
+        engine = Engine(
+            config.from_document({"Dhcp4": {"lease-database": entry}}), clock=time.monotonic
+        )
+        driver = LiveDriver()
+        runtime = AsyncioRuntime(engine, driver, notify)
+        runtime.start()
+        await asyncio.wait_for(runtime.wait_exit(), 15)
+        await driver.aclose()
+
+    run(serve())
+    assert any("password=*****" in text for text in texts), texts
+    assert any("RECONNECT_ATTEMPT_FAILED" in text for text in texts), texts
+    assert not [text for text in texts if secret in text or server.password in text]
