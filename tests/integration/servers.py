@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import pymysql
 
-from tests.integration.certs import Pki
+from tests.integration.certs import Pki, make_pki
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MARIADBD = Path("/usr/sbin/mariadbd")
@@ -101,9 +101,13 @@ class PrivateServer(ABC):
 
     kind: str
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
-        self.tls = tls
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
+        """`tls`: the certificates to serve TLS with; True makes a set of its own (then in
+        `self.tls`, with the CA and a client certificate for the tests)."""
         self.root = Path(tempfile.mkdtemp(prefix=f"dbfsm-{self.kind}-"))
+        self.tls = (
+            make_pki(self.root / "pki") if tls is True else tls if isinstance(tls, Pki) else None
+        )
         self.port = free_port()
         self.password = "pw-" + secrets.token_hex(8)
         self.running = False
@@ -221,7 +225,9 @@ class PrivateServer(ABC):
 class PrivatePostgres(PrivateServer):
     kind = "postgresql"
 
-    def __init__(self, *, tls: Pki | None = None, client_cert_required: bool = False) -> None:
+    def __init__(
+        self, *, tls: Pki | bool | None = None, client_cert_required: bool = False
+    ) -> None:
         self.client_cert_required = client_cert_required
         super().__init__(tls=tls)
         self.data = self.root / "data"
@@ -361,7 +367,7 @@ class PrivatePostgres(PrivateServer):
 class PrivateMariaDB(PrivateServer):
     kind = "mysql"
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
         super().__init__(tls=tls)
         self.data = self.root / "data"
         self.socket = self.root / "mariadb.sock"
