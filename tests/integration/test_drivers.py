@@ -244,3 +244,22 @@ def test_no_log_of_a_live_run_shows_the_password(server: PrivateServer) -> None:
     assert any("password=*****" in text for text in texts), texts
     assert any("RECONNECT_ATTEMPT_FAILED" in text for text in texts), texts
     assert not [text for text in texts if secret in text or server.password in text]
+
+
+@pytest.mark.parametrize("role", ["hosts-databases[0]", "config-databases[0]"])
+def test_host_and_config_backends_read_and_never_acknowledge_a_lease(
+    server: PrivateServer, role: str
+) -> None:
+    async def scenario() -> tuple[list[Lost | None], list[tuple[str, str]]]:
+        driver = LiveDriver()
+        assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+        await driver.close(Close(LEASE, 1))  # the schema exists now: a readonly open finds it
+        entry = server.database_map(readonly=role.startswith("hosts"))
+        assert isinstance(await driver.open(open_request(entry, role)), Opened)
+        results = [await driver.use(role, 1) for _ in range(3)]
+        await driver.aclose()
+        return results, driver.acknowledged
+
+    results, acknowledged = run(scenario())
+    assert results == [None, None, None]
+    assert acknowledged == []
