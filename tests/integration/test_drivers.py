@@ -20,14 +20,6 @@ from fsm.events import Lost, Opened, OpenFailed
 from tests.integration.servers import PrivateServer
 from tests.integration.support import LEASE, open_request
 
-ENGINES = ["pg", "mariadb"]
-
-
-@pytest.fixture(params=ENGINES)
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
 
 def run(coro: Any) -> Any:
     return asyncio.run(coro)

@@ -36,12 +36,6 @@ SERVER_FAULTS: dict[str, Callable[[PrivateServer], object]] = {
 }
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 def _engine(server: PrivateServer) -> str:
     return "PostgreSQL" if server.kind == "postgresql" else "MariaDB"
 
