@@ -29,7 +29,7 @@ import pymysql
 import pymysql.connections
 
 from drivers import tls
-from drivers.redact import redact
+from drivers.passwords import password, redact
 from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
@@ -51,6 +51,7 @@ DIALECT = Dialect(
 LOSS_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031})
 DEFAULT_PORT = 3306
 _CLOSE_GRACE = 2.0  # seconds a clean close (COM_QUIT) may take before the socket is cut
+_CONNECT_GRACE = 0.25  # seconds past connect-timeout before a connect is given up as a whole
 
 T = TypeVar("T")
 
@@ -82,7 +83,7 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         host=parameters.get("host", "localhost"),
         port=int(parameters.get("port") or DEFAULT_PORT),
         user=parameters.get("user"),
-        password=parameters.get("password") or "",
+        password=password(parameters) or "",
         database=parameters.get("name"),
         connect_timeout=connect_timeout,
         read_timeout=connect_timeout,
@@ -90,24 +91,41 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         autocommit=True,
         charset="utf8mb4",
         defer_connect=True,
+        ssl_disabled=True,  # its default context would load the system CAs on every connect
     )
-    # PyMySQL attributes its stubs do not declare: the TLS context of its "preferred" mode
-    # and the socket timeouts it applies to every read and write.
+    # PyMySQL attributes its stubs do not declare: its "preferred" TLS mode (TLS when the
+    # server offers it, clear text otherwise, as Kea's client) with our context, and the
+    # socket timeouts it applies to every read and write.
     undeclared: Any = conn
     context = tls.mysql_context(parameters)
-    if context is not None:
-        # As Kea: TLS with these settings when the server offers it, clear text otherwise.
-        undeclared.ctx = context
-    conn.connect()
+    undeclared.ssl = True
+    undeclared.ctx = context or tls.opportunistic_context()
+    conn.connect()  # on failure PyMySQL closes its socket itself
     undeclared._read_timeout = read_timeout
     undeclared._write_timeout = write_timeout
-    tls_missing = False
-    if context is not None:
-        with conn.cursor() as cursor:
-            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            row = cursor.fetchone()
-        tls_missing = not (row and row[1])
-    return conn, tls_missing
+    try:
+        return conn, context is not None and not _cipher(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+
+
+def _cipher(conn: pymysql.connections.Connection[Any]) -> str:
+    """The session's TLS cipher; empty in clear text (Kea asks mysql_get_ssl_cipher())."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cursor.fetchone()
+    return str(row[1]) if row and row[1] else ""
+
+
+def _close_late(attempt: asyncio.Future[tuple[Any, bool]]) -> None:
+    """A connect that completed after its caller gave up: nobody will use it. Its socket is
+    closed without a goodbye, which could block the event loop this runs on."""
+    if not attempt.cancelled() and attempt.exception() is None:
+        sock: socket.socket | None = getattr(attempt.result()[0], "_sock", None)
+        if sock is not None:
+            sock.close()
 
 
 class MySQLSession:
@@ -126,6 +144,8 @@ class MySQLSession:
         self.tls_missing = tls_missing
         self._closing = False
         self._in_flight = 0
+        self._idle = asyncio.Event()  # set while no call runs
+        self._idle.set()
         self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -133,20 +153,32 @@ class MySQLSession:
 
     @classmethod
     async def connect(cls, parameters: Mapping[str, Any]) -> MySQLSession:
+        """Every step of a connect is bounded by connect-timeout, but there are several
+        (name lookup, TCP, greeting, TLS, authentication): the whole is bounded too, and a
+        connection that still completes after it is closed."""
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbfsm-mysql")
-        loop = asyncio.get_running_loop()
+        attempt = asyncio.get_running_loop().run_in_executor(worker, _connect, parameters)
+        bound = float(parameters.get("connect-timeout", 5)) + _CONNECT_GRACE
         try:
-            conn, tls_missing = await loop.run_in_executor(worker, _connect, parameters)
+            conn, tls_missing = await asyncio.wait_for(asyncio.shield(attempt), bound)
+        except TimeoutError:
+            raise OpenError(
+                f"Can't connect to MySQL server on '{parameters.get('host', 'localhost')}' "
+                f"(connect-timeout of {parameters.get('connect-timeout', 5)} s expired)"
+            ) from None
         except (pymysql.Error, OSError) as e:
-            worker.shutdown(wait=False)
             raise OpenError(error_text(e, parameters)) from None
-        except OpenError:
-            worker.shutdown(wait=False)
-            raise
+        finally:
+            if not attempt.done():  # given up (timed out, or the caller was cancelled)
+                attempt.add_done_callback(_close_late)
+                worker.shutdown(wait=False)
+            elif attempt.cancelled() or attempt.exception() is not None:
+                worker.shutdown(wait=False)
         return cls(conn, worker, parameters, tls_missing)
 
     async def _call(self, work: Callable[[], T]) -> T:
         self._in_flight += 1
+        self._idle.clear()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._worker, work)
         except (pymysql.Error, OSError) as e:
@@ -158,6 +190,8 @@ class MySQLSession:
             raise QueryFailed(reason) from None
         finally:
             self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         def run() -> list[Row]:
@@ -198,6 +232,9 @@ class MySQLSession:
                 continue
 
     async def close(self) -> None:
+        """Say goodbye (COM_QUIT) when the connection is idle; under a running call (a
+        silent server, a long statement) shut the socket down instead, so the call fails
+        at once, and return once it has."""
         self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
@@ -208,6 +245,8 @@ class MySQLSession:
                     loop.run_in_executor(self._worker, self._conn.close), _CLOSE_GRACE
                 )
         self._cut()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), _CLOSE_GRACE)
         self._worker.shutdown(wait=False)
 
     def _cut(self) -> None:

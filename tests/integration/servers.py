@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import pymysql
 
-from tests.integration.certs import Pki
+from tests.integration.certs import Pki, make_pki
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MARIADBD = Path("/usr/sbin/mariadbd")
@@ -101,9 +101,13 @@ class PrivateServer(ABC):
 
     kind: str
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
-        self.tls = tls
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
+        """`tls`: the certificates to serve TLS with; True makes a set of its own (then in
+        `self.tls`, with the CA and a client certificate for the tests)."""
         self.root = Path(tempfile.mkdtemp(prefix=f"dbfsm-{self.kind}-"))
+        self.tls = (
+            make_pki(self.root / "pki") if tls is True else tls if isinstance(tls, Pki) else None
+        )
         self.port = free_port()
         self.password = "pw-" + secrets.token_hex(8)
         self.running = False
@@ -159,13 +163,21 @@ class PrivateServer(ABC):
         self.start()
 
     def cleanup(self) -> None:
+        """Stop the server (quickly, but cleanly, so it leaves no shared memory behind) and
+        remove its directory."""
         if self._cleaned:
             return
         self._cleaned = True
-        with contextlib.suppress(Exception):
-            if self.running:
+        if self.running:
+            try:
+                self._halt()
+            except Exception:
                 self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _halt(self) -> None:
+        """The quickest stop that leaves nothing outside the server's directory."""
+        self.stop("immediate")
 
     # -- what the tests read ------------------------------------------------------------------
 
@@ -213,7 +225,9 @@ class PrivateServer(ABC):
 class PrivatePostgres(PrivateServer):
     kind = "postgresql"
 
-    def __init__(self, *, tls: Pki | None = None, client_cert_required: bool = False) -> None:
+    def __init__(
+        self, *, tls: Pki | bool | None = None, client_cert_required: bool = False
+    ) -> None:
         self.client_cert_required = client_cert_required
         super().__init__(tls=tls)
         self.data = self.root / "data"
@@ -221,8 +235,20 @@ class PrivatePostgres(PrivateServer):
 
     def _initialise(self) -> None:
         self._own(self.root, user="postgres")
-        _run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync",
-             "-E", "UTF8", "--locale=C", user="postgres")  # fmt: skip
+        _run(
+            PG_BIN / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            user="postgres",
+        )
         settings = [
             "listen_addresses = '127.0.0.1'",
             f"port = {self.port}",
@@ -260,8 +286,18 @@ class PrivatePostgres(PrivateServer):
 
     def _start(self) -> None:
         try:
-            _run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w",
-                 "-t", str(int(START_TIMEOUT)), "start", user="postgres")  # fmt: skip
+            _run(
+                PG_BIN / "pg_ctl",
+                "-D",
+                self.data,
+                "-l",
+                self.log,
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT)),
+                "start",
+                user="postgres",
+            )
         except ServerError as e:
             raise ServerError(f"{e}\n{_tail(self.log)}") from None
 
@@ -269,12 +305,25 @@ class PrivatePostgres(PrivateServer):
         _run(PG_BIN / "pg_ctl", "-D", self.data, "-w", "-m", mode, "stop", user="postgres")
 
     def kill(self) -> None:
+        segment = self._shared_memory_id()
         super().kill()
         # The killed postmaster may linger as a zombie until init reaps it, and PostgreSQL
         # takes a lock file whose process still exists for a running server: remove the
-        # data directory's and the socket's, as an operator would after a crash.
+        # data directory's and the socket's, as an operator would after a crash, and the
+        # System V segment the lock file named (nobody is attached any more), which the next
+        # start could no longer find to remove.
         for lock in (self.data / "postmaster.pid", *self.root.glob(".s.PGSQL.*.lock")):
             lock.unlink(missing_ok=True)
+        if segment is not None:
+            subprocess.run(["ipcrm", "-m", str(segment)], capture_output=True, check=False)
+
+    def _shared_memory_id(self) -> int | None:
+        """The shmid on line 7 of postmaster.pid ("key id"), if the server wrote one."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            return int(lines[6].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _pids(self) -> list[int]:
         try:
@@ -288,9 +337,14 @@ class PrivatePostgres(PrivateServer):
     def admin(self, query: str, database: str = "postgres") -> list[tuple[Any, ...]]:
         """Run one statement as the superuser (autocommit) and return its rows."""
         with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=database,
-            autocommit=True, connect_timeout=10, sslmode="disable",
-        ) as conn:  # fmt: skip
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname=database,
+            autocommit=True,
+            connect_timeout=10,
+            sslmode="disable",
+        ) as conn:
             cursor = conn.execute(query.encode())
             return cursor.fetchall() if cursor.description else []
 
@@ -313,7 +367,7 @@ class PrivatePostgres(PrivateServer):
 class PrivateMariaDB(PrivateServer):
     kind = "mysql"
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
         super().__init__(tls=tls)
         self.data = self.root / "data"
         self.socket = self.root / "mariadb.sock"
@@ -324,20 +378,35 @@ class PrivateMariaDB(PrivateServer):
         if not MARIADBD.exists():
             raise ServerError(f"{MARIADBD} not found (apt-get install mariadb-server)")
         self._own(self.root, user="mysql")
-        _run("mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=mysql",
-             "--auth-root-authentication-method=normal", "--skip-test-db",
-             "--skip-name-resolve")  # fmt: skip
+        _run(
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={self.data}",
+            "--user=mysql",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        )
 
     def _start(self) -> None:
         command = [
-            str(MARIADBD), "--no-defaults", "--user=mysql", f"--datadir={self.data}",
-            f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket}",
-            f"--pid-file={self.root / 'mariadb.pid'}", f"--log-error={self.log}",
+            str(MARIADBD),
+            "--no-defaults",
+            "--user=mysql",
+            f"--datadir={self.data}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.socket}",
+            f"--pid-file={self.root / 'mariadb.pid'}",
+            f"--log-error={self.log}",
             # flush-log-at-trx-commit 2: every commit reaches the kernel, so a killed server
             # loses none; only a machine crash could.
-            "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
-            "--innodb-flush-log-at-trx-commit=2", "--max-connections=100",
-        ]  # fmt: skip
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--max-connections=100",
+        ]
         if self.tls is not None:
             for name in ("server_cert", "server_key", "ca"):
                 source: Path = getattr(self.tls, name)
@@ -363,8 +432,9 @@ class PrivateMariaDB(PrivateServer):
                 if time.monotonic() > deadline:
                     self._process.kill()
                     self._process.wait()
-                    raise ServerError(f"mariadbd did not answer within {START_TIMEOUT:.0f}s\n"
-                                      f"{_tail(self.log)}") from None  # fmt: skip
+                    raise ServerError(
+                        f"mariadbd did not answer within {START_TIMEOUT:.0f}s\n{_tail(self.log)}"
+                    ) from None
                 time.sleep(0.1)
 
     def _stop(self, mode: str) -> None:
@@ -385,6 +455,11 @@ class PrivateMariaDB(PrivateServer):
         if self._process is not None and self._process.poll() is not None:
             self._process = None
 
+    def _halt(self) -> None:
+        """A killed MariaDB leaves nothing outside its directory, and a clean shutdown takes
+        seconds."""
+        self.kill()
+
     def _pids(self) -> list[int]:
         if self._process is None or self._process.poll() is not None:
             return []
@@ -393,9 +468,14 @@ class PrivateMariaDB(PrivateServer):
     def admin(self, query: str, database: str | None = None) -> list[tuple[Any, ...]]:
         """Run one statement as root over the server's socket and return its rows."""
         conn = pymysql.connect(
-            unix_socket=str(self.socket), user="root", database=database, autocommit=True,
-            connect_timeout=5, read_timeout=30, write_timeout=30,
-        )  # fmt: skip
+            unix_socket=str(self.socket),
+            user="root",
+            database=database,
+            autocommit=True,
+            connect_timeout=5,
+            read_timeout=30,
+            write_timeout=30,
+        )
         try:
             with conn.cursor() as cursor:
                 cursor.execute(query)

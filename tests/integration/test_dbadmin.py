@@ -19,12 +19,6 @@ from tests.integration.servers import PrivateServer, free_port
 _names = itertools.count()
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 def _config(tmp_path: Path, lease: dict[str, Any], hosts: tuple[dict[str, Any], ...] = ()) -> str:
     document: dict[str, Any] = {"Dhcp4": {"lease-database": lease}}
     if hosts:
@@ -56,8 +50,10 @@ def test_init_version_and_refusal(empty: tuple[str, PrivateServer], capsys: Any)
         "run dbfsm db-init\n",
     )
     assert _run(capsys, "db-init", path) == (
-        0, "Schema version reported after initialization: 2.0\n", "",
-    )  # fmt: skip
+        0,
+        "Schema version reported after initialization: 2.0\n",
+        "",
+    )
     assert _run(capsys, "db-version", path, "lease-database") == (0, "2.0\n", "")
     code, out, err = _run(capsys, "db-init", path)
     assert (code, out) == (1, "")

@@ -36,12 +36,6 @@ SERVER_FAULTS: dict[str, Callable[[PrivateServer], object]] = {
 }
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 def _engine(server: PrivateServer) -> str:
     return "PostgreSQL" if server.kind == "postgresql" else "MariaDB"
 
@@ -276,8 +270,9 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
             await session.fetch("SELEKT 1")
         await session.fetch("DROP TABLE hosts")
         missing_table = await driver.use(HOSTS, 1)
-        await session.fetch("CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), "
-                            "hostname VARCHAR(255))")  # fmt: skip
+        await session.fetch(
+            "CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), hostname VARCHAR(255))"
+        )
         fine_again = await driver.use(HOSTS, 1)
         connections = driver.connections
         await driver.aclose()
@@ -285,3 +280,44 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
 
     missing_table, fine_again, connections = asyncio.run(scenario())
     assert (missing_table, fine_again, connections) == (None, None, 1)
+
+
+def test_blackholed_postgresql_request_waits_and_a_close_still_returns_at_once(
+    healthy_pg: PrivateServer, proxy_to: Any
+) -> None:
+    """The proxy's kernel acknowledges what it swallows, so (as for a hung server) nothing
+    bounds the request; closing the connection under it ends it without a loss."""
+    proxy = proxy_to(healthy_pg.port).start()
+
+    async def scenario() -> tuple[bool, float, Lost | None]:
+        driver = LiveDriver()
+        await _opened(driver, _through(healthy_pg, proxy, **{"tcp-user-timeout": 1}))
+        await asyncio.to_thread(proxy.set_mode, "blackhole")
+        request = asyncio.create_task(driver.use(LEASE, 1))
+        await asyncio.sleep(1.5)
+        waiting = not request.done()
+        start = time.monotonic()
+        await driver.aclose()
+        took = time.monotonic() - start
+        return waiting, took, await asyncio.wait_for(request, 5)
+
+    waiting, took, result = asyncio.run(scenario())
+    assert waiting and result is None
+    assert took < 1.0
+
+
+def test_a_connect_of_many_slow_steps_is_bounded_as_a_whole(
+    server: PrivateServer, proxy_to: Any, measured: Any
+) -> None:
+    """Every read of the handshake answers within connect-timeout, the whole would not."""
+    proxy = proxy_to(server.port).start()
+    proxy.set_latency(0.4)
+    entry = _through(server, proxy, **{"connect-timeout": 1})
+    start = time.monotonic()
+    answer = asyncio.run(LiveDriver().open(open_request(entry)))
+    took = time.monotonic() - start
+    assert isinstance(answer, OpenFailed), answer
+    assert took < 1.25 + MARGIN
+    measured(
+        _engine(server), "open, 0.4 s latency per step", "open fails", took, "connect-timeout 1s"
+    )
