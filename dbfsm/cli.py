@@ -27,6 +27,7 @@ COMMANDS = {
     ),
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
+    "verify": ("dbfsm.verify", "check every reachable state of a bounded space of configurations"),
 }
 
 

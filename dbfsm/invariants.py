@@ -208,6 +208,32 @@ class LifecycleChecker(Observer):
                 )
         self.check_state(h)
 
+    def fingerprint(self, engine: Engine) -> tuple[object, ...]:
+        """What the checker remembers that still matters for the current backends, named by
+        key, not instance: two runs reaching the same engine state with the same fingerprint
+        are checked alike from there on (what `dbfsm verify` deduplicates states by)."""
+        current = {b.instance: b.key for b in engine.server.backends.values()}
+
+        def keys(instances: set[int]) -> tuple[str, ...]:
+            return tuple(sorted(current[i] for i in instances if i in current))
+
+        episodes = tuple(
+            sorted(
+                (current[i], ep.attempts, ep.over)
+                for i, ep in self.episodes.items()
+                if i in current
+            )
+        )
+        unanswered = sum(1 for s in self.sent.values() if s.deferred and not s.replies)
+        return (
+            keys(self.committed),
+            keys(self.never_connected),
+            keys(self.lifted),
+            episodes,
+            self.reconfig_failed,
+            unanswered,
+        )
+
     # -- state invariants -------------------------------------------------------------------------
 
     def check_state(self, h: Run) -> None:
@@ -317,6 +343,8 @@ class LifecycleChecker(Observer):
                 f"retry-on-startup={cfg.retry_on_startup})"
             )
             self.never_connected.add(inst)
+        if t.dest == "online":  # a recovered manager is a new one, with its own retry control
+            self.never_connected.discard(inst)
             self.exercised["8: retry-on-startup"] += 1
         if t.dest == "unreachable":
             assert b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE, (

@@ -1,0 +1,109 @@
+"""Breadth-first exploration of every reachable state of one configuration's world.
+
+States are the abstract keys of `dbfsm.explore.World`; each is reached by its shortest path,
+so the first violation found has the shortest counterexample. Engines are not copied: a state
+is reached again by replaying its path on a new world (see `dbfsm.explore.replay`).
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from collections.abc import Collection, Mapping
+from dataclasses import dataclass, field
+from typing import Any
+
+from dbfsm.explore import Step, Summary, Violation, World, replay
+from fsm.settings import ServerSettings
+
+_STANDING = 2000  # worlds kept standing at most (memory: tens of kilobytes each)
+
+
+@dataclass
+class Found:
+    """A violation: the path of steps that breaks `invariant` (what broke, in words)."""
+
+    path: list[Step]
+    invariant: str
+
+
+@dataclass
+class StateGraph:
+    settings: ServerSettings
+    document: Mapping[str, Any]
+    parent: list[int] = field(default_factory=list)
+    via: list[Step | None] = field(default_factory=list)
+    summaries: list[Summary] = field(default_factory=list)
+    edges: list[dict[Step, int]] = field(default_factory=list)
+    transitions: int = 0
+    complete: bool = True
+
+    def __len__(self) -> int:
+        return len(self.parent)
+
+    def path(self, index: int) -> list[Step]:
+        steps: list[Step] = []
+        while index > 0:
+            step = self.via[index]
+            assert step is not None
+            steps.append(step)
+            index = self.parent[index]
+        return steps[::-1]
+
+    def add(self, parent: int, via: Step | None, summary: Summary) -> int:
+        self.parent.append(parent)
+        self.via.append(via)
+        self.summaries.append(summary)
+        self.edges.append({})
+        return len(self.parent) - 1
+
+
+def explore(
+    settings: ServerSettings,
+    document: Mapping[str, Any],
+    max_states: int,
+    commands: Collection[str] | None = None,
+) -> tuple[StateGraph, Found | None]:
+    """Every state reachable from the unstarted server, up to `max_states` of them."""
+    graph = StateGraph(settings, document)
+    root = World(settings, document)
+    index = {root.key(): graph.add(-1, None, root.summary())}
+    queue = deque([0])
+    # Worlds already standing in a state not yet expanded: each saves one replay.
+    standing: dict[int, World] = {0: root}
+    while queue:
+        node = queue.popleft()
+        path = graph.path(node)
+        world = standing.pop(node, None) or replay(settings, document, path)
+        steps = [
+            s
+            for s in world.enabled()
+            if s.kind != "command" or commands is None or s.target in commands
+        ]
+        # Steps that only change the database servers are tried on this world and undone;
+        # each other step needs a world of its own: this one for the last, replays before.
+        steps.sort(key=world.touches_engine)
+        engine_steps = sum(map(world.touches_engine, steps))
+        for step in steps:
+            if world.touches_engine(step):
+                engine_steps -= 1
+                successor = world if engine_steps == 0 else replay(settings, document, path)
+                try:
+                    successor.apply(step)
+                except Violation as violation:
+                    return graph, Found([*path, step], str(violation))
+                key, summary = successor.key(), successor.summary()
+            else:
+                successor = None
+                key, summary = world.peek(step)
+            graph.transitions += 1
+            target = index.get(key)
+            if target is None:
+                if len(graph) >= max_states:
+                    graph.complete = False
+                    continue
+                target = index[key] = graph.add(node, step, summary)
+                queue.append(target)
+                if successor is not None and len(standing) < _STANDING:
+                    standing[target] = successor
+            graph.edges[node][step] = target
+    return graph, None
