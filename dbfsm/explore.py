@@ -63,6 +63,28 @@ class Step:
     def __str__(self) -> str:
         return f"{self.kind} {self.target}".strip()
 
+    @property
+    def drives_engine(self) -> bool:
+        """Whether the step calls the engine (`down` and `up` change only the servers)."""
+        return self.kind not in ("down", "up")
+
+    @property
+    def rank(self) -> int:
+        """Steps in this order leave the state unchanged first, and shutdown last: the
+        explorer tries them on one world for as long as they lead back to the same state."""
+        return _RANKS.get(self.target if self.kind == "command" else self.kind, 4)
+
+
+_RANKS = {
+    "down": 0,
+    "up": 0,
+    "config-set-invalid": 1,
+    "dhcp-enable": 2,
+    "dhcp-disable": 3,
+    "config-set": 5,
+    "shutdown": 6,
+}
+
 
 START = Step("start")
 EXTERNAL = frozenset({"down", "up", "use", "command"})
@@ -133,13 +155,10 @@ class World:
         steps += [Step("use", k) for k in self._noticeable()]
         return [*steps, *fire, *(Step("command", name) for name in COMMANDS)]
 
-    def touches_engine(self, step: Step) -> bool:
-        return step.kind not in ("down", "up")
-
     def peek(self, step: Step) -> tuple[tuple[object, ...], Summary]:
         """The key and summary after a step that only changes the database servers, leaving
         this world as it was: no engine call, so no replay is needed to try it."""
-        assert not self.touches_engine(step)
+        assert not step.drives_engine
         saved = copy.deepcopy(self.driver.servers), self._expiring, self._instant, self._instants
         self.apply(step)
         after = self.key(), self.summary()

@@ -73,28 +73,31 @@ def explore(
     while queue:
         node = queue.popleft()
         path = graph.path(node)
-        world = standing.pop(node, None) or replay(settings, document, path)
+        world: World | None = standing.pop(node, None) or replay(settings, document, path)
+        assert world is not None
+        here = world.key()
         steps = [
             s
             for s in world.enabled()
             if s.kind != "command" or commands is None or s.target in commands
         ]
-        # Steps that only change the database servers are tried on this world and undone;
-        # each other step needs a world of its own: this one for the last, replays before.
-        steps.sort(key=world.touches_engine)
-        engine_steps = sum(map(world.touches_engine, steps))
+        # Steps that only change the database servers are tried on this world and undone.
+        # Every other step needs a world standing in this state: this one as long as the
+        # steps tried on it led back here (a refused command), else a replay.
+        steps.sort(key=lambda s: s.rank)
         for step in steps:
-            if world.touches_engine(step):
-                engine_steps -= 1
-                successor = world if engine_steps == 0 else replay(settings, document, path)
+            if not step.drives_engine:
+                assert world is not None
+                successor = None
+                key, summary = world.peek(step)
+            else:
+                successor = world or replay(settings, document, path)
                 try:
                     successor.apply(step)
                 except Violation as violation:
                     return graph, Found([*path, step], str(violation))
                 key, summary = successor.key(), successor.summary()
-            else:
-                successor = None
-                key, summary = world.peek(step)
+                world = successor if key == here else None
             graph.transitions += 1
             target = index.get(key)
             if target is None:

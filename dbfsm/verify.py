@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import Any
 
 from dbfsm.counterexample import scenario
-from dbfsm.explore import COMMANDS, Step, Violation, replay
+from dbfsm.explore import COMMANDS, Step, Violation, World
 from dbfsm.invariants import PASSWORD_MARK
 from dbfsm.statespace import Found, StateGraph, explore
 from fsm.config import from_document
@@ -172,19 +172,20 @@ class Counterexample:
     def scenario(self, wait_ms: int) -> str:
         world = replay_until_violation(self.document, self.path)
         description = f"dbfsm verify counterexample: {self.invariant}"
-        return scenario(self.document, world, wait_ms, description)
+        return scenario(self.document, world.log, wait_ms, description)
 
 
-def replay_until_violation(document: dict[str, Any], path: list[Step]) -> list[Any]:
-    """The path's step log (which timers each step armed and ended), violation or not."""
-    settings = from_document(document)
+def replay_until_violation(
+    document: dict[str, Any], path: list[Step], world: World | None = None
+) -> World:
+    """A world that took `path` up to its end or up to the step that broke an invariant."""
+    world = world or World(from_document(document), document)
     try:
-        world = replay(settings, document, [])
         for step in path:
             world.apply(step)
     except Violation:
         pass
-    return world.log
+    return world
 
 
 def run(
