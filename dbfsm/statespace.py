@@ -15,7 +15,7 @@ from typing import Any
 from dbfsm.explore import Step, Summary, Violation, World, replay
 from fsm.settings import ServerSettings
 
-_STANDING = 2000  # worlds kept standing at most (memory: tens of kilobytes each)
+_STANDING = 3000  # worlds kept standing at most (memory: tens of kilobytes each)
 
 
 @dataclass
@@ -68,12 +68,16 @@ def explore(
     root = World(settings, document)
     index = {root.key(): graph.add(-1, None, root.summary())}
     queue = deque([0])
-    # Worlds already standing in a state not yet expanded: each saves one replay.
-    standing: dict[int, World] = {0: root}
+    # Worlds already standing in a state not yet expanded (whatever path took them there:
+    # equal keys have equal futures), each saving one replay when that state is expanded.
+    standing: dict[int, list[World]] = {0: [root]}
+    kept = 1
     while queue:
         node = queue.popleft()
         path = graph.path(node)
-        world: World | None = standing.pop(node, None) or replay(settings, document, path)
+        spare = standing.pop(node, [])
+        kept -= len(spare)
+        world: World | None = spare.pop() if spare else replay(settings, document, path)
         assert world is not None
         here = world.key()
         steps = [
@@ -91,7 +95,7 @@ def explore(
                 successor = None
                 key, summary = world.peek(step)
             else:
-                successor = world or replay(settings, document, path)
+                successor = world or (spare.pop() if spare else replay(settings, document, path))
                 try:
                     successor.apply(step)
                 except Violation as violation:
@@ -106,7 +110,8 @@ def explore(
                     continue
                 target = index[key] = graph.add(node, step, summary)
                 queue.append(target)
-                if successor is not None and len(standing) < _STANDING:
-                    standing[target] = successor
+            if successor is not None and target > node and kept < _STANDING:
+                standing.setdefault(target, []).append(successor)  # expanded later: FIFO order
+                kept += 1
             graph.edges[node][step] = target
     return graph, None
