@@ -95,12 +95,13 @@ class Bound:
     wait_ms: int = 1000
     commands: tuple[str, ...] = tuple(COMMANDS)
     max_states: int = 100_000  # per configuration
+    mixed_tries: int = 1  # max-reconnect-tries of each backend of a mixed configuration
 
     def configurations(self) -> Iterator[tuple[Database, ...]]:
-        """One backend: every combination. Two and three: every pair of modes, one try each
-        (a first try that fails already shows the loop), `retry-on-startup` varied."""
+        """One backend: every combination. Two and three: every pair of modes, `mixed_tries`
+        each (one failed try already shows the loop), `retry-on-startup` varied."""
         yield from self._singles()
-        mixed_tries = min((t for t in self.tries if t > 0), default=0)
+        mixed_tries = self.mixed_tries
         n = len(self.modes)
         pairs = [(a, b) for a in range(n) for b in range(n)]
         if self.backends >= 2:
@@ -143,7 +144,8 @@ class Bound:
         return (
             f"1 to {self.backends} backends; on-fail {', '.join(self.modes)}; "
             f"retry-on-startup off and on; max-reconnect-tries {tries}; reconnect-wait-time "
-            f"0 or {self.wait_ms} ms; commands {', '.join(self.commands)}; "
+            f"0 or {self.wait_ms} ms ({self.mixed_tries} tries each when mixed); "
+            f"commands {', '.join(self.commands)}; "
             f"at most {self.max_states} states per configuration"
         )
 
@@ -372,6 +374,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="NAME,NAME",
         help=f"from {', '.join(COMMANDS)}",
     )
+    parser.add_argument(
+        "--mixed-tries",
+        type=int,
+        choices=range(6),
+        default=d.mixed_tries,
+        metavar="N",
+        help="max-reconnect-tries of each backend when mixed (0-5)",
+    )
     parser.add_argument("--max-states", type=_positive, default=d.max_states, metavar="N")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per configuration")
@@ -385,6 +395,7 @@ def command(args: argparse.Namespace) -> int:
         wait_ms=args.wait,
         commands=args.commands,
         max_states=args.max_states,
+        mixed_tries=args.mixed_tries,
     )
     out = sys.stdout
     out.write(f"bound: {bound.describe()}\n")

@@ -109,7 +109,7 @@ def test_a_dropped_effect_is_caught_with_a_short_counterexample_that_replays(
 ) -> None:
     """stop-retry-exit no longer stops the service when a loss episode begins."""
     monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
-    report, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
+    _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert found.invariant.startswith("invariant 1 (stop-retry-exit stops service)")
     assert [str(s) for s in found.path] == ["start", "down lease-database", "use lease-database"]
@@ -138,7 +138,7 @@ def test_a_removed_guard_is_caught_with_a_short_counterexample_that_replays(
         for t in BACKEND.transitions
     )
     monkeypatch.setattr(fsm.engine, "BACKEND", dataclasses.replace(BACKEND, transitions=broken))
-    report, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
+    _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant.startswith("invariant 4 (reconnect loop)")
     assert len(found.path) <= 3
@@ -154,7 +154,7 @@ def test_a_recovery_that_never_comes_is_caught(
     back, yet the server never serves again (no step alone shows it; invariant 5 does, so
     this test switches it off by making the backend look still lost to the checker)."""
     monkeypatch.setattr(Backend, "resume_service", _resume_without_enabling)
-    report, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
+    _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert "invariant 5" in found.invariant or found.invariant.startswith("recovery")
     replays(found.document, found.path, found.scenario(1000), tmp_path)
@@ -217,7 +217,17 @@ def test_cli_writes_the_counterexample_and_exits_1(
     monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
     output = tmp_path / "cx.yaml"
     code = cli.main(
-        ["verify", "--backends", "1", "--modes", "stop-retry-exit", "--tries", "1", "-o", str(output)]
+        [
+            "verify",
+            "--backends",
+            "1",
+            "--modes",
+            "stop-retry-exit",
+            "--tries",
+            "1",
+            "-o",
+            str(output),
+        ]
     )
     out = capsys.readouterr().out
     assert code == 1
