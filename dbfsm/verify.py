@@ -141,12 +141,18 @@ class Bound:
 
     def describe(self) -> str:
         tries = ", ".join(map(str, self.tries))
+        if self.backends == 1:
+            backends = "1 backend"
+        else:
+            backends = (
+                f"1 to {self.backends} backends (mixed: every pair of on-fail modes, "
+                f"max-reconnect-tries {self.mixed_tries})"
+            )
         return (
-            f"1 to {self.backends} backends; on-fail {', '.join(self.modes)}; "
-            f"retry-on-startup off and on; max-reconnect-tries {tries}; reconnect-wait-time "
-            f"0 or {self.wait_ms} ms ({self.mixed_tries} tries each when mixed); "
-            f"commands {', '.join(self.commands)}; "
-            f"at most {self.max_states} states per configuration"
+            f"{backends}; on-fail {', '.join(self.modes)}; retry-on-startup off and on; "
+            f"max-reconnect-tries {tries}; reconnect-wait-time 0 or {self.wait_ms} ms; "
+            f"commands {', '.join(self.commands)}; at most {self.max_states} states per "
+            "configuration"
         )
 
 

@@ -4,6 +4,7 @@ and every path the model takes is one `dbfsm simulate` replays step for step."""
 from __future__ import annotations
 
 import dataclasses
+import re
 from pathlib import Path
 from typing import Any
 
@@ -205,7 +206,7 @@ def test_cli_prints_the_bound_and_figures(capsys: pytest.CaptureFixture[str]) ->
     code = cli.main(["verify", "--backends", "1", "--modes", "serve-retry-exit", "--tries", "1"])
     out = capsys.readouterr().out.splitlines()
     assert code == 0
-    assert out[0].startswith("bound: 1 to 1 backends; on-fail serve-retry-exit;")
+    assert out[0].startswith("bound: 1 backend; on-fail serve-retry-exit;")
     assert out[1].startswith("explored 4 configurations: ")
     assert " states, " in out[1] and " transitions in " in out[1] and "states/s" in out[1]
     assert out[2].startswith("every invariant holds")
@@ -267,3 +268,14 @@ def test_cli_unwritable_output_exits_2(
     err = capsys.readouterr().err
     assert code == 2
     assert err.count("\n") == 1 and "cannot write the counterexample" in err
+
+
+def test_the_readme_example_is_real(capsys: pytest.CaptureFixture[str]) -> None:
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text(encoding="utf-8")
+    block = re.search(r"```console\n\$ dbfsm verify (.*?)\n(.*?)```", readme, flags=re.S)
+    assert block is not None
+    assert cli.main(["verify", *block.group(1).split()]) == 0
+    actual = capsys.readouterr().out.splitlines()
+    figures = re.compile(r" in [\d.]+ s \(\d+ states/s, peak memory \d+ MB\)")
+    shown = block.group(2).splitlines()
+    assert [figures.sub("", line) for line in shown] == [figures.sub("", line) for line in actual]
