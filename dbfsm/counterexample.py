@@ -2,8 +2,10 @@
 
 The model keeps no clock: a path says only in which order things happen. Here each step gets
 a time (milliseconds) such that `dbfsm simulate` does the same things in the same order:
-a timer fires exactly its delay after the step that armed it, every other event comes
-strictly after the step before it and strictly before any timer still pending is due. These
+a timer fires exactly its delay after the step that armed it, an event that the model put
+in the same instant as the step before (before that step's answers) gets the same time,
+every other event comes strictly after the step before it, and every step comes strictly
+before any timer still pending is due. These
 are difference constraints; the earliest times meeting them are the longest paths from the
 start (Bellman-Ford). A finer unit is tried when milliseconds leave no room.
 """
@@ -38,6 +40,8 @@ def _constraints(log: Sequence[StepLog], delay: int) -> list[Constraint]:
         fire = entry.step.kind == "fire"
         if 0 < i <= started:  # faults before startup, and startup, at 0
             out += [(i, 0, 0), (0, i, 0)]
+        elif entry.together:  # an event or the answers of the same instant
+            out += [(i, i - 1, 0), (i - 1, i, 0)]
         elif i > 0:
             together = fire and log[i - 1].step.kind == "fire"
             out.append((i, i - 1, 0 if together else 1))
@@ -88,4 +92,11 @@ def scenario(
         "traffic": "none",
         "events": events,
     }
-    return yaml.safe_dump(data, sort_keys=False, width=100)
+    return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+class _Dumper(yaml.SafeDumper):
+    """Writes a configuration used twice (inline and in a config-set) twice: no aliases."""
+
+    def ignore_aliases(self, data: Any) -> bool:
+        return True

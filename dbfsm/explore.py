@@ -4,8 +4,10 @@ The world is the one `dbfsm simulate` runs with `traffic: none`: simulated datab
 (`drivers.simulated`) that go down and come back, a request that notices a broken connection
 only when a `use` event makes one, reconnect timers, and the control channel. A `Step` is one
 thing that can happen next; `World.enabled()` lists them and `World.apply()` performs one.
-As in `dbfsm simulate`, the driver answers every `Open` at once, as the server is at that
-moment, and the answers a step causes run before the next step.
+As in `dbfsm simulate`, the driver answers every `Open` as the server is at that moment, and
+the answers run before anything later; events of the same instant, though, all come before
+the answers they cause: after a request or a command, more events of that instant may come
+(another command, a fault) before the step `answer` delivers them.
 
 Time. Every reconnect timer has the same delay, so timers fire in the order they were armed;
 `fire` always fires the first. Other steps take an instant of their own, as short as needed:
@@ -18,6 +20,7 @@ path its exact time. The checker (`dbfsm.invariants`) watches every call into th
 from __future__ import annotations
 
 import copy
+from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
@@ -26,6 +29,7 @@ from dbfsm.invariants import LifecycleChecker, Stamped
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, CancelTimer, Close, Open, StartTimer
 from fsm.backend import Backend
+from fsm.config import from_document
 from fsm.engine import Engine
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, TimerFired
@@ -87,6 +91,7 @@ _RANKS = {
 
 
 START = Step("start")
+ANSWER = Step("answer")
 EXTERNAL = frozenset({"down", "up", "use", "command"})
 
 
@@ -99,6 +104,22 @@ class Summary(NamedTuple):
     command_origins: bool
     exit_cause: str
     down: tuple[str, ...]
+
+
+@dataclass(frozen=True)
+class Setup:
+    """What a world is made of: the configuration, the commands that may be sent, and how many
+    more events may come in the instant of a request or command before the driver's answers
+    to it (a bound: each one multiplies the states)."""
+
+    settings: ServerSettings
+    document: Mapping[str, Any]
+    commands: tuple[str, ...] = tuple(COMMANDS)
+    same_instant: int = 1
+
+    @classmethod
+    def of(cls, document: Mapping[str, Any], **options: Any) -> Setup:
+        return cls(from_document(document), document, **options)
 
 
 class Violation(Exception):
@@ -119,14 +140,15 @@ class StepLog:
     step: Step
     armed: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
+    together: bool = False  # at the same instant as the step before
 
 
 class World:
-    def __init__(self, settings: ServerSettings, document: Mapping[str, Any]) -> None:
-        self.document = document
-        self.keys = tuple(b.key for b in settings.backends)
+    def __init__(self, setup: Setup) -> None:
+        self.setup = setup
+        self.keys = tuple(b.key for b in setup.settings.backends)
         self.t_ms = 0
-        self.engine = Engine(settings, clock=lambda: self.t_ms / 1000)
+        self.engine = Engine(setup.settings, clock=lambda: self.t_ms / 1000)
         self.driver = SimulatedDriver()
         self.checker = LifecycleChecker()
         self.calls = 0
@@ -138,7 +160,14 @@ class World:
         self._instant = 0
         self._expiring: int | None = None  # arming instant of the timers expiring now
         self._ids = 0
+        self._answers: deque[Event] = deque()  # the driver's answers not yet delivered
+        self._events_since = 0  # events that came after the step whose answers are due
         self.engine.subscribe(self._on_action)
+
+    @property
+    def answers_due(self) -> bool:
+        """Whether the driver's answers of this instant are still to be delivered."""
+        return bool(self._answers)
 
     # -- what can happen next -----------------------------------------------------------------
 
@@ -150,19 +179,37 @@ class World:
         first = self._first_timer()
         fire = [Step("fire", self._owner(first))] if first is not None else []
         if first is not None and self._due_now(first):
-            return fire  # armed with the one just fired: nothing can come between them
+            return fire  # armed with the one just fired: it fires before anything else
+        if self._answers:  # more events of this instant, or the answers
+            more = self._events_since < self.setup.same_instant
+            return [*(self._external() if more else ()), ANSWER]
+        return [*self._external(), *fire]
+
+    def _external(self) -> list[Step]:
         steps = [Step("up" if not self.driver.server(k).up else "down", k) for k in self.keys]
         steps += [Step("use", k) for k in self._noticeable()]
-        return [*steps, *fire, *(Step("command", name) for name in COMMANDS)]
+        return [*steps, *(Step("command", name) for name in self.setup.commands)]
 
     def peek(self, step: Step) -> tuple[tuple[object, ...], Summary]:
         """The key and summary after a step that only changes the database servers, leaving
         this world as it was: no engine call, so no replay is needed to try it."""
         assert not step.drives_engine
-        saved = copy.deepcopy(self.driver.servers), self._expiring, self._instant, self._instants
+        saved = (
+            copy.deepcopy(self.driver.servers),
+            self._expiring,
+            self._instant,
+            self._instants,
+            self._events_since,
+        )
         self.apply(step)
         after = self.key(), self.summary()
-        self.driver.servers, self._expiring, self._instant, self._instants = saved
+        (
+            self.driver.servers,
+            self._expiring,
+            self._instant,
+            self._instants,
+            self._events_since,
+        ) = saved
         self.log.pop()
         return after
 
@@ -179,12 +226,19 @@ class World:
 
     def _apply(self, step: Step) -> None:
         expiring, self._expiring = self._expiring, None
+        together = bool(self._answers)  # events and answers of the instant still going on
+        self.log[-1].together = together
         if step.kind in EXTERNAL:
+            self._events_since = self._events_since + 1 if together else 0
+        if step.kind in EXTERNAL and not together:
             self._new_instant()
         match step.kind:
             case "start":
                 self.started = True
                 self._call("start", self.engine.start)
+                self._answer()
+            case "answer":
+                self._answer()
             case "down" | "up":
                 self.driver.set_up(step.target, step.kind == "up")
             case "use":
@@ -201,9 +255,12 @@ class World:
                     self._new_instant()
                 self._expiring = timer.instant
                 self._deliver(TimerFired(name))
+                following = self._first_timer()
+                if following is None or not self._due_now(following):
+                    self._answer()  # else the timers due now all fire before any answer
             case "command":
                 self._ids += 1
-                request = COMMANDS[step.target](self.document)
+                request = COMMANDS[step.target](self.setup.document)
                 self._deliver(Command(request, self._ids))
             case _:
                 raise ValueError(f"unknown step {step}")
@@ -243,6 +300,8 @@ class World:
             tuple(sorted(server.origins.items())),
             tuple(timers),
             first is not None and self._due_now(first),
+            tuple(self._pending_answer(a) for a in self._answers),
+            self._events_since if self._answers else 0,
             server.current is not None,
             server.reply is not None,
             self.checker.fingerprint(e),
@@ -265,11 +324,16 @@ class World:
     def _check_progress(self) -> None:
         """No deadlock: once the step's answers are in, nothing waits for what cannot come."""
         e = self.engine
-        if not self.started or e.exited:
+        if not self.started or e.exited or self._answers:
             return
         problem = _progress_problem(e, set(self._timers))
         if problem:
             raise Violation(f"no deadlock: {problem}")
+
+    def _pending_answer(self, answer: Event) -> tuple[str, str]:
+        backend = self.engine.server.backends.get(getattr(answer, "backend", ""))
+        current = backend is not None and backend.instance == getattr(answer, "instance", -1)
+        return (type(answer).__name__, backend.key if backend and current else "stale")
 
     def _noticeable(self) -> list[str]:
         """Backends a `use` event would find broken: lease and host databases only while the
@@ -306,16 +370,21 @@ class World:
     def _deliver(self, event: Event) -> None:
         self._call(event, lambda: self.engine.handle(event))
 
+    def _answer(self) -> None:
+        """Deliver the driver's answers in order, and those they cause, until none is left."""
+        while self._answers and not self.engine.exited:
+            self._deliver(self._answers.popleft())
+        self._answers.clear()
+
     def _call(self, what: object, call: Callable[[], list[Action]]) -> None:
-        """One call into the engine, watched by the checker; then the driver's answers."""
+        """One call into the engine, watched by the checker; its Opens answered (later)."""
         self.calls += 1
         self.checker.before_call(self, what)
         actions = call()
-        answers: list[Event] = []
         for action in actions:
             match action:
                 case Open():
-                    answers.append(self.driver.open_now(action))
+                    self._answers.append(self.driver.open_now(action))
                 case Close():
                     self.driver.close_now(action)
                 case StartTimer(name, delay):
@@ -327,9 +396,6 @@ class World:
                     if self._timers.pop(name, None) is not None:
                         self.log[-1].ended.append(name)
         self.checker.after_call(self, what, actions)
-        for answer in answers:
-            if not self.engine.exited:
-                self._deliver(answer)
 
     def _on_action(self, action: Action) -> None:
         self.checker.on_action(self, Stamped(self.t_ms, self.calls, action))
@@ -347,10 +413,10 @@ def _progress_problem(engine: Engine, armed: set[str]) -> str:
     return ""
 
 
-def replay(settings: ServerSettings, document: Mapping[str, Any], path: list[Step]) -> World:
+def replay(setup: Setup, path: list[Step]) -> World:
     """A new world with `path` applied: how a state is reached again (engines are not
     copied: `copy.deepcopy` of an engine is both slower and, with `transitions`, wrong)."""
-    world = World(settings, document)
+    world = World(setup)
     for step in path:
         world.apply(step)
     return world

@@ -219,9 +219,9 @@ class LifecycleChecker(Observer):
 
         episodes = tuple(
             sorted(
-                (current[i], ep.attempts, ep.over)
+                (current[i], ep.attempts)
                 for i, ep in self.episodes.items()
-                if i in current
+                if i in current and not ep.over  # an episode over is never looked at again
             )
         )
         unanswered = sum(1 for s in self.sent.values() if s.deferred and not s.replies)

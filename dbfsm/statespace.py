@@ -8,12 +8,9 @@ is reached again by replaying its path on a new world (see `dbfsm.explore.replay
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Collection, Mapping
 from dataclasses import dataclass, field
-from typing import Any
 
-from dbfsm.explore import Step, Summary, Violation, World, replay
-from fsm.settings import ServerSettings
+from dbfsm.explore import Setup, Step, Summary, Violation, World, replay
 
 _STANDING = 3000  # worlds kept standing at most (memory: tens of kilobytes each)
 
@@ -28,8 +25,6 @@ class Found:
 
 @dataclass
 class StateGraph:
-    settings: ServerSettings
-    document: Mapping[str, Any]
     parent: list[int] = field(default_factory=list)
     via: list[Step | None] = field(default_factory=list)
     summaries: list[Summary] = field(default_factory=list)
@@ -57,15 +52,10 @@ class StateGraph:
         return len(self.parent) - 1
 
 
-def explore(
-    settings: ServerSettings,
-    document: Mapping[str, Any],
-    max_states: int,
-    commands: Collection[str] | None = None,
-) -> tuple[StateGraph, Found | None]:
+def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
     """Every state reachable from the unstarted server, up to `max_states` of them."""
-    graph = StateGraph(settings, document)
-    root = World(settings, document)
+    graph = StateGraph()
+    root = World(setup)
     index = {root.key(): graph.add(-1, None, root.summary())}
     queue = deque([0])
     # Worlds already standing in a state not yet expanded (whatever path took them there:
@@ -77,14 +67,10 @@ def explore(
         path = graph.path(node)
         spare = standing.pop(node, [])
         kept -= len(spare)
-        world: World | None = spare.pop() if spare else replay(settings, document, path)
+        world: World | None = spare.pop() if spare else replay(setup, path)
         assert world is not None
         here = world.key()
-        steps = [
-            s
-            for s in world.enabled()
-            if s.kind != "command" or commands is None or s.target in commands
-        ]
+        steps = world.enabled()
         # Steps that only change the database servers are tried on this world and undone.
         # Every other step needs a world standing in this state: this one as long as the
         # steps tried on it led back here (a refused command), else a replay.
@@ -95,7 +81,7 @@ def explore(
                 successor = None
                 key, summary = world.peek(step)
             else:
-                successor = world or (spare.pop() if spare else replay(settings, document, path))
+                successor = world or (spare.pop() if spare else replay(setup, path))
                 try:
                     successor.apply(step)
                 except Violation as violation:

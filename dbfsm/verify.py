@@ -25,10 +25,9 @@ from pathlib import Path
 from typing import Any
 
 from dbfsm.counterexample import scenario
-from dbfsm.explore import COMMANDS, Step, Violation, World
+from dbfsm.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
 from dbfsm.invariants import PASSWORD_MARK
 from dbfsm.statespace import Found, StateGraph, explore
-from fsm.config import from_document
 from fsm.errors import DbfsmError
 from fsm.settings import DbType, OnFail, Role
 
@@ -96,6 +95,7 @@ class Bound:
     commands: tuple[str, ...] = tuple(COMMANDS)
     max_states: int = 100_000  # per configuration
     mixed_tries: int = 1  # max-reconnect-tries of each backend of a mixed configuration
+    same_instant: int = 1  # events after a request or command, before the answers to it
 
     def configurations(self) -> Iterator[tuple[Database, ...]]:
         """One backend: every combination. Two and three: every pair of modes, `mixed_tries`
@@ -151,7 +151,8 @@ class Bound:
         return (
             f"{backends}; on-fail {', '.join(self.modes)}; retry-on-startup off and on; "
             f"max-reconnect-tries {tries}; reconnect-wait-time 0 or {self.wait_ms} ms; "
-            f"commands {', '.join(self.commands)}; at most {self.max_states} states per "
+            f"commands {', '.join(self.commands)}; {self.same_instant} more event(s) before "
+            f"the answers to a request or command; at most {self.max_states} states per "
             "configuration"
         )
 
@@ -173,21 +174,19 @@ class Report:
 @dataclass
 class Counterexample:
     databases: tuple[Database, ...]
-    document: dict[str, Any]
+    setup: Setup
     path: list[Step]
     invariant: str
 
     def scenario(self, wait_ms: int) -> str:
-        world = replay_until_violation(self.document, self.path)
+        world = replay_until_violation(self.setup, self.path)
         description = f"dbfsm verify counterexample: {self.invariant}"
-        return scenario(self.document, world.log, wait_ms, description)
+        return scenario(self.setup.document, world.log, wait_ms, description)
 
 
-def replay_until_violation(
-    document: dict[str, Any], path: list[Step], world: World | None = None
-) -> World:
+def replay_until_violation(setup: Setup, path: list[Step], world: World | None = None) -> World:
     """A world that took `path` up to its end or up to the step that broke an invariant."""
-    world = world or World(from_document(document), document)
+    world = world or World(setup)
     try:
         for step in path:
             world.apply(step)
@@ -202,10 +201,11 @@ def run(
     report = Report()
     start = time.perf_counter()
     for databases in bound.configurations():
-        doc = document(databases)
-        settings = from_document(doc)
+        setup = Setup.of(
+            document(databases), commands=bound.commands, same_instant=bound.same_instant
+        )
         began = time.perf_counter()
-        graph, found = explore(settings, doc, bound.max_states, bound.commands)
+        graph, found = explore(setup, bound.max_states)
         if found is None and graph.complete:
             found = recovery_problem(graph) or episode_problem(graph)
         seconds = time.perf_counter() - began
@@ -221,7 +221,7 @@ def run(
             report.truncated.append(label)
         if found is not None:
             report.seconds = time.perf_counter() - start
-            return report, Counterexample(databases, doc, found.path, found.invariant)
+            return report, Counterexample(databases, setup, found.path, found.invariant)
     report.seconds = time.perf_counter() - start
     return report, None
 
@@ -249,9 +249,10 @@ class _Walk:
         return next((s for s in self.graph.edges[self.node] if s.kind == kind), None)
 
     def settle(self) -> None:
-        """Requests notice every broken connection and timers fire, until nothing is left."""
+        """The driver answers, requests notice every broken connection and timers fire,
+        until nothing is left."""
         for _ in range(1000):
-            step = self.first("use") or self.first("fire")
+            step = self.first("answer") or self.first("use") or self.first("fire")
             if step is None or not self.take(step):
                 return
 
@@ -266,8 +267,8 @@ def recovery_problem(graph: StateGraph) -> Found | None:
     way is the one the rules require: a broken connection noticed under reconnect disabled
     and an exit mode."""
     for node, summary in enumerate(graph.summaries):
-        if summary.state in ("starting", "exited"):
-            continue
+        if summary.state in ("starting", "exited") or ANSWER in graph.edges[node]:
+            continue  # not yet started, ended, or the instant's answers are still to come
         walk = _Walk(graph, node)
         if not all(walk.take(Step("up", key)) for key in summary.down):
             continue
@@ -308,6 +309,11 @@ def episode_problem(graph: StateGraph) -> Found | None:
                 states = {k: s for k, s, _ in now.backends}
                 if now.state == "exited" or states.get(key) not in _EPISODE:
                     break
+                answer = walk.first("answer")
+                if answer is not None:
+                    if not walk.take(answer):
+                        break
+                    continue
                 fire = walk.first("fire")
                 if own >= left or fire is None:
                     return walk.found(
@@ -388,6 +394,14 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         metavar="N",
         help="max-reconnect-tries of each backend when mixed (0-5)",
     )
+    parser.add_argument(
+        "--same-instant",
+        type=int,
+        choices=range(4),
+        default=d.same_instant,
+        metavar="N",
+        help="events that may come after a request or command before the answers to it (0-3)",
+    )
     parser.add_argument("--max-states", type=_positive, default=d.max_states, metavar="N")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per configuration")
@@ -401,6 +415,7 @@ def command(args: argparse.Namespace) -> int:
         wait_ms=args.wait,
         commands=args.commands,
         max_states=args.max_states,
+        same_instant=args.same_instant,
         mixed_tries=args.mixed_tries,
     )
     out = sys.stdout

@@ -6,7 +6,6 @@ from __future__ import annotations
 import dataclasses
 import re
 from pathlib import Path
-from typing import Any
 
 import pytest
 import yaml
@@ -14,12 +13,11 @@ import yaml
 import fsm.engine
 from dbfsm import cli, scenario, simulate
 from dbfsm.counterexample import scenario as scenario_text
-from dbfsm.explore import Step, World
+from dbfsm.explore import ANSWER, Setup, Step, World, replay
 from dbfsm.statespace import explore
 from dbfsm.verify import Bound, Database, document, replay_until_violation, run
 from fsm.actions import Action, Transitioned
 from fsm.backend import Backend
-from fsm.config import from_document
 from fsm.graph import BACKEND
 from fsm.settings import DbType, OnFail, Role
 
@@ -32,9 +30,9 @@ def _moves(transitions: list[Transitioned]) -> list[Move]:
     return [(t.machine, t.trigger, t.source, t.dest) for t in transitions]
 
 
-def model_moves(doc: dict[str, Any], path: list[Step]) -> list[Move]:
+def model_moves(setup: Setup, path: list[Step]) -> list[Move]:
     """The state changes the model makes along `path` (up to a violation, if any)."""
-    world = World(from_document(doc), doc)
+    world = World(setup)
     seen: list[Transitioned] = []
 
     def note(action: Action) -> None:
@@ -42,7 +40,7 @@ def model_moves(doc: dict[str, Any], path: list[Step]) -> list[Move]:
             seen.append(action)
 
     world.engine.subscribe(note)
-    replay_until_violation(doc, path, world)
+    replay_until_violation(setup, path, world)
     return _moves(seen)
 
 
@@ -54,18 +52,18 @@ def simulated_moves(text: str, tmp_path: Path) -> list[Move]:
     return _moves([t for _, t in result.transitions])
 
 
-def replays(doc: dict[str, Any], path: list[Step], text: str, tmp_path: Path) -> list[Move]:
+def replays(setup: Setup, path: list[Step], text: str, tmp_path: Path) -> list[Move]:
     """Simulate makes the model's moves up to the one that broke an invariant (and then the
     rest of that step's); the moves simulate made."""
-    model = model_moves(doc, path)
+    model = model_moves(setup, path)
     simulated = simulated_moves(text, tmp_path)
     assert simulated[: len(model)] == model
     return simulated
 
 
-def scenario_of(doc: dict[str, Any], path: list[Step], wait_ms: int = 1000) -> str:
-    world = replay_until_violation(doc, path)
-    return scenario_text(doc, world.log, wait_ms, "test")
+def scenario_of(setup: Setup, path: list[Step], wait_ms: int = 1000) -> str:
+    world = replay_until_violation(setup, path)
+    return scenario_text(setup.document, world.log, wait_ms, "test")
 
 
 # -- the default bound --------------------------------------------------------------------------
@@ -77,7 +75,21 @@ def test_the_default_bound_holds() -> None:
     assert report.truncated == []
     singles = [c for c in Bound().configurations() if len(c) == 1]
     assert report.configurations == len(singles) + 9 and len(singles) == 48
-    assert report.states > 1500 and report.transitions > 5 * report.states
+    assert report.states > 3000 and report.transitions > 3 * report.states
+
+
+def test_commands_and_faults_come_between_a_request_and_its_answers() -> None:
+    """A config-set while the previous one still connects, a fault before the answer."""
+    doc = document((Database(Role.LEASE, DbType.MYSQL, STOP, True, 1, 1000),))
+    graph, found = explore(Setup.of(doc), max_states=10_000)
+    assert found is None and graph.complete
+    reconfiguring = [n for n, s in enumerate(graph.summaries) if s.state == "reconfiguring"]
+    assert reconfiguring
+    assert any(Step("command", "config-set") in graph.edges[n] for n in reconfiguring)
+    assert any(Step("down", "lease-database") in graph.edges[n] for n in reconfiguring)
+    narrow, _ = explore(Setup.of(doc, same_instant=0), max_states=10_000)
+    waiting = [n for n, s in enumerate(narrow.summaries) if s.state == "reconfiguring"]
+    assert waiting and all(list(narrow.edges[n]) == [ANSWER] for n in waiting)
 
 
 def test_the_bound_covers_every_mode_tries_wait_and_startup_setting() -> None:
@@ -120,7 +132,7 @@ def test_a_dropped_effect_is_caught_with_a_short_counterexample_that_replays(
         {"at": 0.001, "down": "lease-database"},
         {"at": 0.002, "use": "lease-database"},
     ]
-    moves = replays(found.document, found.path, text, tmp_path)
+    moves = replays(found.setup, found.path, text, tmp_path)
     assert ("lease-database", "lost", "online", "reconnecting") in moves
     # The same scenario with the effect in place stops the service.
     monkeypatch.undo()
@@ -142,9 +154,10 @@ def test_a_removed_guard_is_caught_with_a_short_counterexample_that_replays(
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant.startswith("invariant 4 (reconnect loop)")
-    assert len(found.path) <= 3
+    path = ["start", "down lease-database", "use lease-database", "answer"]
+    assert [str(s) for s in found.path] == path
     text = found.scenario(1000)
-    moves = replays(found.document, found.path, text, tmp_path)
+    moves = replays(found.setup, found.path, text, tmp_path)
     assert ("lease-database", "open_failed", "reconnecting", "waiting") in moves
 
 
@@ -158,7 +171,7 @@ def test_a_recovery_that_never_comes_is_caught(
     _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert "invariant 5" in found.invariant or found.invariant.startswith("recovery")
-    replays(found.document, found.path, found.scenario(1000), tmp_path)
+    replays(found.setup, found.path, found.scenario(1000), tmp_path)
 
 
 def _resume_without_enabling(self: Backend, event: object = None) -> None:
@@ -168,35 +181,51 @@ def _resume_without_enabling(self: Backend, event: object = None) -> None:
 # -- the model and the simulator agree ----------------------------------------------------------
 
 
+_TWO = (
+    Database(Role.LEASE, DbType.MYSQL, STOP, True, 2, 1000),
+    Database(Role.HOSTS, DbType.POSTGRESQL, CONTINUE, False, 2, 1000),
+)
+_THREE = (
+    Database(Role.LEASE, DbType.POSTGRESQL, OnFail.SERVE_RETRY_EXIT, True, 2, 1000),
+    Database(Role.HOSTS, DbType.MYSQL, STOP, True, 1, 1000),
+    Database(Role.CONFIG, DbType.MYSQL, CONTINUE, True, 1, 1000),
+)
+
+
 @pytest.mark.parametrize(
-    "databases",
-    [
-        (
-            Database(Role.LEASE, DbType.MYSQL, STOP, True, 2, 1000),
-            Database(Role.HOSTS, DbType.POSTGRESQL, CONTINUE, False, 2, 1000),
-        ),
-        (
-            Database(Role.LEASE, DbType.POSTGRESQL, OnFail.SERVE_RETRY_EXIT, True, 2, 1000),
-            Database(Role.HOSTS, DbType.MYSQL, STOP, True, 1, 1000),
-            Database(Role.CONFIG, DbType.MYSQL, CONTINUE, False, 1, 1000),
-        ),
-    ],
-    ids=["two", "three"],
+    ("databases", "same_instant", "fires", "together"),
+    [(_TWO, 0, 10, 0), (_THREE, 0, 10, 0), (_TWO, 1, 3, 3)],
+    ids=["two", "three", "two, events before answers"],
 )
 def test_every_explored_path_replays_in_simulate(
-    databases: tuple[Database, ...], tmp_path: Path
+    databases: tuple[Database, ...], same_instant: int, fires: int, together: int, tmp_path: Path
 ) -> None:
     """The deepest paths of a state space (overlapping reconnect loops, faults between timer
-    expiries, commands), timed and replayed by `dbfsm simulate`, make the same moves."""
+    expiries, commands, events between a request and its answers), timed and replayed by
+    `dbfsm simulate`, make the same moves."""
     doc = document(databases)
-    commands = ("config-set", "dhcp-disable")  # fewer, so that the bound reaches deeper
-    graph, found = explore(from_document(doc), doc, max_states=200, commands=commands)
+    # fewer commands, so that the bound reaches deeper
+    commands = ("config-set",) if len(databases) == 3 else ("config-set", "dhcp-disable")
+    setup = Setup.of(doc, commands=commands, same_instant=same_instant)
+    graph, found = explore(setup, max_states=400 if len(databases) == 3 else 250)
     assert found is None
+    # Paths to every state and through every timer expiry (rarely on a shortest path).
     paths = [graph.path(n) for n in range(len(graph))]
+    paths += [
+        [*graph.path(n), s] for n in range(len(graph)) for s in graph.edges[n] if s.kind == "fire"
+    ]
     deepest = sorted(paths, key=lambda p: (sum(s.kind == "fire" for s in p), len(p)))[-25:]
+    same_time = 0
     for path in deepest:
-        assert simulated_moves(scenario_of(doc, path), tmp_path) == model_moves(doc, path), path
-    assert sum(s.kind == "fire" for p in deepest for s in p) >= 10
+        world = replay(setup, path)
+        while world.answers_due:  # simulate ends the instant: timers due, then the answers
+            step = ANSWER if ANSWER in world.enabled() else world.enabled()[0]
+            world.apply(step)
+            path = [*path, step]
+        same_time += sum(entry.together and entry.step != ANSWER for entry in world.log)
+        assert simulated_moves(scenario_of(setup, path), tmp_path) == model_moves(setup, path), path
+    assert sum(s.kind == "fire" for p in deepest for s in p) >= fires
+    assert same_time >= together
 
 
 # -- command line -------------------------------------------------------------------------------
