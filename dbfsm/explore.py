@@ -59,7 +59,7 @@ COMMANDS: Mapping[str, Request] = {
 @dataclass(frozen=True)
 class Step:
     """`start`; `down`/`up`/`use` of a backend; `fire` of the first timer (named by its
-    backend); `command` by its name in `COMMANDS`."""
+    backend); `command` by its name in `COMMANDS`; `answer`: the driver's answers due."""
 
     kind: str
     target: str = ""
@@ -222,6 +222,8 @@ class World:
             raise Violation(str(err)) from None
         except DbfsmError as err:
             raise Violation(f"engine: {type(err).__name__}: {err}") from None
+        except Exception as err:  # a crash is a finding too, with the path that leads to it
+            raise Violation(f"crash: {type(err).__name__}: {err}") from err
         self._check_progress()
 
     def _apply(self, step: Step) -> None:

@@ -276,10 +276,13 @@ def recovery_problem(graph: StateGraph) -> Found | None:
         reconfigured = False
         now = graph.summaries[walk.node]
         if now.state != "exited" and now.command_origins:
-            walk.take(Step("command", "dhcp-enable"))
+            if not walk.take(Step("command", "dhcp-enable")):
+                continue  # not a command of the bound: nothing to conclude
             walk.settle()
         if graph.summaries[walk.node].state == "unconfigured":
-            reconfigured = walk.take(Step("command", "config-set"))
+            if not walk.take(Step("command", "config-set")):
+                continue
+            reconfigured = True
             walk.settle()
         end = graph.summaries[walk.node]
         if end.state == "exited":

@@ -308,3 +308,32 @@ def test_the_readme_example_is_real(capsys: pytest.CaptureFixture[str]) -> None:
     figures = re.compile(r" in [\d.]+ s \(\d+ states/s, peak memory \d+ MB\)")
     shown = block.group(2).splitlines()
     assert [figures.sub("", line) for line in shown] == [figures.sub("", line) for line in actual]
+
+
+def test_a_crash_of_the_engine_is_a_violation_with_its_path(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    def broken_close(self: Backend, event: object = None) -> None:
+        raise KeyError(self.key)
+
+    monkeypatch.setattr(Backend, "request_close", broken_close)
+    _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
+    assert found is not None
+    assert found.invariant == "crash: KeyError: 'lease-database'"
+    assert [str(s) for s in found.path] == ["start", "command config-set"]
+
+
+def test_cli_too_small_a_state_limit_is_not_a_proof(capsys: pytest.CaptureFixture[str]) -> None:
+    code = cli.main(
+        ["verify", "--backends", "1", "--modes", "stop-retry-exit", "--max-states", "5"]
+    )
+    out = capsys.readouterr().out
+    assert code == 1
+    assert "NOT PROVEN: 16 configurations have more than --max-states 5 states" in out
+
+
+def test_cli_a_narrower_set_of_commands_still_proves(capsys: pytest.CaptureFixture[str]) -> None:
+    """Without dhcp-enable, a user's dhcp-disable is never lifted: not a recovery failure."""
+    argv = ["verify", "--backends", "1", "--tries", "1", "--commands", "dhcp-disable"]
+    assert cli.main(argv) == 0
+    assert "commands dhcp-disable;" in capsys.readouterr().out
