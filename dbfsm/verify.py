@@ -196,11 +196,18 @@ def replay_until_violation(setup: Setup, path: list[Step], world: World | None =
 
 
 def run(
-    bound: Bound, progress: Callable[[str], None] = lambda line: None
+    bound: Bound,
+    progress: Callable[[str], None] = lambda line: None,
+    deadline: float | None = None,
 ) -> tuple[Report, Counterexample | None]:
+    """Explore every configuration of the bound (those begun before `deadline`, a
+    `time.perf_counter()` value, if given) and check it; stop at the first violation."""
     report = Report()
     start = time.perf_counter()
     for databases in bound.configurations():
+        if deadline is not None and time.perf_counter() > deadline:
+            report.truncated.append("(time limit) " + "; ".join(map(str, databases)))
+            break
         setup = Setup.of(
             document(databases), commands=bound.commands, same_instant=bound.same_instant
         )
