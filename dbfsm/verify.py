@@ -164,7 +164,6 @@ class Report:
     transitions: int = 0
     truncated: list[str] = field(default_factory=list)
     seconds: float = 0.0
-    per_configuration: list[tuple[str, int, int, float]] = field(default_factory=list)
 
     @property
     def peak_memory_mb(self) -> float:
@@ -220,7 +219,6 @@ def run(
         report.configurations += 1
         report.states += len(graph)
         report.transitions += graph.transitions
-        report.per_configuration.append((label, len(graph), graph.transitions, seconds))
         progress(
             f"{len(graph):7d} states {graph.transitions:8d} transitions {seconds:6.1f} s  {label}"
         )
@@ -307,8 +305,8 @@ def recovery_problem(graph: StateGraph) -> Found | None:
 
 def episode_problem(graph: StateGraph) -> Found | None:
     """Every loss episode ends (restored, given up or exited) within the attempts left: with
-    nothing else happening, a backend waiting with N retries left is out of its reconnect
-    loop after N more of its timer's expiries."""
+    nothing else happening (the answers come, timers expire), a backend with N retries left
+    is out of its reconnect loop after N more of its own attempts."""
     for node, summary in enumerate(graph.summaries):
         for key, state, left in summary.backends:
             if state not in _EPISODE:
@@ -316,24 +314,19 @@ def episode_problem(graph: StateGraph) -> Found | None:
             walk, own = _Walk(graph, node), 0
             while True:
                 now = graph.summaries[walk.node]
-                states = {k: s for k, s, _ in now.backends}
-                if now.state == "exited" or states.get(key) not in _EPISODE:
+                state = {k: s for k, s, _ in now.backends}.get(key, "")
+                if now.state == "exited" or state not in _EPISODE:
                     break
-                answer = walk.first("answer")
-                if answer is not None:
-                    if not walk.take(answer):
-                        break
-                    continue
-                fire = walk.first("fire")
-                if own >= left or fire is None:
+                step = walk.first("answer") or walk.first("fire")
+                if (state == "waiting" and own >= left) or step is None:
                     return walk.found(
                         node,
-                        f"loss episode: {key} still {states[key]} after {own} more attempts "
+                        f"loss episode: {key} still {state} after {own} more attempts "
                         f"({left} retries were left)",
                     )
-                if not walk.take(fire):
+                if not walk.take(step):
                     break
-                own += fire.target == key
+                own += step.kind == "fire" and step.target == key
     return None
 
 

@@ -13,9 +13,17 @@ import yaml
 import fsm.engine
 from dbfsm import cli, scenario, simulate
 from dbfsm.counterexample import scenario as scenario_text
-from dbfsm.explore import ANSWER, Setup, Step, World, replay
-from dbfsm.statespace import explore
-from dbfsm.verify import Bound, Database, document, replay_until_violation, run
+from dbfsm.explore import ANSWER, Setup, Step, Summary, World, replay
+from dbfsm.statespace import StateGraph, explore
+from dbfsm.verify import (
+    Bound,
+    Database,
+    document,
+    episode_problem,
+    recovery_problem,
+    replay_until_violation,
+    run,
+)
 from fsm.actions import Action, Transitioned
 from fsm.backend import Backend
 from fsm.graph import BACKEND
@@ -337,3 +345,50 @@ def test_cli_a_narrower_set_of_commands_still_proves(capsys: pytest.CaptureFixtu
     argv = ["verify", "--backends", "1", "--tries", "1", "--commands", "dhcp-disable"]
     assert cli.main(argv) == 0
     assert "commands dhcp-disable;" in capsys.readouterr().out
+
+
+# -- the checks over the state graph, on graphs made by hand -----------------------------------
+
+
+def _summary(state: str, backend: str, *, down: tuple[str, ...] = ()) -> Summary:
+    serving = state == "serving"
+    return Summary(state, serving, (("lease-database", backend, 1),), False, "", down)
+
+
+def test_a_loss_episode_that_never_ends_is_found() -> None:
+    graph = StateGraph()
+    graph.add(-1, None, _summary("starting", "configured"))
+    waiting = graph.add(0, Step("command", "x"), _summary("serving", "waiting"))
+    again = graph.add(waiting, Step("fire", "lease-database"), _summary("serving", "waiting"))
+    graph.edges[0][Step("command", "x")] = waiting
+    graph.edges[waiting][Step("fire", "lease-database")] = again
+    graph.edges[again][Step("fire", "lease-database")] = again
+    found = episode_problem(graph)
+    assert found is not None
+    assert (
+        found.invariant
+        == "loss episode: lease-database still waiting after 1 more attempts (1 retries were left)"
+    )
+    assert [str(s) for s in found.path] == ["command x", "fire lease-database"]
+    graph.summaries[again] = _summary("serving", "online")
+    assert episode_problem(graph) is None
+
+
+def test_a_recovery_that_stops_short_is_found() -> None:
+    graph = StateGraph()
+    graph.add(-1, None, _summary("starting", "configured"))
+    lost = graph.add(
+        0,
+        Step("down", "lease-database"),
+        _summary("not_serving", "waiting", down=("lease-database",)),
+    )
+    back = graph.add(lost, Step("up", "lease-database"), _summary("not_serving", "waiting"))
+    graph.edges[0][Step("down", "lease-database")] = lost
+    graph.edges[lost][Step("up", "lease-database")] = back
+    found = recovery_problem(graph)
+    assert found is not None and found.invariant.startswith(
+        "recovery: every database back, yet server not_serving"
+    )
+    assert [str(s) for s in found.path] == ["down lease-database", "up lease-database"]
+    graph.summaries[back] = _summary("serving", "online")
+    assert recovery_problem(graph) is None
