@@ -25,6 +25,9 @@ class Found:
 
 @dataclass
 class StateGraph:
+    """The states found, by index (0: the server not yet started): the state and step that
+    first reached each one (its shortest path), what it looks like, and every explored edge."""
+
     parent: list[int] = field(default_factory=list)
     via: list[Step | None] = field(default_factory=list)
     summaries: list[Summary] = field(default_factory=list)
