@@ -74,6 +74,8 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
         assert world is not None
         here = world.key()
         steps = world.enabled()
+        if not steps and not world.engine.exited:
+            return graph, Found(path, "no deadlock: the server is up and nothing can happen")
         # Steps that only change the database servers are tried on this world and undone.
         # Every other step needs a world standing in this state: this one as long as the
         # steps tried on it led back here (a refused command), else a replay.
