@@ -10,30 +10,13 @@ seconds. Timers fire only when the test advances time (`fire_next_timer`, `advan
 from __future__ import annotations
 
 from collections.abc import Callable
-from dataclasses import dataclass
 
+from dbfsm.invariants import Observer, Stamped
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, CancelTimer, Close, Open, StartTimer
 from fsm.engine import Engine
 from fsm.events import Command, Event, OpenFailed, TimerFired
 from fsm.settings import ServerSettings
-
-
-@dataclass(frozen=True)
-class Stamped:
-    """An action with the virtual time (ms) and the number of the engine call producing it."""
-
-    t: int
-    call: int
-    action: Action
-
-
-class Observer:
-    """Hooks a checker implements; all are optional."""
-
-    def before_call(self, harness: Harness, what: object) -> None: ...
-    def on_action(self, harness: Harness, stamped: Stamped) -> None: ...
-    def after_call(self, harness: Harness, what: object, actions: list[Action]) -> None: ...
 
 
 class Harness:

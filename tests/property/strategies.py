@@ -13,9 +13,9 @@ from typing import Any
 
 from hypothesis import strategies as st
 
+from dbfsm.invariants import PASSWORD_MARK
 from fsm.settings import OnFail
 
-PASSWORD_MARK = "K3a!S3cret"
 ON_FAIL = tuple(mode.value for mode in OnFail)
 WAIT_TIMES = (0, 100, 1000, 2500)  # reconnect-wait-time, milliseconds
 SQL_TYPES = ("mysql", "postgresql")

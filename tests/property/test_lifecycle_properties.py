@@ -32,13 +32,13 @@ from hypothesis.stateful import (
     rule,
 )
 
+from dbfsm.invariants import EXIT_MODES, LifecycleChecker
 from fsm.actions import Action, Log, Open, Reply, ServingChanged
 from fsm.config import from_document, parse_text
 from fsm.errors import ConfigError
 from fsm.events import Lost, Opened, TimerFired
 from fsm.settings import DB_CONNECTION_ORIGIN, OnFail, ServerSettings
 
-from .checker import EXIT_MODES, LifecycleChecker
 from .harness import Harness
 from .profiles import STATEFUL, focused
 from .strategies import (

@@ -1,5 +1,9 @@
 """The lifecycle invariants, checked on every action the engine emits and after every call.
 
+One checker serves both the property tests (random runs) and `dbfsm verify` (every reachable
+state of a bounded space): whoever drives an engine implements `Run` and calls the
+`Observer` hooks around each call into it.
+
 Each assertion message starts with the number and name of the invariant it checks (the
 numbering of the property-test brief):
 
@@ -26,7 +30,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, Protocol
 
 from fsm.actions import (
     Action,
@@ -38,12 +42,14 @@ from fsm.actions import (
     ServingChanged,
     Transitioned,
 )
+from fsm.engine import Engine
 from fsm.events import Command, TimerFired
 from fsm.messages import Severity
 from fsm.settings import DB_CONNECTION_ORIGIN, BackendSettings, DbType, OnFail
 
-from .harness import Harness, Observer, Stamped
-from .strategies import PASSWORD_MARK
+# Every configuration a checked run uses carries this in each password, so that a password
+# leaking into a log text or a command reply is found by searching for it.
+PASSWORD_MARK = "K3a!S3cret"
 
 STOP = OnFail.STOP_RETRY_EXIT
 EXIT_MODES = frozenset({OnFail.STOP_RETRY_EXIT, OnFail.SERVE_RETRY_EXIT})
@@ -57,6 +63,33 @@ def reconnect_disabled(s: BackendSettings) -> bool:
     """kea-behaviour.md §2.5/§2.6: 0 tries or 0 wait disables reconnection; memfile has no
     reconnect loop at all (§2.3)."""
     return s.type is DbType.MEMFILE or s.max_reconnect_tries == 0 or s.reconnect_wait_time == 0
+
+
+class Run(Protocol):
+    """What the checker reads from whoever drives the engine."""
+
+    @property
+    def engine(self) -> Engine: ...
+
+    @property
+    def calls(self) -> int: ...  # the number of the call into the engine now running
+
+
+@dataclass(frozen=True)
+class Stamped:
+    """An action with the virtual time (ms) and the number of the engine call producing it."""
+
+    t: int
+    call: int
+    action: Action
+
+
+class Observer:
+    """Hooks a checker implements; all are optional."""
+
+    def before_call(self, run: Run, what: object) -> None: ...
+    def on_action(self, run: Run, stamped: Stamped) -> None: ...
+    def after_call(self, run: Run, what: object, actions: list[Action]) -> None: ...
 
 
 @dataclass
@@ -86,7 +119,7 @@ class Sent:
     @property
     def name(self) -> str | None:
         r = self.request
-        return r.get("command") if isinstance(r, dict) else None  # type: ignore[return-value]
+        return r.get("command") if isinstance(r, dict) else None
 
 
 class LifecycleChecker(Observer):
@@ -117,7 +150,7 @@ class LifecycleChecker(Observer):
 
     # -- Observer hooks ---------------------------------------------------------------------------
 
-    def before_call(self, h: Harness, what: object) -> None:
+    def before_call(self, h: Run, what: object) -> None:
         self.call = []
         self._last_backend = None
         self._up_before = not h.engine.exited
@@ -133,7 +166,7 @@ class LifecycleChecker(Observer):
             assert what.id not in self.sent, "harness: command ids are unique"
             self._command = self.sent[what.id] = Sent(what.id, what.request, h.calls)
 
-    def on_action(self, h: Harness, s: Stamped) -> None:
+    def on_action(self, h: Run, s: Stamped) -> None:
         if not self._up_before or self.exit is not None:
             raise AssertionError(f"engine: action {s.action!r} after the process exited")
         self.call.append(s)
@@ -156,7 +189,7 @@ class LifecycleChecker(Observer):
             case Exit():
                 self._exit(h, s, a)
 
-    def after_call(self, h: Harness, what: object, actions: list[Action]) -> None:
+    def after_call(self, h: Run, what: object, actions: list[Action]) -> None:
         e = h.engine
         if not self._up_before:
             assert actions == [], f"engine: {what!r} after exit produced {actions!r}"
@@ -175,9 +208,35 @@ class LifecycleChecker(Observer):
                 )
         self.check_state(h)
 
+    def fingerprint(self, engine: Engine) -> tuple[object, ...]:
+        """What the checker remembers that still matters for the current backends, named by
+        key, not instance: two runs reaching the same engine state with the same fingerprint
+        are checked alike from there on (what `dbfsm verify` deduplicates states by)."""
+        current = {b.instance: b.key for b in engine.server.backends.values()}
+
+        def keys(instances: set[int]) -> tuple[str, ...]:
+            return tuple(sorted(current[i] for i in instances if i in current))
+
+        episodes = tuple(
+            sorted(
+                (current[i], ep.attempts)
+                for i, ep in self.episodes.items()
+                if i in current and not ep.over  # an episode over is never looked at again
+            )
+        )
+        unanswered = sum(1 for s in self.sent.values() if s.deferred and not s.replies)
+        return (
+            keys(self.committed),
+            keys(self.never_connected),
+            keys(self.lifted),
+            episodes,
+            self.reconfig_failed,
+            unanswered,
+        )
+
     # -- state invariants -------------------------------------------------------------------------
 
-    def check_state(self, h: Harness) -> None:
+    def check_state(self, h: Run) -> None:
         e = h.engine
         self._check_notices(h)
         if e.exited:
@@ -231,7 +290,7 @@ class LifecycleChecker(Observer):
         if configured:  # last: the numbered invariants name a broken rule better
             self._check_db_origins(h)
 
-    def _check_db_origins(self, h: Harness) -> None:
+    def _check_db_origins(self, h: Run) -> None:
         """kea.stop-service-origin, kea.reconfig-resets-origins: while configured, the
         database origins (>= 3000) are exactly those of the stop-retry-exit backends in
         recovery (less those a user lifted): 3000 + manager ID, the manager ID being 0 for a
@@ -253,7 +312,7 @@ class LifecycleChecker(Observer):
             f"(backends {e.backend_states()})"
         )
 
-    def _check_notices(self, h: Harness) -> None:
+    def _check_notices(self, h: Run) -> None:
         e = h.engine
         if self.notices:
             assert self.notices[-1] == e.serving, (
@@ -267,12 +326,12 @@ class LifecycleChecker(Observer):
 
     # -- per action -------------------------------------------------------------------------------
 
-    def _server_transition(self, h: Harness, t: Transitioned) -> None:
+    def _server_transition(self, h: Run, t: Transitioned) -> None:
         assert h.engine.state == t.source, f"engine: {t!r} but the server is {h.engine.state}"
         if t.trigger == "settled" and t.dest in CONFIGURED:
             self.committed |= {b.instance for b in h.engine.server.backends.values()}
 
-    def _backend_transition(self, h: Harness, s: Stamped, t: Transitioned) -> None:
+    def _backend_transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
         b = h.engine.server.backends.get(t.machine)
         assert b is not None and b.state == t.source, f"engine: {t!r} of an unknown backend"
         inst, cfg = b.instance, b.settings
@@ -284,6 +343,8 @@ class LifecycleChecker(Observer):
                 f"retry-on-startup={cfg.retry_on_startup})"
             )
             self.never_connected.add(inst)
+        if t.dest == "online":  # a recovered manager is a new one, with its own retry control
+            self.never_connected.discard(inst)
             self.exercised["8: retry-on-startup"] += 1
         if t.dest == "unreachable":
             assert b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE, (
@@ -317,7 +378,7 @@ class LifecycleChecker(Observer):
             ep.over = True
 
     def _episode_starts(
-        self, h: Harness, s: Stamped, t: Transitioned, inst: int, cfg: BackendSettings
+        self, h: Run, s: Stamped, t: Transitioned, inst: int, cfg: BackendSettings
     ) -> None:
         assert inst in self.committed, (
             f"invariant 8 (recovery needs startup): {t.machine} starts recovery before its "
@@ -333,7 +394,7 @@ class LifecycleChecker(Observer):
         self.episodes[inst] = Episode(t.machine, cfg, s.t, s.call)
         self.lifted.discard(inst)
 
-    def _attempt(self, h: Harness, s: Stamped, a: Open) -> None:
+    def _attempt(self, h: Run, s: Stamped, a: Open) -> None:
         ep = self.episodes.get(a.instance)
         assert ep is not None and not ep.over, (
             f"invariant 8 (recovery needs startup): reconnect attempt {a.attempt} of "
@@ -360,7 +421,7 @@ class LifecycleChecker(Observer):
             )
         ep.attempts = n
 
-    def _attempt_result(self, h: Harness, s: Stamped, a: AttemptResult) -> None:
+    def _attempt_result(self, h: Run, s: Stamped, a: AttemptResult) -> None:
         b = h.engine.server.backends[a.backend]
         ep = self.episodes.get(b.instance)
         assert ep is not None and a.n == ep.attempts, (
@@ -370,7 +431,7 @@ class LifecycleChecker(Observer):
         if not a.ok:
             ep.last_fail_ms = s.t
 
-    def _log(self, h: Harness, s: Stamped, a: Log) -> None:
+    def _log(self, h: Run, s: Stamped, a: Log) -> None:
         text = str(a.message)
         assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in log {text!r}"
         if a.message.id.endswith("_DB_RECONNECT_LOST_CONNECTION"):
@@ -384,7 +445,7 @@ class LifecycleChecker(Observer):
                 f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
             )
 
-    def _serving_notice(self, h: Harness, a: ServingChanged) -> None:
+    def _serving_notice(self, h: Run, a: ServingChanged) -> None:
         if self.notices:
             assert a.serving != self.notices[-1], (
                 f"invariant 9 (serving notices): two {a.serving} notices in a row"
@@ -402,7 +463,7 @@ class LifecycleChecker(Observer):
                 f"{b.key} (stop-retry-exit) is {b.state}"
             )
 
-    def _reply(self, h: Harness, a: Reply) -> None:
+    def _reply(self, h: Run, a: Reply) -> None:
         text = json.dumps(a.response, default=str)
         assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in reply {text}"
         sent = self.sent.get(a.id)
@@ -415,7 +476,7 @@ class LifecycleChecker(Observer):
             sent.answered_in = self._call_number
             self._reconfiguration_answered(h, sent, a)
 
-    def _reconfiguration_answered(self, h: Harness, sent: Sent, a: Reply) -> None:
+    def _reconfiguration_answered(self, h: Run, sent: Sent, a: Reply) -> None:
         result = a.response["result"]
         assert result in (0, 1), f"engine: reconfiguration answered {a.response}"
         assert sent.name == a.command, f"engine: {a!r} answers {sent.request!r}"
@@ -431,12 +492,13 @@ class LifecycleChecker(Observer):
         self.reconfig_failed = result == 1
         self.failed_reconfigurations += result == 1
 
-    def _exit(self, h: Harness, s: Stamped, a: Exit) -> None:
+    def _exit(self, h: Run, s: Stamped, a: Exit) -> None:
         assert self.exit is None, f"invariant 3 (exits only by rule): second exit {a!r}"
         self.exit = s
         what = self._command
         if what is not None and what.name == "shutdown":
-            args = what.request.get("arguments", {})  # type: ignore[union-attr]
+            request = what.request
+            args = request.get("arguments", {}) if isinstance(request, dict) else {}
             expected = args.get("exit-value", 0)
             assert a.code == expected and what.replies, (
                 f"invariant 3 (exits only by rule): shutdown with exit-value {expected} "
@@ -483,7 +545,7 @@ class LifecycleChecker(Observer):
 
     # -- helpers ----------------------------------------------------------------------------------
 
-    def _reconfiguration_over(self, h: Harness, sent: Sent) -> None:
+    def _reconfiguration_over(self, h: Run, sent: Sent) -> None:
         """After the call that answered a deferred config-set/config-reload."""
         e = h.engine
         if sent.replies[0].response["result"] == 1:
@@ -497,7 +559,7 @@ class LifecycleChecker(Observer):
             arguments = sent.request["arguments"]  # type: ignore[index]
             assert dict(e.server.current.document) == arguments, "config-set: not committed"
 
-    def _command_answered(self, h: Harness, sent: Sent) -> None:
+    def _command_answered(self, h: Run, sent: Sent) -> None:
         e = h.engine
         if sent.replies:
             reply = sent.replies[0]
@@ -521,7 +583,7 @@ class LifecycleChecker(Observer):
         )
         sent.deferred = True
 
-    def _check_success(self, h: Harness, sent: Sent, response: dict[str, Any]) -> None:
+    def _check_success(self, h: Run, sent: Sent, response: dict[str, Any]) -> None:
         e = h.engine
         name = sent.name
         if name == "status-get":
@@ -532,7 +594,7 @@ class LifecycleChecker(Observer):
         if name == "dhcp-disable":
             assert not e.serving, "kea.user-disable: serving right after dhcp-disable"
 
-    def _note_lifted(self, h: Harness) -> None:
+    def _note_lifted(self, h: Run) -> None:
         """A user's dhcp-enable (or a delayed enable) lifted a recovering backend's origin
         (kea-behaviour.md §2.2: allowed, an inferred consequence in Kea); invariant 1 is
         then not expected to hold for that backend until its next loss episode."""

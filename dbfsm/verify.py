@@ -1,0 +1,462 @@
+"""`dbfsm verify`: every reachable state of the engine over a bounded space, checked.
+
+The bound names the configurations: each `on-fail` mode, `retry-on-startup` off and on,
+each `max-reconnect-tries`, `reconnect-wait-time` zero or not, for one backend; mixed modes
+for two and three. For each configuration `dbfsm.statespace` explores every state the world
+of `dbfsm.explore` can reach (faults, recoveries, requests, timers, commands in any order),
+checking on every step the invariants of `dbfsm.invariants` and that nothing is left waiting
+for what cannot come. Over the whole state graph it then checks two things no single step
+shows: every loss episode ends within max-reconnect-tries attempts, and from every state
+where the server is up, all databases coming back leads to serving again.
+
+A violation is shown with its shortest path, written as a scenario that `dbfsm simulate`
+replays, and exit status 1.
+"""
+
+from __future__ import annotations
+
+import argparse
+import resource
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from dbfsm.counterexample import scenario
+from dbfsm.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
+from dbfsm.invariants import PASSWORD_MARK
+from dbfsm.statespace import Found, StateGraph, explore
+from fsm.errors import DbfsmError
+from fsm.settings import DbType, OnFail, Role
+
+DEFAULT_OUTPUT = "verify-counterexample.yaml"
+_EPISODE = frozenset({"waiting", "reconnecting"})
+# The backends of mixed configurations, in this order: two take the first two, three all.
+_MIXED_ROLES = (
+    (Role.LEASE, DbType.MYSQL),
+    (Role.HOSTS, DbType.POSTGRESQL),
+    (Role.CONFIG, DbType.MYSQL),
+)
+
+
+@dataclass(frozen=True)
+class Database:
+    """One backend of a generated configuration."""
+
+    role: Role
+    type: DbType
+    on_fail: OnFail
+    retry_on_startup: bool
+    tries: int
+    wait_ms: int
+
+    def entry(self) -> dict[str, Any]:
+        entry: dict[str, Any] = {"type": self.type.value, "name": "kea"}
+        if self.type is not DbType.MEMFILE:
+            entry |= {"user": "kea", "password": f"pw-{PASSWORD_MARK}"}
+        return entry | {
+            "on-fail": self.on_fail.value,
+            "retry-on-startup": self.retry_on_startup,
+            "max-reconnect-tries": self.tries,
+            "reconnect-wait-time": self.wait_ms,
+        }
+
+    def __str__(self) -> str:
+        startup = ", retry-on-startup" if self.retry_on_startup else ""
+        wait = f"{self.wait_ms} ms"
+        return f"{self.type} {self.on_fail} {self.tries} tries {wait}{startup}"
+
+
+def document(databases: Sequence[Database]) -> dict[str, Any]:
+    """A Dhcp4 configuration with these backends: the first lease database, host databases,
+    config databases (polled never: a config backend is used only by `use` events)."""
+    server: dict[str, Any] = {}
+    for d in databases:
+        if d.role is Role.LEASE:
+            server["lease-database"] = d.entry()
+        elif d.role is Role.HOSTS:
+            server.setdefault("hosts-databases", []).append(d.entry())
+        else:
+            control = server.setdefault("config-control", {"config-fetch-wait-time": 0})
+            control.setdefault("config-databases", []).append(d.entry())
+    return {"Dhcp4": server}
+
+
+@dataclass(frozen=True)
+class Bound:
+    """Which configurations are explored, and how far."""
+
+    backends: int = 2
+    tries: tuple[int, ...] = (0, 1, 2, 3)
+    modes: tuple[OnFail, ...] = tuple(OnFail)
+    wait_ms: int = 1000
+    commands: tuple[str, ...] = tuple(COMMANDS)
+    max_states: int = 100_000  # per configuration
+    mixed_tries: int = 1  # max-reconnect-tries of each backend of a mixed configuration
+    same_instant: int = 1  # events after a request or command, before the answers to it
+
+    def configurations(self) -> Iterator[tuple[Database, ...]]:
+        """One backend: every combination. Two and three: every pair of modes, `mixed_tries`
+        each (one failed try already shows the loop), `retry-on-startup` varied."""
+        yield from self._singles()
+        mixed_tries = self.mixed_tries
+        n = len(self.modes)
+        pairs = [(a, b) for a in range(n) for b in range(n)]
+        if self.backends >= 2:
+            for i, (a, b) in enumerate(pairs):
+                startup = ((True, False), (False, True), (True, True), (False, False))[i % 4]
+                two = (self.modes[a], self.modes[b])
+                yield self._mixed(_MIXED_ROLES, two, startup, mixed_tries)
+        if self.backends >= 3:
+            # Every pair of modes in every two positions (an orthogonal array of strength 2).
+            for i, (a, b) in enumerate(pairs):
+                three = (self.modes[a], self.modes[b], self.modes[(a + b) % n])
+                on_startup = ((True, False, True), (False, True, False))[i % 2]
+                yield self._mixed(_MIXED_ROLES, three, on_startup, mixed_tries)
+
+    def _singles(self) -> Iterator[tuple[Database, ...]]:
+        waits = [(t, self.wait_ms) for t in self.tries] + [(t, 0) for t in self.tries if t > 0]
+        for mode in self.modes:
+            for startup in (False, True):
+                for i, (tries, wait) in enumerate(waits):
+                    kind = (DbType.MYSQL, DbType.POSTGRESQL)[i % 2]
+                    yield (Database(Role.LEASE, kind, mode, startup, tries, wait),)
+                if 0 in self.tries:
+                    yield (Database(Role.LEASE, DbType.MEMFILE, mode, startup, 0, 0),)
+
+    def _mixed(
+        self,
+        roles: Sequence[tuple[Role, DbType]],
+        modes: Sequence[OnFail],
+        startup: Sequence[bool],
+        tries: int,
+    ) -> tuple[Database, ...]:
+        wait = self.wait_ms if tries else 0
+        return tuple(
+            Database(role, kind, mode, ros, tries, wait)
+            for (role, kind), mode, ros in zip(roles, modes, startup, strict=False)
+        )
+
+    def describe(self) -> str:
+        tries = ", ".join(map(str, self.tries))
+        if self.backends == 1:
+            backends = "1 backend"
+        else:
+            backends = (
+                f"1 to {self.backends} backends (mixed: every pair of on-fail modes, "
+                f"max-reconnect-tries {self.mixed_tries})"
+            )
+        return (
+            f"{backends}; on-fail {', '.join(self.modes)}; retry-on-startup off and on; "
+            f"max-reconnect-tries {tries}; reconnect-wait-time 0 or {self.wait_ms} ms; "
+            f"commands {', '.join(self.commands)}; {self.same_instant} more event(s) before "
+            f"the answers to a request or command; at most {self.max_states} states per "
+            "configuration"
+        )
+
+
+@dataclass
+class Report:
+    configurations: int = 0
+    states: int = 0
+    transitions: int = 0
+    truncated: list[str] = field(default_factory=list)
+    seconds: float = 0.0
+
+    @property
+    def peak_memory_mb(self) -> float:
+        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+
+
+@dataclass
+class Counterexample:
+    databases: tuple[Database, ...]
+    setup: Setup
+    path: list[Step]
+    invariant: str
+
+    def scenario(self, wait_ms: int) -> str:
+        world = replay_until_violation(self.setup, self.path)
+        description = f"dbfsm verify counterexample: {self.invariant}"
+        return scenario(self.setup.document, world.log, wait_ms, description)
+
+
+def replay_until_violation(setup: Setup, path: list[Step], world: World | None = None) -> World:
+    """A world that took `path` up to its end or up to the step that broke an invariant."""
+    world = world or World(setup)
+    try:
+        for step in path:
+            world.apply(step)
+    except Violation:
+        pass
+    return world
+
+
+def run(
+    bound: Bound,
+    progress: Callable[[str], None] = lambda line: None,
+    deadline: float | None = None,
+) -> tuple[Report, Counterexample | None]:
+    """Explore every configuration of the bound (those begun before `deadline`, a
+    `time.perf_counter()` value, if given) and check it; stop at the first violation."""
+    report = Report()
+    start = time.perf_counter()
+    for databases in bound.configurations():
+        if deadline is not None and time.perf_counter() > deadline:
+            report.truncated.append("(time limit) " + "; ".join(map(str, databases)))
+            break
+        setup = Setup.of(
+            document(databases), commands=bound.commands, same_instant=bound.same_instant
+        )
+        began = time.perf_counter()
+        graph, found = explore(setup, bound.max_states)
+        if found is None and graph.complete:
+            found = recovery_problem(graph) or episode_problem(graph)
+        seconds = time.perf_counter() - began
+        label = "; ".join(map(str, databases))
+        report.configurations += 1
+        report.states += len(graph)
+        report.transitions += graph.transitions
+        progress(
+            f"{len(graph):7d} states {graph.transitions:8d} transitions {seconds:6.1f} s  {label}"
+        )
+        if not graph.complete:
+            report.truncated.append(label)
+        if found is not None:
+            report.seconds = time.perf_counter() - start
+            return report, Counterexample(databases, setup, found.path, found.invariant)
+    report.seconds = time.perf_counter() - start
+    return report, None
+
+
+# -- checks over the whole state graph ------------------------------------------------------
+
+
+class _Walk:
+    """A walk along the explored edges from one state."""
+
+    def __init__(self, graph: StateGraph, node: int) -> None:
+        self.graph = graph
+        self.node = node
+        self.steps: list[Step] = []
+
+    def take(self, step: Step) -> bool:
+        target = self.graph.edges[self.node].get(step)
+        if target is None:
+            return False
+        self.steps.append(step)
+        self.node = target
+        return True
+
+    def first(self, kind: str) -> Step | None:
+        return next((s for s in self.graph.edges[self.node] if s.kind == kind), None)
+
+    def settle(self) -> None:
+        """The driver answers, requests notice every broken connection and timers fire,
+        until nothing is left."""
+        for _ in range(1000):
+            step = self.first("answer") or self.first("use") or self.first("fire")
+            if step is None or not self.take(step):
+                return
+
+    def found(self, origin: int, invariant: str) -> Found:
+        return Found([*self.graph.path(origin), *self.steps], invariant)
+
+
+def recovery_problem(graph: StateGraph) -> Found | None:
+    """From every state where the server is up: all databases coming back, requests noticing
+    what broke meanwhile and timers running out lead to serving again; a user's dhcp-disable
+    needs a dhcp-enable, a failed reconfiguration a new one. The one exit allowed on the
+    way is the one the rules require: a broken connection noticed under reconnect disabled
+    and an exit mode."""
+    for node, summary in enumerate(graph.summaries):
+        if summary.state in ("starting", "exited") or ANSWER in graph.edges[node]:
+            continue  # not yet started, ended, or the instant's answers are still to come
+        walk = _Walk(graph, node)
+        if not all(walk.take(Step("up", key)) for key in summary.down):
+            continue
+        walk.settle()
+        reconfigured = False
+        now = graph.summaries[walk.node]
+        if now.state != "exited" and now.command_origins:
+            if not walk.take(Step("command", "dhcp-enable")):
+                continue  # not a command of the bound: nothing to conclude
+            walk.settle()
+        if graph.summaries[walk.node].state == "unconfigured":
+            if not walk.take(Step("command", "config-set")):
+                continue
+            reconfigured = True
+            walk.settle()
+        end = graph.summaries[walk.node]
+        if end.state == "exited":
+            if end.exit_cause != "reconnect disabled":
+                return walk.found(node, f"recovery: exited ({end.exit_cause}) after all came back")
+            continue
+        offline = [key for key, state, _ in end.backends if state != "online"]
+        if not end.serving or (reconfigured and offline):
+            what = f"server {end.state}" + (f", {', '.join(offline)} not online" if offline else "")
+            return walk.found(
+                node, f"recovery: every database back, yet {what} (from {summary.state})"
+            )
+    return None
+
+
+def episode_problem(graph: StateGraph) -> Found | None:
+    """Every loss episode ends (restored, given up or exited) within the attempts left: with
+    nothing else happening (the answers come, timers expire), a backend with N retries left
+    is out of its reconnect loop after N more of its own attempts."""
+    for node, summary in enumerate(graph.summaries):
+        for key, state, left in summary.backends:
+            if state not in _EPISODE:
+                continue
+            walk, own = _Walk(graph, node), 0
+            while True:
+                now = graph.summaries[walk.node]
+                state = {k: s for k, s, _ in now.backends}.get(key, "")
+                if now.state == "exited" or state not in _EPISODE:
+                    break
+                step = walk.first("answer") or walk.first("fire")
+                if (state == "waiting" and own >= left) or step is None:
+                    return walk.found(
+                        node,
+                        f"loss episode: {key} still {state} after {own} more attempts "
+                        f"({left} retries were left)",
+                    )
+                if not walk.take(step):
+                    break
+                own += step.kind == "fire" and step.target == key
+    return None
+
+
+# -- command line ---------------------------------------------------------------------------
+
+
+def _int_list(text: str) -> tuple[int, ...]:
+    try:
+        values = tuple(sorted({int(v) for v in text.split(",")}))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
+    if any(v < 0 or v > 5 for v in values):
+        raise argparse.ArgumentTypeError(f"each value must be 0 to 5: {text!r}")
+    return values
+
+
+def _choices(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
+    def parse(text: str) -> tuple[str, ...]:
+        values = tuple(dict.fromkeys(v.strip() for v in text.split(",")))
+        unknown = [v for v in values if v not in allowed]
+        if unknown or not values:
+            raise argparse.ArgumentTypeError(
+                f"unknown {unknown[0] if unknown else 'empty'!r} (choose from {', '.join(allowed)})"
+            )
+        return values
+
+    return parse
+
+
+def _positive(text: str) -> int:
+    try:
+        value = int(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
+    if value <= 0:
+        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
+    return value
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    d = Bound()
+    parser.add_argument(
+        "--backends", type=int, choices=(1, 2, 3), default=d.backends, help="most per configuration"
+    )
+    parser.add_argument(
+        "--tries", type=_int_list, default=d.tries, metavar="N,N", help="max-reconnect-tries"
+    )
+    parser.add_argument(
+        "--modes",
+        type=_choices(tuple(OnFail)),
+        default=d.modes,
+        metavar="MODE,MODE",
+        help="on-fail modes",
+    )
+    parser.add_argument("--wait", type=_positive, default=d.wait_ms, metavar="MS")
+    parser.add_argument(
+        "--commands",
+        type=_choices(tuple(COMMANDS)),
+        default=d.commands,
+        metavar="NAME,NAME",
+        help=f"from {', '.join(COMMANDS)}",
+    )
+    parser.add_argument(
+        "--mixed-tries",
+        type=int,
+        choices=range(6),
+        default=d.mixed_tries,
+        metavar="N",
+        help="max-reconnect-tries of each backend when mixed (0-5)",
+    )
+    parser.add_argument(
+        "--same-instant",
+        type=int,
+        choices=range(4),
+        default=d.same_instant,
+        metavar="N",
+        help="events that may come after a request or command before the answers to it (0-3)",
+    )
+    parser.add_argument("--max-states", type=_positive, default=d.max_states, metavar="N")
+    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="FILE")
+    parser.add_argument("-v", "--verbose", action="store_true", help="one line per configuration")
+
+
+def command(args: argparse.Namespace) -> int:
+    bound = Bound(
+        backends=args.backends,
+        tries=args.tries,
+        modes=tuple(OnFail(m) for m in args.modes),
+        wait_ms=args.wait,
+        commands=args.commands,
+        max_states=args.max_states,
+        same_instant=args.same_instant,
+        mixed_tries=args.mixed_tries,
+    )
+    out = sys.stdout
+    out.write(f"bound: {bound.describe()}\n")
+
+    def progress(line: str) -> None:
+        if args.verbose:
+            out.write(f"  {line}\n")
+            out.flush()
+
+    report, counterexample = run(bound, progress)
+    rate = report.states / report.seconds if report.seconds else 0.0
+    out.write(
+        f"explored {report.configurations} configurations: {report.states} states, "
+        f"{report.transitions} transitions in {report.seconds:.1f} s "
+        f"({rate:.0f} states/s, peak memory {report.peak_memory_mb:.0f} MB)\n"
+    )
+    if counterexample is not None:
+        text = counterexample.scenario(bound.wait_ms)
+        try:
+            Path(args.output).write_text(text)
+        except OSError as err:
+            message = f"{args.output}: cannot write the counterexample: {err.strerror}"
+            raise DbfsmError(message) from None
+        config = "; ".join(map(str, counterexample.databases))
+        out.write(f"VIOLATION in configuration: {config}\n  {counterexample.invariant}\n")
+        out.write(f"shortest counterexample, {len(counterexample.path)} steps: ")
+        out.write(", ".join(map(str, counterexample.path)) + "\n")
+        out.write(f"written to {args.output}: replay it with `dbfsm simulate {args.output}`\n")
+        return 1
+    if report.truncated:
+        out.write(
+            f"NOT PROVEN: {len(report.truncated)} configurations have more than "
+            f"--max-states {bound.max_states} states, e.g. {report.truncated[0]}\n"
+        )
+        return 1
+    out.write(
+        "every invariant holds in every state: the lifecycle invariants, no deadlock, "
+        "every loss episode ends, recovery leads to serving\n"
+    )
+    return 0
