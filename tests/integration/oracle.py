@@ -1,0 +1,410 @@
+"""The simulation as the oracle of live runs: the same scenario, compared record by record.
+
+A live run (`dbfsm run CONFIG --format json`) is driven by a test that injects faults at
+times it measures. The same configuration, with `down` / `up` events at those times and
+continuous traffic, is then given to `dbfsm simulate --format json`, and the two timelines
+must agree: the same `log` IDs in order (texts carry driver messages and are not compared),
+the same `serving` changes, the same attempts (backend, n, of, ok), the same command
+results and exit, each at a time within a stated `Tolerance` of the simulated one.
+
+Times: the run's records carry `t`, seconds since the run started. The harness reads them as
+they are printed and takes the run's start as the smallest `read time - t` seen (a record is
+never read before it is written, so that bound is tight to the pipe's latency). Faults are
+noted on the monotonic clock and converted with it.
+
+A fault whose moment is not a point (a server being started is accepting somewhere between
+the call and its return) is a window: the oracle simulates each distinct outcome inside the
+window and the live run must match one of them.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import difflib
+import json
+import os
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+Record = dict[str, Any]
+Key = tuple[Any, ...]
+
+DBFSM = (sys.executable, "-m", "dbfsm")
+# A subprocess that outlives this is a hung run, not a slow one.
+PROCESS_GRACE = 30.0
+
+
+# -- comparing two timelines --------------------------------------------------------------------
+
+
+def parse_jsonl(text: str) -> list[Record]:
+    return [json.loads(line) for line in text.splitlines() if line.strip()]
+
+
+def key_of(record: Mapping[str, Any]) -> Key | None:
+    """What must be equal in a live and a simulated record; None for records not compared."""
+    match record["type"]:
+        case "log":
+            return ("log", record["id"])
+        case "serving":
+            return ("serving", record["serving"])
+        case "attempt":
+            return ("attempt", record["backend"], record["n"], record["of"], record["ok"])
+        case "command":
+            return ("command", record["command"], record["result"])
+        case "exit":
+            return ("exit", record["code"])
+    return None
+
+
+@dataclass(frozen=True)
+class Tolerance:
+    """How far a live record's time may be from the simulated one.
+
+    `base` covers noticing a loss (one traffic interval plus a query) and the time it took
+    to inject the fault; each attempt of a reconnect loop may add `per_attempt` (the
+    attempt's own duration: a refused connection takes milliseconds, a black hole the whole
+    connect timeout), because Kea schedules the next attempt after the previous one failed.
+    """
+
+    base: float
+    per_attempt: float = 0.05
+
+    def allowed(self, attempts_before: int) -> float:
+        return self.base + self.per_attempt * attempts_before
+
+
+@dataclass
+class Comparison:
+    live: list[Record]
+    sim: list[Record]
+    tolerance: Tolerance
+    mismatches: list[str] = field(default_factory=list)
+    worst: float = 0.0  # the largest |t_live - t_sim| among matched records
+
+    @property
+    def ok(self) -> bool:
+        return not self.mismatches
+
+    def report(self) -> str:
+        lines = [f"tolerance: {self.tolerance}", *self.mismatches[:20]]
+        lines.append("live:")
+        lines += [f"  {_line(r)}" for r in self.live]
+        lines.append("simulated:")
+        lines += [f"  {_line(r)}" for r in self.sim]
+        return "\n".join(lines)
+
+
+def compare(live: Sequence[Record], sim: Sequence[Record], tolerance: Tolerance) -> Comparison:
+    """Compare two JSON Lines timelines (summaries included) under a tolerance."""
+    result = Comparison(list(live), list(sim), tolerance)
+    live_steps = [(r, k) for r in live if (k := key_of(r)) is not None]
+    sim_steps = [(r, k) for r in sim if (k := key_of(r)) is not None]
+    live_keys = [k for _, k in live_steps]
+    sim_keys = [k for _, k in sim_steps]
+    if live_keys != sim_keys:
+        result.mismatches.append("the sequences differ (- simulated, + live):")
+        diff = difflib.unified_diff([repr(k) for k in sim_keys], [repr(k) for k in live_keys])
+        result.mismatches += [f"  {line}" for line in list(diff)[2:40]]
+        return result
+    attempts = 0
+    for (lr, key), (sr, _) in zip(live_steps, sim_steps, strict=True):
+        lag = lr["t"] - sr["t"]
+        allowed = tolerance.allowed(attempts)
+        result.worst = max(result.worst, abs(lag))
+        if abs(lag) > allowed:
+            result.mismatches.append(
+                f"{key!r}: live at {lr['t']:.3f}s, simulated at {sr['t']:.3f}s "
+                f"({lag:+.3f}s, allowed ±{allowed:.3f}s)"
+            )
+        if key[0] == "attempt":
+            attempts += 1
+    live_end, sim_end = _summary(live), _summary(sim)
+    for name in ("exit_code", "serving", "state"):
+        if live_end.get(name) != sim_end.get(name):
+            result.mismatches.append(
+                f"summary {name}: live {live_end.get(name)!r}, simulated {sim_end.get(name)!r}"
+            )
+    return result
+
+
+def _summary(records: Sequence[Record]) -> Record:
+    ends = [r for r in records if r["type"] == "summary"]
+    return ends[-1] if ends else {}
+
+
+def _line(r: Mapping[str, Any]) -> str:
+    rest = {k: v for k, v in r.items() if k not in ("t", "type", "text")}
+    return f"{r['t']:8.3f} {r['type']:<8} {json.dumps(rest)}"
+
+
+# -- the equivalent scenario ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Fault:
+    """A change the test made, in the run's time base.
+
+    `kind` is `down` or `up` (of `backend`), or `command` (a control-channel request).
+    `settled` is the end of the window in which the change took effect, when that is not a
+    point (a server starting is accepting at some moment between the call and its return).
+    """
+
+    at: float
+    kind: str
+    backend: str = "lease-database"
+    settled: float | None = None
+    command: Mapping[str, Any] | None = None
+
+    def event(self, at: float | None = None) -> dict[str, Any]:
+        when = round(self.at if at is None else at, 6)
+        if self.kind == "command":
+            return {"at": when, "command": self.command}
+        return {"at": when, self.kind: self.backend}
+
+
+def scenario(config: Mapping[str, Any], faults: Iterable[Fault], until: float) -> dict[str, Any]:
+    """The scenario of a live run: its configuration, continuous traffic, its faults."""
+    events = [f.event() for f in faults]
+    return {"config": config, "until": until, "traffic": "continuous", "events": events}
+
+
+def simulate(document: Mapping[str, Any]) -> list[Record]:
+    """`dbfsm simulate --format json` on a scenario, as a user would run it."""
+    with tempfile.TemporaryDirectory(prefix="dbfsm-oracle-") as tmp:
+        path = os.path.join(tmp, "scenario.json")
+        with open(path, "w", encoding="utf-8") as f:
+            json.dump(document, f)
+        done = subprocess.run(
+            [*DBFSM, "simulate", path, "--format", "json"],
+            capture_output=True,
+            text=True,
+            timeout=PROCESS_GRACE,
+            check=False,
+        )
+    if done.returncode != 0:
+        raise AssertionError(f"dbfsm simulate failed ({done.returncode}): {done.stderr}")
+    return parse_jsonl(done.stdout)
+
+
+def agree(
+    live: Sequence[Record],
+    config: Mapping[str, Any],
+    faults: Sequence[Fault],
+    until: float,
+    tolerance: Tolerance,
+) -> Comparison:
+    """The best comparison of `live` with the simulations the faults allow.
+
+    A fault with a window is simulated at the window's start, its end, and just before each
+    simulated attempt inside it (the only moments where the outcome can change).
+    """
+    best: Comparison | None = None
+    for candidate in _candidates(config, faults, until):
+        comparison = compare(live, simulate(scenario(config, candidate, until)), tolerance)
+        if comparison.ok:
+            return comparison
+        if best is None or len(comparison.mismatches) < len(best.mismatches):
+            best = comparison
+    assert best is not None
+    return best
+
+
+def _candidates(
+    config: Mapping[str, Any], faults: Sequence[Fault], until: float
+) -> Iterator[list[Fault]]:
+    windowed = [i for i, f in enumerate(faults) if f.settled is not None and f.settled > f.at]
+    if not windowed:
+        yield list(faults)
+        return
+    # The latest moments first: the common case is a server accepting when start() returns.
+    latest = [_at(f, f.settled) if i in windowed else f for i, f in enumerate(faults)]
+    yield latest
+    earliest = [_at(f, f.at) for f in faults]
+    yield earliest
+    attempts = [r["t"] for r in simulate(scenario(config, latest, until)) if r["type"] == "attempt"]
+    for i in windowed:
+        fault = faults[i]
+        assert fault.settled is not None
+        for t in attempts:
+            if fault.at < t < fault.settled:
+                yield [_at(f, t - 0.001) if j == i else latest[j] for j, f in enumerate(faults)]
+
+
+def _at(fault: Fault, at: float | None) -> Fault:
+    return Fault(at if at is not None else fault.at, fault.kind, fault.backend, None, fault.command)
+
+
+# -- the live run ---------------------------------------------------------------------------------
+
+
+class LiveRun:
+    """`dbfsm run CONFIG --format json` as a subprocess, its records read as they come."""
+
+    def __init__(
+        self,
+        config_path: str,
+        *,
+        until: float,
+        traffic: float,
+        probe_interval: float | None = None,
+    ) -> None:
+        self.until = until
+        argv = [*DBFSM, "run", config_path, "--format", "json", "--until", f"{until:g}"]
+        argv += ["--traffic", f"{traffic:g}"]
+        if probe_interval is not None:
+            argv += ["--probe-interval", f"{probe_interval:g}"]
+        self._argv = argv
+        self._process: subprocess.Popen[str] | None = None
+        self._records: list[tuple[float, Record]] = []
+        self._changed = threading.Condition()
+        self._reader: threading.Thread | None = None
+        self.returncode: int | None = None
+        self.stderr = ""
+
+    def __enter__(self) -> LiveRun:
+        self._process = subprocess.Popen(
+            self._argv,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+            bufsize=1,
+        )
+        self._reader = threading.Thread(target=self._read, daemon=True)
+        self._reader.start()
+        self.wait_for(lambda r: True, timeout=15.0, what="the run's first record")
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        process = self._process
+        if process is not None and process.poll() is None:
+            process.kill()
+            process.wait(timeout=PROCESS_GRACE)
+        if process is not None:
+            with contextlib.suppress(ValueError):
+                self.stderr = process.stderr.read() if process.stderr else ""
+            for stream in (process.stdout, process.stderr):
+                if stream is not None:
+                    stream.close()
+
+    def _read(self) -> None:
+        assert self._process is not None and self._process.stdout is not None
+        for line in self._process.stdout:
+            read_at = time.monotonic()
+            try:
+                record = json.loads(line)
+            except json.JSONDecodeError:
+                record = {"t": -1.0, "type": "unparsable", "line": line}
+            with self._changed:
+                self._records.append((read_at, record))
+                self._changed.notify_all()
+        with self._changed:
+            self._changed.notify_all()
+
+    # -- time ------------------------------------------------------------------------------------
+
+    @property
+    def started(self) -> float:
+        """The run's t=0 on the monotonic clock: no record is read before it is written."""
+        with self._changed:
+            timed = [at - r["t"] for at, r in self._records if r.get("t", -1) >= 0]
+        if not timed:
+            raise AssertionError("the run printed no record yet")
+        return min(timed)
+
+    def now(self) -> float:
+        """The run's clock, as it stands now."""
+        return time.monotonic() - self.started
+
+    def at(self, monotonic: float) -> float:
+        """A monotonic moment in the run's time base."""
+        return monotonic - self.started
+
+    # -- records ---------------------------------------------------------------------------------
+
+    @property
+    def records(self) -> list[Record]:
+        with self._changed:
+            return [r for _, r in self._records]
+
+    def wait_for(
+        self, match: Callable[[Record], bool], *, timeout: float, what: str, after: int = 0
+    ) -> Record:
+        """The first record from index `after` that matches, waiting for it if need be."""
+        deadline = time.monotonic() + timeout
+        with self._changed:
+            while True:
+                for _, record in self._records[after:]:
+                    if match(record):
+                        return record
+                left = deadline - time.monotonic()
+                ended = self._reader is not None and not self._reader.is_alive()
+                if left <= 0 or ended:
+                    seen = "\n".join(_line(r) for _, r in self._records)
+                    raise AssertionError(f"no {what} within {timeout}s; the run printed:\n{seen}")
+                self._changed.wait(min(left, 0.05))
+
+    def wait_log(self, message_id: str, *, timeout: float, after: int = 0) -> Record:
+        return self.wait_for(
+            lambda r: r["type"] == "log" and r["id"] == message_id,
+            timeout=timeout,
+            what=message_id,
+            after=after,
+        )
+
+    def finish(self, timeout: float | None = None) -> list[Record]:
+        """Wait for the run to end by itself (`--until` or an exit); its records."""
+        assert self._process is not None
+        try:
+            self.returncode = self._process.wait(timeout=timeout or self.until + PROCESS_GRACE)
+        except subprocess.TimeoutExpired as err:
+            raise AssertionError(f"dbfsm run did not end by itself: {self._argv}") from err
+        if self._reader is not None:
+            self._reader.join(timeout=PROCESS_GRACE)
+        return self.records
+
+
+def command(socket_path: str, request: Mapping[str, Any]) -> tuple[float, float, dict[str, Any]]:
+    """`dbfsm command SOCKET JSON`: the call's start and end (monotonic) and the answer."""
+    start = time.monotonic()
+    done = subprocess.run(
+        [*DBFSM, "command", socket_path, json.dumps(request)],
+        capture_output=True,
+        text=True,
+        timeout=PROCESS_GRACE,
+        check=False,
+    )
+    end = time.monotonic()
+    if done.returncode not in (0, 1):
+        raise AssertionError(f"dbfsm command failed ({done.returncode}): {done.stderr}")
+    return start, end, json.loads(done.stdout)
+
+
+def command_arrival(records: Sequence[Record], name: str, nth: int = 0) -> float:
+    """When the run received the `nth` command `name`: its own COMMAND_RECEIVED record.
+
+    The client's call window includes starting an interpreter; the run's receipt is the
+    moment the command reached the engine, which is what the simulation needs.
+    """
+    received = [
+        r["t"]
+        for r in records
+        if r["type"] == "log" and r["id"] == "COMMAND_RECEIVED" and f"'{name}'" in r.get("text", "")
+    ]
+    if len(received) <= nth:
+        raise AssertionError(f"the run logged no COMMAND_RECEIVED for {name} #{nth + 1}")
+    return float(received[nth])
+
+
+@contextlib.contextmanager
+def timed() -> Iterator[list[float]]:
+    """Note the monotonic start and end of a block: `with timed() as w: ...; w == [s, e]`."""
+    window = [time.monotonic()]
+    yield window
+    window.append(time.monotonic())
