@@ -27,6 +27,8 @@ COMMANDS = {
     ),
     "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
+    "run": ("dbfsm.run", "run the engine live against the configured databases"),
+    "command": ("dbfsm.command", "send one command to a running `dbfsm run` and print the answer"),
 }
 
 

@@ -92,12 +92,17 @@ class VirtualRuntime:
             self.clock.now = max(self.clock.now, end)
 
 
+class ServerExited(Exception):
+    """The server exited before it answered a command: there is nobody left to answer."""
+
+
 class AsyncioRuntime:
     """Runs an engine on the asyncio event loop with asynchronous drivers.
 
     Usage (inside a running loop): `runtime = AsyncioRuntime(engine, driver)`;
     `runtime.start()`; `await runtime.command({...})` answers a command;
-    `await runtime.use(backend)` runs one request; `await runtime.wait_exit()`.
+    `await runtime.use(backend)` runs one request; `await runtime.wait_exit()`;
+    `await runtime.aclose()` closes every connection once done.
     """
 
     def __init__(self, engine: Engine, driver: Driver, notify: Notify | None = None) -> None:
@@ -138,10 +143,17 @@ class AsyncioRuntime:
                     self.notify(action, now)
                 case _:
                     self.notify(action, now)
-        if self.engine.exited:
+        if self.engine.exited and not self._exited.is_set():
             self._exited.set()
+            for future in self._replies.values():  # answers the server will never give
+                if not future.done():
+                    future.set_exception(ServerExited())
+            self._replies.clear()
 
     async def command(self, request: object) -> dict[str, Any]:
+        """The engine's answer to `request`; `ServerExited` if the server exits first."""
+        if self.engine.exited:
+            raise ServerExited()
         id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[id] = future
@@ -161,6 +173,24 @@ class AsyncioRuntime:
         await self._exited.wait()
         code = self.engine.exit_code
         return 0 if code is None else code
+
+    async def aclose(self) -> None:
+        """Stop: no more timers or driver calls, and every connection closed.
+
+        The engine is left as it is (a stop is not a server exit); opens still under way are
+        cancelled, then each backend's connection is closed and the driver shut down.
+        """
+        for handle in self._timers.values():
+            handle.cancel()
+        self._timers.clear()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+        for key, backend in list(self.engine.server.backends.items()):
+            await self.driver.close(Close(key, backend.instance))
+        shutdown = getattr(self.driver, "aclose", None)
+        if shutdown is not None:
+            await shutdown()
 
     async def _open(self, request: Open) -> None:
         self.deliver(await self.driver.open(request))

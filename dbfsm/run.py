@@ -1,0 +1,272 @@
+"""`dbfsm run`: the engine live, on the real clock, against the configured databases.
+
+Client traffic is what makes a loss noticed, as in Kea: `traffic` requests a second, each
+using every lease and host backend that is online, and only while the server serves (a server
+that does not serve drops requests unread). Config backends are used by the configuration
+poll every `config-fetch-wait-time` seconds while a configuration is in force. A request
+still running on a backend (a query waiting on a hung server) is not doubled by the next
+tick: one request per backend at a time, as a busy Kea thread would be.
+
+The records are those of `dbfsm simulate` (`t` in seconds since the run started), given to
+`sink` as they happen, the `summary` last. The run ends when the engine exits the server
+(the exit status is Kea's: 1 after a fatal database failure, the `exit-value` of `shutdown`),
+or on `stop()` / `until` (exit status 0: the engine did not exit; the summary says where it
+was). Either way every connection is closed and the control socket removed.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import functools
+import math
+import os
+import signal
+import sys
+import time
+from collections.abc import Callable
+from typing import TextIO
+
+from dbfsm.control import RECEIVE_TIMEOUT, ControlChannel, socket_name
+from dbfsm.runtime import AsyncioRuntime
+from drivers.base import Driver
+from fsm.actions import Action
+from fsm.config import load_file
+from fsm.engine import Engine
+from fsm.errors import DbfsmError
+from fsm.events import Lost
+from fsm.records import Record, record_of, summary, to_jsonl, to_text
+from fsm.settings import Role, ServerSettings
+
+Sink = Callable[[Record], None]
+
+
+class LiveRun:
+    """One live run of a configuration; `await run()` returns the exit status."""
+
+    def __init__(
+        self,
+        settings: ServerSettings,
+        *,
+        traffic: float = 10.0,
+        probe_interval: float | None = None,
+        sink: Sink | None = None,
+        driver: Driver | None = None,
+        control_timeout: float = RECEIVE_TIMEOUT,
+    ) -> None:
+        if not (math.isfinite(traffic) and traffic >= 0):
+            raise DbfsmError(f"traffic must be a finite number >= 0, not {traffic}")
+        self.settings = settings
+        self.traffic = traffic
+        self.sink: Sink = sink or (lambda record: None)
+        self.driver: Driver = driver or _live_driver(probe_interval, self._lost_while_idle)
+        self.engine = Engine(
+            settings, clock=time.monotonic, loader=_loader(settings), pid=os.getpid()
+        )
+        self.socket_path = socket_name(settings)
+        self.control_timeout = control_timeout
+        self.runtime: AsyncioRuntime | None = None
+        self.control: ControlChannel | None = None
+        self._start = 0.0
+        self._stop: asyncio.Event | None = None
+        self._loop: asyncio.AbstractEventLoop | None = None
+        self._busy: set[str] = set()
+        self._requests: set[asyncio.Task[None]] = set()
+
+    async def run(self, until: float | None = None) -> int:
+        """Run until the server exits, `stop()` is called or `until` seconds have passed."""
+        self._loop = asyncio.get_running_loop()
+        self._stop = asyncio.Event()
+        self._start = self._loop.time()
+        runtime = self.runtime = AsyncioRuntime(self.engine, self.driver, self._notify)
+        if self.socket_path is not None:
+            self.control = ControlChannel(
+                self.socket_path, runtime.command, timeout=self.control_timeout
+            )
+            await self.control.start()
+        loops = [self._loop.create_task(self._client_traffic())]
+        loops.append(self._loop.create_task(self._config_polls()))
+        end = 0.0
+        try:
+            runtime.start()
+            await self._until_end(runtime, until)
+            end = self._elapsed()
+        finally:
+            for task in [*loops, *self._requests]:
+                task.cancel()
+            await asyncio.gather(*loops, *self._requests, return_exceptions=True)
+            if self.control is not None:
+                await self.control.close()
+            await runtime.aclose()
+        engine = self.engine
+        self.sink(summary(end, engine.exit_code, engine.serving, engine.state))
+        return 0 if engine.exit_code is None else engine.exit_code
+
+    async def stop(self) -> None:
+        """End the run (as SIGTERM does): it closes everything and returns 0."""
+        self.request_stop()
+
+    def request_stop(self) -> None:
+        """`stop()` for callers that cannot await (a signal handler)."""
+        if self._stop is not None:
+            self._stop.set()
+
+    # -- internals ----------------------------------------------------------------------------
+
+    async def _until_end(self, runtime: AsyncioRuntime, until: float | None) -> None:
+        assert self._stop is not None
+        ends = [
+            asyncio.ensure_future(runtime.wait_exit()),
+            asyncio.ensure_future(self._stop.wait()),
+        ]
+        try:
+            await asyncio.wait(ends, timeout=until, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            for end in ends:
+                end.cancel()
+            await asyncio.gather(*ends, return_exceptions=True)
+
+    def _elapsed(self) -> float:
+        assert self._loop is not None
+        return self._loop.time() - self._start
+
+    def _notify(self, action: Action, now: float) -> None:
+        record = record_of(action, now - self._start)
+        if record is not None:
+            self.sink(record)
+
+    def _lost_while_idle(self, lost: Lost) -> None:
+        """The driver's idle watch found a connection gone: the engine hears it on the loop."""
+        if self._loop is not None and self.runtime is not None and not self._loop.is_closed():
+            self._loop.call_soon_threadsafe(self.runtime.deliver, lost)
+
+    def _backends(self, role: Callable[[Role], bool]) -> list[str]:
+        """Keys of the online backends whose role passes `role`, not already busy."""
+        return [
+            key
+            for key, b in self.engine.server.backends.items()
+            if b.state == "online" and role(b.settings.role) and key not in self._busy
+        ]
+
+    def _request(self, key: str) -> None:
+        assert self.runtime is not None and self._loop is not None
+        self._busy.add(key)
+        task = self._loop.create_task(self.runtime.use(key))
+        self._requests.add(task)
+        task.add_done_callback(functools.partial(self._request_done, key))
+
+    def _request_done(self, key: str, task: asyncio.Task[None]) -> None:
+        self._busy.discard(key)
+        self._requests.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            raise task.exception()  # type: ignore[misc]  # a driver bug: let asyncio report it
+
+    async def _client_traffic(self) -> None:
+        if self.traffic == 0:
+            return
+        await _ticks(1.0 / self.traffic, self._client_tick)
+
+    def _client_tick(self) -> None:
+        if self.engine.serving:
+            for key in self._backends(lambda role: role is not Role.CONFIG):
+                self._request(key)
+
+    async def _config_polls(self) -> None:
+        period = self.engine.settings.config_fetch_wait_time
+        if period > 0:  # 0: Kea schedules no poll
+            await _ticks(period, self._config_tick)
+
+    def _config_tick(self) -> None:
+        if self.engine.state in ("serving", "not_serving"):
+            for key in self._backends(lambda role: role is Role.CONFIG):
+                self._request(key)
+
+
+async def _ticks(every: float, tick: Callable[[], None]) -> None:
+    """Call `tick` every `every` seconds without drift (a late tick does not shift the rest)."""
+    loop = asyncio.get_running_loop()
+    due = loop.time()
+    while True:
+        due += every
+        await asyncio.sleep(max(0.0, due - loop.time()))
+        due = max(due, loop.time() - every)  # after a stall, do not fire a burst to catch up
+        tick()
+
+
+def _loader(settings: ServerSettings) -> Callable[[], ServerSettings] | None:
+    """`config-reload` rereads the file the configuration came from."""
+    source = settings.source
+    return None if source is None else functools.partial(load_file, source)
+
+
+def _live_driver(probe_interval: float | None, on_lost: Callable[[Lost], None]) -> Driver:
+    from drivers.live import LiveDriver
+
+    return LiveDriver(probe_interval=probe_interval, on_lost=on_lost)
+
+
+# -- command line -----------------------------------------------------------------------------
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="Kea configuration file")
+    parser.add_argument(
+        "--traffic",
+        metavar="RATE",
+        type=float,
+        default=10.0,
+        help="client requests per second (default 10; 0 for none)",
+    )
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument(
+        "--until", metavar="SECONDS", type=float, help="stop after this many seconds"
+    )
+    parser.add_argument(
+        "--probe-interval",
+        metavar="SECONDS",
+        type=float,
+        help="watch idle connections, probing every SECONDS (default: off, as in Kea)",
+    )
+
+
+def _positive(name: str, value: float | None) -> None:
+    if value is not None and not (math.isfinite(value) and value > 0):
+        raise DbfsmError(f"{name} must be a finite number > 0, not {value}")
+
+
+def printer(form: str, out: TextIO) -> Sink:
+    """Print each record as it happens, in `dbfsm simulate`'s formats, flushed."""
+    render = to_jsonl if form == "json" else to_text
+
+    def sink(record: Record) -> None:
+        out.write(render([record]))
+        out.flush()
+
+    return sink
+
+
+def command(args: argparse.Namespace) -> int:
+    _positive("--until", args.until)
+    _positive("--probe-interval", args.probe_interval)
+    settings = load_file(args.config)
+    live = LiveRun(
+        settings,
+        traffic=args.traffic,
+        probe_interval=args.probe_interval,
+        sink=printer(args.format, sys.stdout),
+    )
+    return asyncio.run(_main(live, args.until))
+
+
+async def _main(live: LiveRun, until: float | None) -> int:
+    """The run, ended by SIGINT or SIGTERM as by `stop()`."""
+    loop = asyncio.get_running_loop()
+    for signum in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(signum, live.request_stop)
+    try:
+        return await live.run(until)
+    finally:
+        for signum in (signal.SIGINT, signal.SIGTERM):
+            with contextlib.suppress(ValueError, RuntimeError):
+                loop.remove_signal_handler(signum)
