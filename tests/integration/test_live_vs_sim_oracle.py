@@ -24,7 +24,7 @@ CONFIG: dict[str, Any] = {
         }
     }
 }
-TIGHT = Tolerance(base=0.05, per_attempt=0.01)
+TIGHT = Tolerance(base=0.05, attempt_bound=0.5)
 
 
 def _lost_at(t: float, back: float | None = None) -> list[Fault]:
@@ -57,17 +57,24 @@ def test_times_within_the_tolerance_agree_and_beyond_it_do_not() -> None:
     assert "allowed" in late.mismatches[0]
 
 
-def test_each_attempt_widens_the_tolerance_by_its_own_cost() -> None:
+def test_attempts_that_take_time_delay_the_rest_within_their_bound() -> None:
     sim = simulate(scenario(CONFIG, _lost_at(1.0), until=3.0))
     drifting = copy.deepcopy(sim)
-    attempts = 0
-    for r in drifting:  # every attempt takes 30 ms longer live: the delay accumulates
-        if r["t"] > 0:
-            r["t"] += 0.03 * attempts
+    late = 0.0
+    for r in drifting:  # every live attempt takes 0.3 s: the loop runs later and later
         if r["type"] == "attempt":
-            attempts += 1
-    assert not compare(drifting, sim, TIGHT).ok
-    assert compare(drifting, sim, Tolerance(base=0.05, per_attempt=0.04)).ok
+            late += 0.3
+        if r["t"] > 0:
+            r["t"] = round(r["t"] + late, 6)
+    result = compare(drifting, sim, TIGHT)
+    assert result.ok, result.report()
+    assert [round(d, 6) for d in result.attempt_times] == [0.3] * 3
+    too_slow = compare(drifting, sim, Tolerance(base=0.05, attempt_bound=0.2))
+    assert "over its bound" in too_slow.mismatches[0]
+    # A loop that waits too long before its third attempt is not excused by attempt times.
+    third = next(r["t"] for r in sim if r["type"] == "attempt" and r["n"] == 3)
+    waits = [{**r, "t": r["t"] + 0.2} if r["t"] >= third else r for r in sim]
+    assert not compare(waits, sim, TIGHT).ok
 
 
 def test_a_missing_attempt_a_wrong_outcome_or_exit_is_a_mismatch() -> None:
