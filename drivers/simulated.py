@@ -9,12 +9,12 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
+from drivers import schema
+from drivers.tls import mysql_tls_configured
 from fsm.actions import Close, Open
 from fsm.events import Lost, Opened, OpenFailed
 from fsm.settings import DbType
 
-# The schema versions Kea expects (mysql_constants.h:55-56, pgsql_connection.h:21-22).
-EXPECTED_SCHEMA = {DbType.MYSQL: "35.0", DbType.POSTGRESQL: "34.0"}
 _DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
 
@@ -22,7 +22,8 @@ _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
 @dataclass
 class SimulatedServer:
     up: bool = True
-    schema: str | None = None  # None: the version Kea expects
+    schema: str | None = None  # None: the version the live drivers expect (drivers.schema)
+    tls: bool = True  # the server offers TLS
     open_instances: set[int] = field(default_factory=set)
     broken_instances: set[int] = field(default_factory=set)
 
@@ -62,16 +63,19 @@ class SimulatedDriver:
         db_type = request.settings.type
         if not server.up:
             return OpenFailed(request.backend, request.instance, _refused(request))
-        expected = EXPECTED_SCHEMA.get(db_type)
-        if expected is not None and server.schema not in (None, expected):
-            reason = (
-                f"{_ENGINE_NAMES[db_type]} schema version mismatch: expected version: "
-                f"{expected}, found version: {server.schema}"
-            )
+        expected = schema.text(schema.SCHEMA_VERSION)
+        if db_type in _ENGINE_NAMES and server.schema not in (None, expected):
+            reason = schema.mismatch(_ENGINE_NAMES[db_type], str(server.schema))
             return OpenFailed(request.backend, request.instance, reason, schema_mismatch=True)
         server.open_instances.add(request.instance)
         server.broken_instances.discard(request.instance)
-        return Opened(request.backend, request.instance)
+        # As with PyMySQL: configured TLS falls back to clear text on a server without it.
+        clear_text = (
+            db_type is DbType.MYSQL
+            and not server.tls
+            and mysql_tls_configured(request.settings.parameters)
+        )
+        return Opened(request.backend, request.instance, tls_missing=clear_text)
 
     def close_now(self, request: Close) -> None:
         server = self.server(request.backend)

@@ -80,6 +80,7 @@ class Backend:
         self.retries_left = settings.max_reconnect_tries
         self.config_applied = False
         self.schema_mismatch = False
+        self.tls_missing = False  # the last Opened said: TLS configured, session in clear text
         self.last_error = ""
         # Recovery started by retry-on-startup runs under Kea's startup retry control (id 0).
         self.startup_retry = False
@@ -160,6 +161,12 @@ class Backend:
 
     def log_lost_again(self, _: Any = None) -> None:
         self._server_log("DB_RECONNECT_LOST_CONNECTION", self.manager_id, self.timer_name)
+
+    def log_tls(self, _: Any = None) -> None:
+        """Kea checks the session's cipher after connecting, for MySQL only, and keeps a
+        clear-text connection (mysql_lease_mgr.cc:2430-2440, kea-behaviour.md §5)."""
+        if self.tls_missing and self.settings.type is DbType.MYSQL:
+            self._backend_log("NO_TLS")
 
     def resume_service(self, _: Any = None) -> None:
         n, of = self.attempt_number, self.settings.max_reconnect_tries

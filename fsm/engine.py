@@ -169,6 +169,7 @@ class Engine:
         if backend is None or backend.instance != event.instance or backend.state == "closed":
             return []  # a report about a connection closed since: stale
         if isinstance(event, Opened):
+            backend.tls_missing = event.tls_missing
             return self._run(backend, "opened")
         if isinstance(event, OpenFailed):
             backend.last_error = event.reason

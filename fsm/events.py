@@ -16,6 +16,8 @@ from dataclasses import dataclass
 class Opened:
     backend: str
     instance: int
+    # TLS was configured but the session is in clear text: Kea logs *_NO_TLS and keeps it.
+    tls_missing: bool = False
 
 
 @dataclass(frozen=True)

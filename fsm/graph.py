@@ -170,6 +170,7 @@ _BACKEND_EFFECTS = {
     "schedule_attempt": "log and start the reconnect-wait-time timer (..._ATTEMPT_SCHEDULE)",
     "log_lost_again": "log the loss again before each later attempt (..._LOST_CONNECTION)",
     "resume_service": "record the attempt, enable this backend's origin, log ..._SUCCEEDED",
+    "log_tls": "log ..._NO_TLS if TLS was configured but the connection is in clear text",
     "report_reconnect_disabled": "log ..._RECONNECT_DISABLED: FATAL under exit modes, else ERROR",
     "report_retries_exhausted": "log ..._DB_RECONNECT_FAILED: FATAL under exit modes, else ERROR",
     "request_exit": "tell the server to exit with code 1",
@@ -249,7 +250,7 @@ BACKEND = Graph(
             ("connecting",),
             "online",
             "kea.connect-order",
-            effects=("next_backend",),
+            effects=("log_tls", "next_backend"),
         ),
         Transition(
             "open_failed",
@@ -284,7 +285,11 @@ BACKEND = Graph(
             "kea.loss-during-recovery",
         ),
         Transition(
-            "opened", ("reconnecting",), "online", "doc.restored", effects=("resume_service",)
+            "opened",
+            ("reconnecting",),
+            "online",
+            "doc.restored",
+            effects=("log_tls", "resume_service"),
         ),
         Transition(
             "open_failed",

@@ -54,7 +54,7 @@ from .strategies import (
 )
 
 CONFIG_FILE = "/etc/kea/kea-dhcp.conf"
-SCHEMAS = (None, "35.0", "34.0", "22.2")  # None: the version Kea expects
+SCHEMAS = (None, "2.0", "1.0", "22.2")  # None: the version the drivers expect
 
 
 _DOCUMENTS = {

@@ -365,13 +365,13 @@ def test_configuration_stops_at_the_first_unreachable_backend(simulate_text):
     [
         (
             "mysql",
-            "34.0",
-            "MySQL schema version mismatch: expected version: 35.0, found version: 34.0",
+            "1.0",
+            "MySQL schema version mismatch: expected version: 2.0, found version: 1.0",
         ),
         (
             "postgresql",
-            "35.0",
-            "PostgreSQL schema version mismatch: expected version: 34.0, found version: 35.0",
+            "3.0",
+            "PostgreSQL schema version mismatch: expected version: 2.0, found version: 3.0",
         ),
     ],
 )
@@ -394,16 +394,16 @@ def test_schema_mismatch_during_the_loop_fails_the_attempt(simulate_text):
     config = dhcp4(lease_database=db(tries=3, wait=1000))
     events = [
         {"at": 1, "down": LEASE},
-        {"at": 1.5, "schema": LEASE, "version": "34.0"},
+        {"at": 1.5, "schema": LEASE, "version": "1.0"},
         {"at": 1.6, "up": LEASE},
-        {"at": 2.5, "schema": LEASE, "version": "35.0"},
+        {"at": 2.5, "schema": LEASE, "version": "2.0"},
     ]
     run = simulate_text(text(config, events, until=5))
     assert run.attempts(LEASE) == [(1, 1, 3, False), (2, 2, 3, False), (3, 3, 3, True)]
     failed = run.texts("ATTEMPT_FAILED")
     assert failed[1] == (
-        "database reconnect failed: MySQL schema version mismatch: expected version: 35.0, "
-        "found version: 34.0"
+        "database reconnect failed: MySQL schema version mismatch: expected version: 2.0, "
+        "found version: 1.0"
     )
     assert run.result.serving is True
 
@@ -422,7 +422,7 @@ def test_schema_mismatch_on_reconfiguration_is_not_retried(simulate_text):
     answer = run.answer("config-set")
     assert answer["result"] == 1
     assert answer["text"] == (
-        "Unable to open database: PostgreSQL schema version mismatch: expected version: 34.0, "
+        "Unable to open database: PostgreSQL schema version mismatch: expected version: 2.0, "
         "found version: 33.0"
     )
     assert run.ids("WITH_RETRY_FAILED|RECONNECT") == []

@@ -1,0 +1,220 @@
+"""MySQL and MariaDB sessions on PyMySQL, each in its own worker thread.
+
+PyMySQL blocks, so every call on a connection runs in that connection's single worker
+thread: the event loop never waits on a socket, and a connection (which PyMySQL does not
+share between threads) sees one call at a time.
+
+Timeouts: PyMySQL applies `connect_timeout` to the TCP connect only, and the server's
+greeting and the handshake to `read_timeout` (driver-facts.md §2.1), so a port that accepts
+but never speaks would hang a connect for ever. The handshake therefore runs with Kea's
+`connect-timeout` as its read and write timeouts, and the configured `read-timeout` /
+`write-timeout` (0: none, as in Kea) govern the queries after it.
+
+A loss is one of the client errors that mean the session is gone (2002, 2003, 2006, 2013,
+2014, 2045, 2055: Kea's list plus driver-facts.md's), the server's own "your session is
+over" (1053 shutdown, 1927 killed, 4031 idle timeout), or a connection PyMySQL has already
+closed after an I/O error; anything else is an ordinary query error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from collections.abc import Callable, Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
+from typing import Any, TypeVar
+
+import pymysql
+import pymysql.connections
+
+from drivers import tls
+from drivers.redact import redact
+from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+
+DIALECT = Dialect(
+    name="MySQL",
+    message_prefix="MYSQL",
+    directory="mysql",
+    list_tables=(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = DATABASE()"
+    ),
+    write_lease=(
+        "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id) "
+        "VALUES (%s, %s, 3600, NOW() + INTERVAL 1 HOUR, 1) "
+        "ON DUPLICATE KEY UPDATE hwaddr = VALUES(hwaddr), expire = VALUES(expire)"
+    ),
+    read_lease="SELECT address, hwaddr, expire FROM lease4 WHERE address = %s",
+    read_host="SELECT host_id, hostname FROM hosts WHERE dhcp_identifier = %s",
+    poll_config="SELECT MAX(revision_id) FROM config_audit",
+)
+LOSS_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031})
+DEFAULT_PORT = 3306
+_CLOSE_GRACE = 2.0  # seconds a clean close (COM_QUIT) may take before the socket is cut
+
+T = TypeVar("T")
+
+
+def error_code(error: BaseException) -> int | None:
+    args = error.args
+    return args[0] if args and isinstance(args[0], int) else None
+
+
+def error_text(error: BaseException, parameters: Mapping[str, Any]) -> str:
+    args = error.args
+    text = str(args[1]) if len(args) > 1 else str(error)
+    return redact(text or type(error).__name__, parameters)
+
+
+def is_loss(error: BaseException, still_open: bool) -> bool:
+    if not still_open or error_code(error) in LOSS_CODES:
+        return True
+    # PyMySQL's errors on a connection it closed itself: InterfaceError(0, '') and "Already closed".
+    return isinstance(error, pymysql.err.InterfaceError) or "Already closed" in str(error)
+
+
+def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connection[Any], bool]:
+    """Blocking: open, with the handshake bounded by connect-timeout; (conn, tls_missing)."""
+    connect_timeout = int(parameters.get("connect-timeout", 5))
+    read_timeout = int(parameters.get("read-timeout", 0)) or None
+    write_timeout = int(parameters.get("write-timeout", 0)) or None
+    conn = pymysql.connections.Connection(
+        host=parameters.get("host", "localhost"),
+        port=int(parameters.get("port") or DEFAULT_PORT),
+        user=parameters.get("user"),
+        password=parameters.get("password") or "",
+        database=parameters.get("name"),
+        connect_timeout=connect_timeout,
+        read_timeout=connect_timeout,
+        write_timeout=connect_timeout,
+        autocommit=True,
+        charset="utf8mb4",
+        defer_connect=True,
+    )
+    # PyMySQL attributes its stubs do not declare: the TLS context of its "preferred" mode
+    # and the socket timeouts it applies to every read and write.
+    undeclared: Any = conn
+    context = tls.mysql_context(parameters)
+    if context is not None:
+        # As Kea: TLS with these settings when the server offers it, clear text otherwise.
+        undeclared.ctx = context
+    conn.connect()
+    undeclared._read_timeout = read_timeout
+    undeclared._write_timeout = write_timeout
+    tls_missing = False
+    if context is not None:
+        with conn.cursor() as cursor:
+            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+            row = cursor.fetchone()
+        tls_missing = not (row and row[1])
+    return conn, tls_missing
+
+
+class MySQLSession:
+    dialect = DIALECT
+
+    def __init__(
+        self,
+        conn: pymysql.connections.Connection[Any],
+        worker: ThreadPoolExecutor,
+        parameters: Mapping[str, Any],
+        tls_missing: bool,
+    ) -> None:
+        self._conn = conn
+        self._worker = worker
+        self._parameters = parameters
+        self.tls_missing = tls_missing
+        self._closing = False
+        self._in_flight = 0
+        self._watcher: asyncio.Task[None] | None = None
+
+    def __repr__(self) -> str:
+        return f"<MySQLSession {self._parameters.get('host')}:{self._parameters.get('port')}>"
+
+    @classmethod
+    async def connect(cls, parameters: Mapping[str, Any]) -> MySQLSession:
+        worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbfsm-mysql")
+        loop = asyncio.get_running_loop()
+        try:
+            conn, tls_missing = await loop.run_in_executor(worker, _connect, parameters)
+        except (pymysql.Error, OSError) as e:
+            worker.shutdown(wait=False)
+            raise OpenError(error_text(e, parameters)) from None
+        except OpenError:
+            worker.shutdown(wait=False)
+            raise
+        return cls(conn, worker, parameters, tls_missing)
+
+    async def _call(self, work: Callable[[], T]) -> T:
+        self._in_flight += 1
+        try:
+            return await asyncio.get_running_loop().run_in_executor(self._worker, work)
+        except (pymysql.Error, OSError) as e:
+            reason = error_text(e, self._parameters)
+            if self._closing:
+                raise QueryFailed(f"connection closed: {reason}") from None
+            if is_loss(e, self._conn.open):
+                raise SessionLost(reason) from None
+            raise QueryFailed(reason) from None
+        finally:
+            self._in_flight -= 1
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        def run() -> list[Row]:
+            with self._conn.cursor() as cursor:
+                cursor.execute(sql, tuple(params) or None)
+                return list(cursor.fetchall())
+
+        return await self._call(run)
+
+    async def run_script(self, statements: Sequence[str]) -> None:
+        """MySQL commits DDL statement by statement: there is no one transaction to use."""
+
+        def run() -> None:
+            with self._conn.cursor() as cursor:
+                for statement in statements:
+                    cursor.execute(statement)
+
+        await self._call(run)
+
+    async def ping(self) -> None:
+        await self._call(lambda: self._conn.ping(reconnect=False))
+
+    def watch(self, interval: float, gone: Callable[[str], None]) -> None:
+        """Ping every `interval` seconds while no request is running."""
+        self._watcher = asyncio.get_running_loop().create_task(self._probe(interval, gone))
+
+    async def _probe(self, interval: float, gone: Callable[[str], None]) -> None:
+        while not self._closing:
+            await asyncio.sleep(interval)
+            if self._in_flight:
+                continue  # a request is on the connection: it notices a loss itself
+            try:
+                await self.ping()
+            except SessionLost as e:
+                gone(str(e))
+                return
+            except QueryFailed:
+                continue
+
+    async def close(self) -> None:
+        self._closing = True
+        if self._watcher is not None:
+            self._watcher.cancel()
+        if self._in_flight == 0 and self._conn.open:
+            loop = asyncio.get_running_loop()
+            with contextlib.suppress(Exception):
+                await asyncio.wait_for(
+                    loop.run_in_executor(self._worker, self._conn.close), _CLOSE_GRACE
+                )
+        self._cut()
+        self._worker.shutdown(wait=False)
+
+    def _cut(self) -> None:
+        """Unblock a call stuck on a silent server: shut the socket down under it."""
+        sock: socket.socket | None = getattr(self._conn, "_sock", None)
+        if sock is not None:
+            with contextlib.suppress(OSError):
+                sock.shutdown(socket.SHUT_RDWR)
+            if self._in_flight == 0:
+                sock.close()  # else the worker's call fails and PyMySQL closes it

@@ -1,0 +1,185 @@
+"""PostgreSQL sessions on psycopg 3 (async): parameters, loss classification, idle watch.
+
+Every Kea parameter reaches libpq: host, port, name, user, password, `connect-timeout`
+(enforced here too, since libpq raises values under 2 s to 2 s), `tcp-user-timeout` (Kea's
+seconds become libpq's milliseconds) and the TLS parameters (`drivers.tls`).
+
+A loss is an error on a broken connection, or an `OperationalError` whose SQLSTATE class is
+08 (connection exception), 53 (insufficient resources), 57 (operator intervention), 58
+(system error) or that has none (libpq's own "server closed the connection"), as Kea's
+`checkStatementError`; anything else is an ordinary query error.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
+from typing import Any
+
+import psycopg
+
+from drivers import tls
+from drivers.redact import first_line
+from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+
+DIALECT = Dialect(
+    name="PostgreSQL",
+    message_prefix="PGSQL",
+    directory="postgresql",
+    list_tables=(
+        "SELECT table_name FROM information_schema.tables WHERE table_schema = current_schema()"
+    ),
+    write_lease=(
+        "INSERT INTO lease4 (address, hwaddr, valid_lifetime, expire, subnet_id) "
+        "VALUES (%s, %s, 3600, now() + interval '1 hour', 1) "
+        "ON CONFLICT (address) DO UPDATE SET hwaddr = EXCLUDED.hwaddr, expire = EXCLUDED.expire"
+    ),
+    read_lease="SELECT address, hwaddr, expire FROM lease4 WHERE address = %s",
+    read_host="SELECT host_id, hostname FROM hosts WHERE dhcp_identifier = %s",
+    poll_config="SELECT max(revision_id) FROM config_audit",
+)
+LOSS_CLASSES = frozenset({"08", "53", "57", "58"})
+
+
+def is_loss(error: BaseException, broken: bool) -> bool:
+    if broken:
+        return True
+    if not isinstance(error, psycopg.OperationalError):
+        return False
+    return error.sqlstate is None or error.sqlstate[:2] in LOSS_CLASSES
+
+
+def connection_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
+    """psycopg/libpq keywords for a Kea PostgreSQL database map (defaults already filled)."""
+    libpq: dict[str, Any] = {
+        "host": parameters.get("host", "localhost"),
+        "dbname": parameters.get("name"),
+        "user": parameters.get("user"),
+        "password": parameters.get("password"),
+        "connect_timeout": parameters.get("connect-timeout", 5),
+    }
+    if parameters.get("port"):
+        libpq["port"] = parameters["port"]
+    if parameters.get("tcp-user-timeout"):
+        libpq["tcp_user_timeout"] = int(parameters["tcp-user-timeout"]) * 1000
+    libpq.update(tls.postgresql_parameters(parameters))
+    return {k: v for k, v in libpq.items() if v is not None}
+
+
+class PostgreSQLSession:
+    dialect = DIALECT
+    tls_missing = False  # Kea makes no post-connect TLS check for PostgreSQL
+
+    def __init__(self, conn: psycopg.AsyncConnection[Any], parameters: Mapping[str, Any]):
+        self._conn = conn
+        self._parameters = parameters
+        self._closing = False
+        self._busy = 0
+        self._gone: Callable[[str], None] | None = None
+        self._watched_fd: int | None = None
+        self._checks: set[asyncio.Task[None]] = set()
+
+    def __repr__(self) -> str:
+        return f"<PostgreSQLSession {self._parameters.get('host')}:{self._parameters.get('port')}>"
+
+    @classmethod
+    async def connect(cls, parameters: Mapping[str, Any]) -> PostgreSQLSession:
+        timeout = float(parameters.get("connect-timeout", 5))
+        host = parameters.get("host", "localhost")
+        port = parameters.get("port") or 5432
+        try:
+            conn = await asyncio.wait_for(
+                psycopg.AsyncConnection.connect(
+                    autocommit=True, **connection_parameters(parameters)
+                ),
+                timeout,
+            )
+        except TimeoutError:
+            raise OpenError(
+                f'connection to server at "{host}", port {port} failed: timeout expired'
+            ) from None
+        except psycopg.Error as e:
+            raise OpenError(first_line(e, parameters).removeprefix("connection failed: ")) from None
+        return cls(conn, parameters)
+
+    # -- statements -----------------------------------------------------------------------------
+
+    @contextlib.asynccontextmanager
+    async def _using(self) -> AsyncIterator[None]:
+        """One operation: the idle watch steps aside (psycopg waits on the same socket)."""
+        self._busy += 1
+        self._unwatch()
+        try:
+            yield
+        except psycopg.Error as e:
+            raise self._classify(e) from None
+        finally:
+            self._busy -= 1
+            self._rewatch()
+
+    def _classify(self, error: psycopg.Error) -> QueryFailed | SessionLost:
+        reason = first_line(error, self._parameters)
+        if self._closing:
+            return QueryFailed(f"connection closed: {reason}")
+        if is_loss(error, self._conn.broken):
+            return SessionLost(reason)
+        return QueryFailed(reason)
+
+    async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
+        async with self._using():
+            cursor = await self._conn.execute(sql.encode(), params or None)
+            return list(await cursor.fetchall()) if cursor.description else []
+
+    async def run_script(self, statements: Sequence[str]) -> None:
+        async with self._using(), self._conn.transaction():
+            for statement in statements:
+                await self._conn.execute(statement.encode())
+
+    async def ping(self) -> None:
+        async with self._using():
+            await self._conn.execute(b"")
+
+    # -- idle watch: the socket becoming readable while nothing runs --------------------------
+
+    def watch(self, interval: float, gone: Callable[[str], None]) -> None:
+        """`interval` is unused: the kernel tells when the server sends or closes anything."""
+        self._gone = gone
+        self._rewatch()
+
+    def _rewatch(self) -> None:
+        if self._gone is None or self._busy or self._closing or self._watched_fd is not None:
+            return
+        if self._conn.closed:
+            return
+        self._watched_fd = self._conn.fileno()
+        asyncio.get_running_loop().add_reader(self._watched_fd, self._readable)
+
+    def _unwatch(self) -> None:
+        if self._watched_fd is not None:
+            asyncio.get_running_loop().remove_reader(self._watched_fd)
+            self._watched_fd = None
+
+    def _readable(self) -> None:
+        self._unwatch()
+        task = asyncio.get_running_loop().create_task(self._check())
+        self._checks.add(task)
+        task.add_done_callback(self._checks.discard)
+
+    async def _check(self) -> None:
+        try:
+            await self.ping()
+        except SessionLost as e:
+            gone, self._gone = self._gone, None
+            self._unwatch()
+            if gone is not None:
+                gone(str(e))
+        except QueryFailed:
+            pass
+
+    async def close(self) -> None:
+        self._closing = True
+        self._gone = None
+        self._unwatch()
+        with contextlib.suppress(psycopg.Error, OSError):
+            await self._conn.close()

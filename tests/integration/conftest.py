@@ -1,0 +1,80 @@
+"""Session fixtures: private PostgreSQL and MariaDB servers, TLS certificates, fault proxies.
+
+The servers start once per session (a few seconds each) and are shared by every test that
+asks for them; a test that breaks a server (kill, stop, pause) must leave it running again,
+which `healthy_*` does for it. A server that cannot be started makes the fixture FAIL: these
+tests never skip.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+from tests.integration.certs import Pki, make_pki
+from tests.integration.proxy import FaultProxy
+from tests.integration.servers import PrivateMariaDB, PrivatePostgres, PrivateServer
+
+
+@pytest.fixture(scope="session")
+def pki(tmp_path_factory: pytest.TempPathFactory) -> Pki:
+    directory: Path = tmp_path_factory.mktemp("pki")
+    directory.chmod(0o755)  # the servers' users read their copies, but the tests read these
+    return make_pki(directory)
+
+
+def _serve(server: PrivateServer) -> Iterator[PrivateServer]:
+    try:
+        server.start()
+        yield server
+    finally:
+        server.cleanup()
+
+
+@pytest.fixture(scope="session")
+def pg_server(pki: Pki) -> Iterator[PrivatePostgres]:
+    """A private PostgreSQL 15 with TLS available (not required)."""
+    yield from _serve(PrivatePostgres(tls=pki))  # type: ignore[misc]
+
+
+@pytest.fixture(scope="session")
+def mariadb_server(pki: Pki) -> Iterator[PrivateMariaDB]:
+    """A private MariaDB with TLS available (not required)."""
+    yield from _serve(PrivateMariaDB(tls=pki))  # type: ignore[misc]
+
+
+def _healthy(server: PrivateServer) -> PrivateServer:
+    """The server as a test expects it: running and answering (after another test's fault)."""
+    server.resume()
+    if not server.running:
+        server.start()
+    return server
+
+
+@pytest.fixture
+def healthy_pg(pg_server: PrivatePostgres) -> Iterator[PrivatePostgres]:
+    yield _healthy(pg_server)  # type: ignore[misc]
+    _healthy(pg_server)
+
+
+@pytest.fixture
+def healthy_mariadb(mariadb_server: PrivateMariaDB) -> Iterator[PrivateMariaDB]:
+    yield _healthy(mariadb_server)  # type: ignore[misc]
+    _healthy(mariadb_server)
+
+
+@pytest.fixture
+def proxy_to() -> Iterator[type[FaultProxy]]:
+    """`proxy_to(port)` starts a FaultProxy to that port; every one is stopped after the test."""
+    started: list[FaultProxy] = []
+
+    class _Tracked(FaultProxy):
+        def start(self) -> FaultProxy:
+            started.append(self)
+            return super().start()
+
+    yield _Tracked
+    for proxy in started:
+        proxy.stop()
