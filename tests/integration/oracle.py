@@ -91,7 +91,7 @@ class Comparison:
     tolerance: Tolerance
     mismatches: list[str] = field(default_factory=list)
     worst: float = 0.0  # the largest |t_live - t_sim| among matched records, after drift
-    attempt_times: list[float] = field(default_factory=list)  # each live attempt's duration
+    attempt_times: list[float] = field(default_factory=list)  # each live open's duration
 
     @property
     def ok(self) -> bool:
@@ -107,12 +107,15 @@ class Comparison:
 
 
 def attempt_times(live: Sequence[Record]) -> list[tuple[float, float]]:
-    """(end, duration) of each live reconnect attempt.
+    """(end, duration) of each live connection attempt, the startup opens first.
 
-    An attempt begins where the engine logs `*_DB_RECONNECT_LOST_CONNECTION` (Kea logs it at
-    every attempt) and ends with its `attempt` record. One backend in a loop at a time.
+    The startup opens begin at t=0 and end with the run's first record. A reconnect attempt
+    begins where the engine logs `*_DB_RECONNECT_LOST_CONNECTION` (Kea logs it at every
+    attempt) and ends with its `attempt` record. One backend in a loop at a time.
     """
     found: list[tuple[float, float]] = []
+    if live and live[0]["t"] > 0:
+        found.append((live[0]["t"], live[0]["t"]))
     began: float | None = None
     for r in live:
         if r["type"] == "log" and str(r["id"]).endswith("_DB_RECONNECT_LOST_CONNECTION"):
@@ -146,7 +149,7 @@ def compare(live: Sequence[Record], sim: Sequence[Record], tolerance: Tolerance)
     for n, duration in enumerate(result.attempt_times, 1):
         if duration > tolerance.attempt_bound:
             result.mismatches.append(
-                f"live attempt #{n} took {duration:.3f}s, over its bound "
+                f"live open #{n} took {duration:.3f}s, over its bound "
                 f"{tolerance.attempt_bound:.3f}s"
             )
     live_steps = [(r, k) for r in on_sim_clock(live) if (k := key_of(r)) is not None]
@@ -255,7 +258,8 @@ def agree(
     tolerance: Tolerance,
     traffic: Traffic = "continuous",
 ) -> Comparison:
-    """The best comparison of `live` with the simulations the faults allow.
+    """The best comparison of `live` with the simulations the faults allow, up to `until`
+    (the run's end on its clock).
 
     The faults' times are on the run's clock; they move to the simulation's as the records
     do (`drift`). A fault with a window is simulated at the window's start, its end, and
@@ -264,6 +268,7 @@ def agree(
     """
     to_sim = drift(live)
     faults = [_on(f, to_sim) for f in faults]
+    until = round(to_sim(until), 6)
     best: Comparison | None = None
     for candidate in _candidates(config, faults, until, traffic):
         comparison = compare(live, simulate(scenario(config, candidate, until, traffic)), tolerance)
@@ -424,9 +429,14 @@ class LiveRun:
             after=after,
         )
 
-    def finish(self, timeout: float | None = None) -> list[Record]:
-        """Wait for the run to end by itself (`--until` or an exit); its records."""
+    def finish(self, timeout: float | None = None, settle: float | None = None) -> list[Record]:
+        """Wait for the run to end (`--until`, an exit, or SIGTERM `settle` s from now)."""
         assert self._process is not None
+        if settle is not None:
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self._process.wait(timeout=settle)
+            if self._process.poll() is None:
+                self._process.terminate()  # a clean stop: summary, exit status 0
         try:
             self.returncode = self._process.wait(timeout=timeout or self.until + PROCESS_GRACE)
         except subprocess.TimeoutExpired as err:
@@ -561,9 +571,10 @@ class Case:
 
     # -- the verdict -------------------------------------------------------------------------
 
-    def finish(self) -> list[Record]:
+    def finish(self, settle: float | None = None) -> list[Record]:
+        """The run's records once it ended; `settle` seconds more, then a clean stop."""
         assert self.run is not None
-        return self.run.finish()
+        return self.run.finish(settle=settle)
 
     def all_faults(self, records: Sequence[Record]) -> list[Fault]:
         """The faults in the run's time base, commands at the moment the run received them."""
@@ -598,7 +609,8 @@ class Case:
     def verdict(self, records: Sequence[Record], tolerance: Tolerance) -> Comparison:
         assert self.run is not None
         faults = self.all_faults(records)
-        return agree(records, self.config, faults, self.run.until, tolerance, self.sim_traffic)
+        end = records[-1]["t"] if records and records[-1]["type"] == "summary" else self.run.until
+        return agree(records, self.config, faults, end, tolerance, self.sim_traffic)
 
 
 def copy_config(config: Mapping[str, Any]) -> dict[str, Any]:

@@ -68,7 +68,7 @@ def test_attempts_that_take_time_delay_the_rest_within_their_bound() -> None:
             r["t"] = round(r["t"] + late, 6)
     result = compare(drifting, sim, TIGHT)
     assert result.ok, result.report()
-    assert [round(d, 6) for d in result.attempt_times] == [0.3] * 3
+    assert [round(d, 6) for d in result.attempt_times] == [0.3] * 3  # startup at t=0
     too_slow = compare(drifting, sim, Tolerance(base=0.05, attempt_bound=0.2))
     assert "over its bound" in too_slow.mismatches[0]
     # A loop that waits too long before its third attempt is not excused by attempt times.
