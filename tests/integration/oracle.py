@@ -33,6 +33,8 @@ from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+import pytest
+
 Record = dict[str, Any]
 Key = tuple[Any, ...]
 
@@ -205,6 +207,7 @@ class Fault:
     backend: str = "lease-database"
     settled: float | None = None
     command: Mapping[str, Any] | None = None
+    live_at: float = 0.0  # `at` on the run's clock, kept when `at` moves to the simulation's
 
     def event(self, at: float | None = None) -> dict[str, Any]:
         when = round(self.at if at is None else at, 6)
@@ -267,10 +270,16 @@ def agree(
     change).
     """
     to_sim = drift(live)
+    ups = [f for f in faults if f.settled is not None]
+    straddling = [
+        (to_sim(end - took), end - took, end)
+        for end, took in attempt_times(live)
+        if any(end - took <= up.settled and end >= up.at for up in ups)  # type: ignore[operator]
+    ]
     faults = [_on(f, to_sim) for f in faults]
     until = round(to_sim(until), 6)
     best: Comparison | None = None
-    for candidate in _candidates(config, faults, until, traffic):
+    for candidate in _candidates(config, faults, until, traffic, straddling):
         comparison = compare(live, simulate(scenario(config, candidate, until, traffic)), tolerance)
         if comparison.ok:
             return comparison
@@ -281,8 +290,18 @@ def agree(
 
 
 def _candidates(
-    config: Mapping[str, Any], faults: Sequence[Fault], until: float, traffic: Traffic
+    config: Mapping[str, Any],
+    faults: Sequence[Fault],
+    until: float,
+    traffic: Traffic,
+    straddling: Sequence[tuple[float, float, float]] = (),
 ) -> Iterator[list[Fault]]:
+    """Fault lists to simulate: windows at their ends, then at each moment that matters.
+
+    `straddling` holds live attempts as (start on the simulation's clock, live start, live
+    end): an attempt under way while the server came back may have gone either way, so the
+    server being back just before it is a candidate too.
+    """
     windowed = [i for i, f in enumerate(faults) if f.settled is not None and f.settled > f.at]
     if not windowed:
         yield list(faults)
@@ -292,24 +311,25 @@ def _candidates(
     yield latest
     earliest = [_at(f, f.at) for f in faults]
     yield earliest
-    attempts = [
-        r["t"] for r in simulate(scenario(config, latest, until, traffic)) if r["type"] == "attempt"
-    ]
+    simulated = simulate(scenario(config, latest, until, traffic))
+    moments = [r["t"] for r in simulated if r["type"] == "attempt"]
     for i in windowed:
         fault = faults[i]
         assert fault.settled is not None
-        for t in attempts:
-            if fault.at < t < fault.settled:
-                yield [_at(f, t - 0.001) if j == i else latest[j] for j, f in enumerate(faults)]
+        inside = [t for t in moments if fault.at < t < fault.settled]
+        inside += [t for t, _, end in straddling if fault.live_at <= end]
+        for t in inside:
+            yield [_at(f, t - 0.001) if j == i else latest[j] for j, f in enumerate(faults)]
 
 
 def _on(fault: Fault, to_sim: Callable[[float], float]) -> Fault:
     settled = None if fault.settled is None else to_sim(fault.settled)
-    return Fault(to_sim(fault.at), fault.kind, fault.backend, settled, fault.command)
+    return Fault(to_sim(fault.at), fault.kind, fault.backend, settled, fault.command, fault.at)
 
 
 def _at(fault: Fault, at: float | None) -> Fault:
-    return Fault(at if at is not None else fault.at, fault.kind, fault.backend, None, fault.command)
+    when = at if at is not None else fault.at
+    return Fault(when, fault.kind, fault.backend, None, fault.command, fault.live_at)
 
 
 # -- the live run ---------------------------------------------------------------------------------
@@ -511,7 +531,7 @@ class Case:
         with open(self.path, "w", encoding="utf-8") as f:
             json.dump(self.config, f, indent=2)
         self.faults: list[Fault] = []
-        self._windows: list[tuple[str, float, float]] = []  # kind, monotonic start, end
+        self.windows: list[tuple[str, float, float]] = []  # kind, monotonic start, end
         self.run: LiveRun | None = None
         self.sim_traffic: Traffic = "continuous"
 
@@ -538,6 +558,15 @@ class Case:
         """Break the server with `action`; the moment it began is the simulated `down`."""
         return self._note("down", action)
 
+    def silent(self, action: Callable[[], object]) -> float:
+        """Make the server go silent (hung, black hole): nothing is refused, nothing answers.
+
+        For the model the server is down from the moment a timeout says so, the run's first
+        `Lost` after the fault; the time that took is measured (`detections`) and held to
+        the timeout by the test, as an attempt's duration is.
+        """
+        return self._note("silent", action)
+
     def up(self, action: Callable[[], object]) -> float:
         """Bring the server back with `action`: accepting somewhere within the call."""
         return self._note("up", action)
@@ -554,13 +583,13 @@ class Case:
     def _note(self, kind: str, action: Callable[[], object]) -> float:
         with timed() as window:
             action()
-        self._windows.append((kind, window[0], window[1]))
+        self.windows.append((kind, window[0], window[1]))
         return window[1] - window[0]
 
     def command(self, request: Mapping[str, Any]) -> dict[str, Any]:
         """Send a control-channel command with `dbfsm command`; its answer."""
         _, _, answer = command(self.socket, request)
-        self._windows.append(("command:" + json.dumps(request), 0.0, 0.0))
+        self.windows.append(("command:" + json.dumps(request), 0.0, 0.0))
         return answer
 
     def config_set(self, database: Mapping[str, Any]) -> dict[str, Any]:
@@ -581,7 +610,7 @@ class Case:
         assert self.run is not None
         faults = list(self.faults)
         seen: dict[str, int] = {}
-        for kind, start, end in self._windows:
+        for kind, start, end in self.windows:
             if kind.startswith("command:"):
                 request = json.loads(kind.removeprefix("command:"))
                 name = request["command"]
@@ -590,6 +619,8 @@ class Case:
                 faults.append(Fault(at, "command", command=request))
             elif kind == "up":
                 faults.append(Fault(self.run.at(start), "up", settled=self.run.at(end)))
+            elif kind == "silent":
+                faults.append(Fault(_first_loss(records, self.run.at(start)), "down"))
             elif kind == "break":
                 at = self.run.at(start)
                 faults += [Fault(at, "down"), Fault(at, "up")]
@@ -597,11 +628,16 @@ class Case:
                 faults.append(Fault(self.run.at(start), kind))
         return sorted(faults, key=lambda f: f.at)  # stable: a break stays down, then up
 
-    def tolerance(self) -> Tolerance:
-        """One traffic interval, the event loop's slack and the longest fault injection;
-        an attempt bounded by the connect (and, for MySQL, read) timeout it was given."""
-        injections = [end - start for kind, start, end in self._windows if kind != "up"]
-        base = 1.0 / self.traffic + LOOP_SLACK + max(injections, default=0.0)
+    def injection_time(self) -> float:
+        """The longest time a fault took to inject (a kill waits for the processes to die)."""
+        return max((end - start for kind, start, end in self.windows if kind != "up"), default=0)
+
+    def tolerance(self, detection_bound: float = 0.0) -> Tolerance:
+        """One traffic interval, the event loop's slack, the longest fault injection and the
+        timeout that bounds noticing the fault (a hung or black-holed server); an attempt
+        bounded by the connect (and, for MySQL, read) timeout it was given."""
+        injections = [end - start for kind, start, end in self.windows if kind != "up"]
+        base = 1.0 / self.traffic + LOOP_SLACK + max(injections, default=0.0) + detection_bound
         db = self.config["Dhcp4"]["lease-database"]
         bound = max(db.get("connect-timeout", 5), db.get("read-timeout", 0)) + LOOP_SLACK
         return Tolerance(base=round(base, 3), attempt_bound=bound)
@@ -613,5 +649,96 @@ class Case:
         return agree(records, self.config, faults, end, tolerance, self.sim_traffic)
 
 
+def _first_loss(records: Sequence[Record], since: float) -> float:
+    lost = [t for t in _losses(records) if t >= since]
+    if not lost:
+        raise AssertionError(f"the run noticed no loss after {since:.3f}s")
+    return float(lost[0])
+
+
+def _losses(records: Sequence[Record]) -> list[float]:
+    """When the engine heard `Lost`: its LOST_CONNECTION logs outside the startup loop."""
+    return [
+        r["t"]
+        for r in records
+        if r["type"] == "log"
+        and str(r["id"]).endswith("_DB_RECONNECT_LOST_CONNECTION")
+        and "manager ID: 0," not in r.get("text", "")
+    ]
+
+
 def copy_config(config: Mapping[str, Any]) -> dict[str, Any]:
     return json.loads(json.dumps(config))  # type: ignore[no-any-return]
+
+
+# -- what the live tests share ---------------------------------------------------------------
+
+# The reconnect loop is small so the tests stay fast: 6 attempts 400 ms apart, a budget of
+# 2.4 s after a loss, longer than either private server takes to start again after a crash.
+TRIES = 6
+WAIT_MS = 400
+BUDGET = TRIES * WAIT_MS / 1000
+# A run ends by itself when the server exits, or is stopped (SIGTERM) SETTLE seconds after
+# the last thing the test waits for; LONGEST only bounds a run that goes wrong.
+SETTLE = 0.5
+LONGEST = 30.0
+TRAFFIC = 50.0  # requests a second: a loss is noticed within 20 ms of the fault
+ENGINES = ("postgresql", "mysql")
+_FIXTURES = {"postgresql": "healthy_pg", "mysql": "healthy_mariadb"}
+# Short timeouts so that no attempt can hang a test: they bound the hung and black-holed
+# cases, and fire in no other.
+TIMEOUTS: dict[str, dict[str, int]] = {
+    "postgresql": {"connect-timeout": 2, "tcp-user-timeout": 2},
+    "mysql": {"connect-timeout": 2, "read-timeout": 2, "write-timeout": 2},
+}
+
+
+@pytest.fixture(params=ENGINES)
+def server(request: pytest.FixtureRequest) -> Any:
+    """A private server of each engine, running when the test starts and after it ends."""
+    return request.getfixturevalue(_FIXTURES[request.param])
+
+
+def database(server: Any, **overrides: Any) -> dict[str, Any]:
+    """The server's database map with the small reconnect loop and short timeouts."""
+    loop = {"max-reconnect-tries": TRIES, "reconnect-wait-time": WAIT_MS}
+    return dict(server.database_map(**{**TIMEOUTS[server.kind], **loop, **overrides}))
+
+
+@pytest.fixture
+def case_for() -> Iterator[Callable[..., Case]]:
+    """`case_for(database_map)`: a Case whose run and files are gone after the test."""
+    made: list[Case] = []
+
+    def make(db: dict[str, Any], traffic: float = TRAFFIC) -> Case:
+        made.append(Case(db, traffic=traffic))
+        return made[-1]
+
+    yield make
+    for case in made:
+        case.close()
+
+
+def assert_agrees(case: Case, records: list[Record], detection_bound: float = 0.0) -> Comparison:
+    """The oracle's verdict must be yes; what it measured is printed (pytest -s shows it)."""
+    verdict = case.verdict(records, case.tolerance(detection_bound))
+    assert verdict.ok, verdict.report()
+    opens = ", ".join(f"{d * 1000:.0f}" for d in verdict.attempt_times)
+    faults = ", ".join(f"{f.kind} at {f.at:.3f}s" for f in case.all_faults(records))
+    print(f"\nagrees with the simulation: worst time difference {verdict.worst * 1000:.0f} ms;")
+    print(f"  faults: {faults}; opens took [{opens}] ms")
+    return verdict
+
+
+def detections(case: Case, records: Sequence[Record]) -> list[float]:
+    """For each loss the test caused, the time from the fault to the engine's `Lost`."""
+    assert case.run is not None
+    lost = _losses(records)
+    found = []
+    for kind, start, _ in case.windows:
+        if kind in ("down", "silent", "break"):
+            at = case.run.at(start)
+            after = [t for t in lost if t >= at - 0.005]
+            if after:
+                found.append(after[0] - at)
+    return found
