@@ -29,6 +29,9 @@ COMMANDS = {
     "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
     "run": ("dbfsm.run", "run the engine live against the configured databases"),
     "command": ("dbfsm.command", "send one command to a running `dbfsm run` and print the answer"),
+    "db-init": ("dbfsm.dbadmin", "create dbfsm's schema in a backend's empty database"),
+    "db-version": ("dbfsm.dbadmin", "print the schema version a backend's database holds"),
+    "db-upgrade": ("dbfsm.dbadmin", "upgrade a backend's database to dbfsm's schema version"),
 }
 
 

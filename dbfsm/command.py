@@ -8,6 +8,7 @@ reached or closed without answering, 2 when JSON is not a JSON document.
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import math
 import socket
@@ -27,7 +28,9 @@ def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
     with socket.socket(socket.AF_UNIX, socket.SOCK_STREAM) as sock:
         sock.settimeout(timeout)
         sock.connect(path)
-        sock.sendall(json.dumps(request).encode())
+        # Refused before it was all sent (too large)? The answer says why.
+        with contextlib.suppress(BrokenPipeError, ConnectionResetError):
+            sock.sendall(json.dumps(request).encode())
         received = bytearray()
         while True:
             try:
@@ -43,7 +46,10 @@ def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
 def add_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("socket", metavar="SOCKET", help="the control socket's path")
     parser.add_argument(
-        "request", metavar="JSON", help='the command, e.g. \'{"command": "status-get"}\''
+        "request",
+        metavar="JSON",
+        help='the command, e.g. \'{"command": "status-get"}\'; "-" reads it from standard '
+        "input (a config-set with a password then stays out of the process list)",
     )
     parser.add_argument(
         "--timeout",
@@ -57,8 +63,9 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 def command(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.timeout) and args.timeout > 0):
         raise DbfsmError(f"--timeout must be a finite number > 0, not {args.timeout}")
+    text = sys.stdin.read() if args.request == "-" else args.request
     try:
-        request = json.loads(args.request)
+        request = json.loads(text)
     except ValueError as err:
         raise DbfsmError(f"JSON argument: {err}") from None
     except RecursionError:

@@ -5,7 +5,8 @@ server notices where the document ends (it does not wait for the client to close
 one JSON document and closes. A connection that has not delivered a whole command within the
 receive timeout gets Kea's timeout answer; a command over `MAX_COMMAND_BYTES` is refused; a
 document that is not JSON gets an error answer (result 1) naming where it is broken. Every
-connection is served by its own task, so a silent or slow client holds up no one.
+connection is served by its own task, so a silent or slow client holds up no one; beyond
+`MAX_CONNECTIONS` at once, a new connection is refused with an error answer.
 
 The socket file is made where nobody else can reach it (a private 0700 directory next to the
 wanted path), given mode 0600, and only then linked into place and listened on: there is no
@@ -35,6 +36,9 @@ from fsm.settings import ServerSettings
 RECEIVE_TIMEOUT = 10.0
 # Far above any real configuration sent with config-set; keeps a hostile client's cost bounded.
 MAX_COMMAND_BYTES = 4 * 1024 * 1024
+# Connections served at once; more are answered at once with an error and closed, so that a
+# flood of idle clients cannot take every file descriptor (the database connections need some).
+MAX_CONNECTIONS = 512
 _CHUNK = 32768  # Kea's BUF_SIZE
 
 Answerer = Callable[[object], Awaitable[Answer]]
@@ -245,7 +249,23 @@ def too_large(limit: int) -> Answer:
     return answer(ERROR, f"command too large: more than {limit} bytes; refused")
 
 
+def too_many(limit: int) -> Answer:
+    return answer(ERROR, f"too many control connections (at most {limit} at once); try again")
+
+
 # -- the server ------------------------------------------------------------------------------
+
+# After answering, unread input (the rest of a refused command) is read and dropped for up to
+# this long before closing: closing a unix socket with unread data resets the connection, and
+# the client would lose the answer.
+DRAIN_GRACE = 1.0
+
+
+async def _discard_input(reader: asyncio.StreamReader, grace: float) -> None:
+    with contextlib.suppress(TimeoutError):
+        async with asyncio.timeout(grace):
+            while await reader.read(_CHUNK):
+                pass
 
 
 class ControlChannel:
@@ -258,14 +278,17 @@ class ControlChannel:
         *,
         timeout: float = RECEIVE_TIMEOUT,
         max_bytes: int = MAX_COMMAND_BYTES,
+        max_connections: int = MAX_CONNECTIONS,
     ) -> None:
         self.path = path
         self.answerer = answerer
         self.timeout = timeout
         self.max_bytes = max_bytes
+        self.max_connections = max_connections
         self._server: asyncio.AbstractServer | None = None
         self._identity: tuple[int, int] | None = None
         self._connections: set[asyncio.Task[None]] = set()
+        self._receiving: set[asyncio.Task[None]] = set()
 
     async def start(self) -> None:
         sock, self._identity = bind_private(self.path)
@@ -276,11 +299,17 @@ class ControlChannel:
             self._remove()
             raise
 
-    async def close(self) -> None:
-        """Stop listening, drop open connections, remove the socket file if still ours."""
+    async def close(self, grace: float = 1.0) -> None:
+        """Stop listening and remove the socket file if still ours. Connections still
+        receiving are dropped; those with a whole command get `grace` seconds to be answered
+        (the answer to `shutdown` is sent even though the server is going away)."""
         if self._server is not None:
             self._server.close()
-            for task in list(self._connections):
+            for task in self._receiving:
+                task.cancel()
+            if self._connections:
+                await asyncio.wait(list(self._connections), timeout=grace)
+            for task in self._connections:
                 task.cancel()
             await asyncio.gather(*self._connections, return_exceptions=True)
             await self._server.wait_closed()
@@ -299,26 +328,37 @@ class ControlChannel:
     async def _accepted(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         task = asyncio.current_task()
         assert task is not None
+        crowded = len(self._connections) >= self.max_connections
         self._connections.add(task)
         try:
-            response = await self._respond(reader)
+            response = (
+                too_many(self.max_connections) if crowded else await self._respond(reader, task)
+            )
             if response is not None:
                 writer.write(json.dumps(response).encode())
+                writer.write_eof()
                 async with asyncio.timeout(self.timeout):
                     await writer.drain()
+                await _discard_input(reader, min(self.timeout, DRAIN_GRACE))
         except (OSError, TimeoutError):
             pass  # the client went away or does not read its answer: nothing more to do
+        except asyncio.CancelledError:
+            pass  # the channel is closing: this connection ends without more ado
         finally:
             self._connections.discard(task)
+            self._receiving.discard(task)
             writer.close()
             with contextlib.suppress(OSError, asyncio.CancelledError):
                 await writer.wait_closed()
 
-    async def _respond(self, reader: asyncio.StreamReader) -> Answer | None:
+    async def _respond(
+        self, reader: asyncio.StreamReader, task: asyncio.Task[None]
+    ) -> Answer | None:
         """The answer for this connection, or None to close without one (as Kea does when
         the client closes before a whole command arrived)."""
         frame = JsonFrame()
         received = bytearray()
+        self._receiving.add(task)
         try:
             async with asyncio.timeout(self.timeout):
                 while True:
@@ -336,6 +376,8 @@ class ControlChannel:
             return timed_out(len(received.strip(_BLANKS)))
         except Malformed as err:
             return answer(ERROR, str(err))
+        finally:
+            self._receiving.discard(task)
         try:
             return await self.answerer(request)
         except ServerExited:

@@ -20,6 +20,7 @@ import argparse
 import asyncio
 import contextlib
 import functools
+import logging
 import math
 import os
 import signal
@@ -41,6 +42,12 @@ from fsm.settings import Role, ServerSettings
 
 Sink = Callable[[Record], None]
 
+log = logging.getLogger("dbfsm.run")
+
+# Requests a second: one every 1000 s at least, one a millisecond at most (the event loop's
+# timer granularity; a busier client would only queue behind the request under way).
+MIN_TRAFFIC, MAX_TRAFFIC = 0.001, 1000.0
+
 
 class LiveRun:
     """One live run of a configuration; `await run()` returns the exit status."""
@@ -55,29 +62,32 @@ class LiveRun:
         driver: Driver | None = None,
         control_timeout: float = RECEIVE_TIMEOUT,
     ) -> None:
-        if not (math.isfinite(traffic) and traffic >= 0):
-            raise DbfsmError(f"traffic must be a finite number >= 0, not {traffic}")
+        if not (traffic == 0 or MIN_TRAFFIC <= traffic <= MAX_TRAFFIC):
+            raise DbfsmError(
+                f"traffic must be 0 or from {MIN_TRAFFIC:g} to {MAX_TRAFFIC:g} requests a "
+                f"second, not {traffic}"
+            )
         self.settings = settings
         self.traffic = traffic
+        self.socket_path = socket_name(settings)
         self.sink: Sink = sink or (lambda record: None)
         self.driver: Driver = driver or _live_driver(probe_interval, self._lost_while_idle)
         self.engine = Engine(
             settings, clock=time.monotonic, loader=_loader(settings), pid=os.getpid()
         )
-        self.socket_path = socket_name(settings)
         self.control_timeout = control_timeout
         self.runtime: AsyncioRuntime | None = None
         self.control: ControlChannel | None = None
         self._start = 0.0
-        self._stop: asyncio.Event | None = None
+        self._stop = asyncio.Event()  # set before run() starts, the run ends at once
         self._loop: asyncio.AbstractEventLoop | None = None
         self._busy: set[str] = set()
         self._requests: set[asyncio.Task[None]] = set()
+        self._sink_error: Exception | None = None
 
     async def run(self, until: float | None = None) -> int:
         """Run until the server exits, `stop()` is called or `until` seconds have passed."""
         self._loop = asyncio.get_running_loop()
-        self._stop = asyncio.Event()
         self._start = self._loop.time()
         runtime = self.runtime = AsyncioRuntime(self.engine, self.driver, self._notify)
         if self.socket_path is not None:
@@ -99,6 +109,8 @@ class LiveRun:
             if self.control is not None:
                 await self.control.close()
             await runtime.aclose()
+        if self._sink_error is not None:
+            raise self._sink_error
         engine = self.engine
         self.sink(summary(end, engine.exit_code, engine.serving, engine.state))
         return 0 if engine.exit_code is None else engine.exit_code
@@ -108,14 +120,12 @@ class LiveRun:
         self.request_stop()
 
     def request_stop(self) -> None:
-        """`stop()` for callers that cannot await (a signal handler)."""
-        if self._stop is not None:
-            self._stop.set()
+        """`stop()` for callers that cannot await (a signal handler, on the run's loop)."""
+        self._stop.set()
 
     # -- internals ----------------------------------------------------------------------------
 
     async def _until_end(self, runtime: AsyncioRuntime, until: float | None) -> None:
-        assert self._stop is not None
         ends = [
             asyncio.ensure_future(runtime.wait_exit()),
             asyncio.ensure_future(self._stop.wait()),
@@ -133,8 +143,12 @@ class LiveRun:
 
     def _notify(self, action: Action, now: float) -> None:
         record = record_of(action, now - self._start)
-        if record is not None:
-            self.sink(record)
+        if record is not None and self._sink_error is None:
+            try:
+                self.sink(record)
+            except Exception as error:  # a closed pipe, say: stop cleanly, then report it
+                self._sink_error = error
+                self.request_stop()
 
     def _lost_while_idle(self, lost: Lost) -> None:
         """The driver's idle watch found a connection gone: the engine hears it on the loop."""
@@ -159,8 +173,9 @@ class LiveRun:
     def _request_done(self, key: str, task: asyncio.Task[None]) -> None:
         self._busy.discard(key)
         self._requests.discard(task)
-        if not task.cancelled() and task.exception() is not None:
-            raise task.exception()  # type: ignore[misc]  # a driver bug: let asyncio report it
+        error = None if task.cancelled() else task.exception()
+        if error is not None:  # a driver bug; only the type: its text might hold a secret
+            log.error("a request on %s failed unexpectedly: %s", key, type(error).__name__)
 
     async def _client_traffic(self) -> None:
         if self.traffic == 0:
@@ -173,9 +188,13 @@ class LiveRun:
                 self._request(key)
 
     async def _config_polls(self) -> None:
-        period = self.engine.settings.config_fetch_wait_time
-        if period > 0:  # 0: Kea schedules no poll
-            await _ticks(period, self._config_tick)
+        """Every `config-fetch-wait-time` of the configuration in force (0: Kea schedules no
+        poll; a later configuration may set one)."""
+        while True:
+            period = self.engine.settings.config_fetch_wait_time
+            await asyncio.sleep(period if period > 0 else 1.0)
+            if period > 0:
+                self._config_tick()
 
     def _config_tick(self) -> None:
         if self.engine.state in ("serving", "not_serving"):

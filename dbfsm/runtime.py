@@ -18,9 +18,11 @@ from drivers.base import Driver
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer
 from fsm.engine import Engine
-from fsm.events import Event, TimerFired
+from fsm.events import Event, Lost, TimerFired
 
 Notify = Callable[[Action, float], None]
+
+CLOSE_GRACE = 5.0  # seconds a connection's requests may take to finish before it is closed
 
 
 class VirtualClock:
@@ -115,6 +117,9 @@ class AsyncioRuntime:
         self._ids = itertools.count(1)
         self._exited = asyncio.Event()
         self._tasks: set[asyncio.Task[None]] = set()
+        self._opening: set[asyncio.Task[None]] = set()
+        # Requests under way per connection (backend key, instance): closed only after them.
+        self._using: dict[tuple[str, int], set[asyncio.Task[Lost | None]]] = {}
 
     def start(self) -> None:
         self.execute(self.engine.start())
@@ -127,9 +132,11 @@ class AsyncioRuntime:
         for action in actions:
             match action:
                 case Open():
-                    self._spawn(self._open(action))
+                    opening = self._spawn(self._open(action))
+                    self._opening.add(opening)
+                    opening.add_done_callback(self._opening.discard)
                 case Close():
-                    self._spawn(self.driver.close(action))
+                    self._spawn(self._close(action))
                 case StartTimer(name, delay):
                     self._timers[name] = self._loop.call_later(delay, self._expire, name)
                 case CancelTimer(name):
@@ -157,15 +164,22 @@ class AsyncioRuntime:
         id = next(self._ids)
         future: asyncio.Future[dict[str, Any]] = self._loop.create_future()
         self._replies[id] = future
-        self.execute(self.engine.command(request, id))
-        return await future
+        try:
+            self.execute(self.engine.command(request, id))
+            return await future
+        finally:
+            self._replies.pop(id, None)
 
     async def use(self, backend: str) -> None:
         """Run one request on `backend`; a loss it finds goes into the engine."""
         b = self.engine.server.backends.get(backend)
         if b is None or b.state != "online":
             return
-        lost = await self.driver.use(backend, b.instance)
+        using = self._using.setdefault((backend, b.instance), set())
+        request = self._loop.create_task(self.driver.use(backend, b.instance))
+        using.add(request)
+        request.add_done_callback(using.discard)
+        lost = await request
         if lost is not None:
             self.deliver(lost)
 
@@ -177,15 +191,17 @@ class AsyncioRuntime:
     async def aclose(self) -> None:
         """Stop: no more timers or driver calls, and every connection closed.
 
-        The engine is left as it is (a stop is not a server exit); opens still under way are
-        cancelled, then each backend's connection is closed and the driver shut down.
+        The engine is left as it is (a stop is not a server exit); opens and requests still
+        under way are cancelled, closes already asked for finish, then each backend's
+        connection is closed and the driver shut down.
         """
         for handle in self._timers.values():
             handle.cancel()
         self._timers.clear()
-        for task in list(self._tasks):
+        requests = [r for using in self._using.values() for r in using]
+        for task in [*self._opening, *requests]:
             task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
+        await asyncio.gather(*self._tasks, *requests, return_exceptions=True)  # closes finish
         for key, backend in list(self.engine.server.backends.items()):
             await self.driver.close(Close(key, backend.instance))
         shutdown = getattr(self.driver, "aclose", None)
@@ -195,11 +211,24 @@ class AsyncioRuntime:
     async def _open(self, request: Open) -> None:
         self.deliver(await self.driver.open(request))
 
+    async def _close(self, request: Close) -> None:
+        """Close once the requests using the connection are done (a client library must not
+        have a connection closed under a query), cancelling those still running after
+        `CLOSE_GRACE` seconds."""
+        using = self._using.pop((request.backend, request.instance), set())
+        if using:
+            _, late = await asyncio.wait(using, timeout=CLOSE_GRACE)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
+        await self.driver.close(request)
+
     def _expire(self, name: str) -> None:
         self._timers.pop(name, None)
         self.deliver(TimerFired(name))
 
-    def _spawn(self, work: Any) -> None:
+    def _spawn(self, work: Any) -> asyncio.Task[None]:
         task = self._loop.create_task(work)
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
+        return task

@@ -104,6 +104,11 @@ class LiveDriver:
         """How many connections are open now."""
         return len(self._connections)
 
+    def session(self, backend: str, instance: int) -> Session | None:
+        """The open session of a backend's connection, if any (to inspect it)."""
+        connection = self._connections.get((backend, instance))
+        return None if connection is None else connection.session
+
     async def open(self, request: Open) -> Opened | OpenFailed:
         key = (request.backend, request.instance)
         self._closed.discard(key)

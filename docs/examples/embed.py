@@ -2,37 +2,59 @@ import asyncio
 import logging
 
 from dbfsm.runtime import AsyncioRuntime
-from drivers.simulated import SimulatedDriver
+from drivers.live import LiveDriver
 from fsm.actions import Transitioned
-from fsm.config import parse_text
+from fsm.config import from_document
 from fsm.engine import Engine
 from fsm.logs import forward
 
-CONFIG = """{"Dhcp4": {"lease-database": {
-    "type": "postgresql", "name": "kea", "user": "kea", "password": "secret",
-    "max-reconnect-tries": 3, "reconnect-wait-time": 100, "on-fail": "serve-retry-continue"}}}"""
+# The local PostgreSQL (dbfsm creates its small schema in an empty database).
+DATABASE = {
+    "type": "postgresql",
+    "host": "127.0.0.1",
+    "port": 5432,
+    "name": "test",
+    "user": "postgres",
+    "password": "secret",
+    "on-fail": "serve-retry-continue",
+    "max-reconnect-tries": 3,
+    "reconnect-wait-time": 100,
+}
+
+
+def config(**changes: object) -> dict[str, object]:
+    return {"Dhcp4": {"lease-database": {**DATABASE, **changes}}}
 
 
 async def main() -> None:
     logging.basicConfig(level=logging.INFO, format="%(name)s %(levelname)s %(message)s")
-    engine = Engine(parse_text(CONFIG), clock=asyncio.get_running_loop().time)
+    engine = Engine(from_document(config()), clock=asyncio.get_running_loop().time)
     forward(engine)  # Kea's messages (IDs, severities, texts) to the logging module
     engine.subscribe(lambda a: print(" ", a) if isinstance(a, Transitioned) else None)
-    driver = SimulatedDriver()  # or a live driver with the same interface
+    driver = LiveDriver()  # real connections; drivers.simulated.SimulatedDriver for tests
     runtime = AsyncioRuntime(engine, driver)
     runtime.start()
-    await asyncio.sleep(0.01)
+    while engine.state == "starting":  # connecting happens on the event loop
+        await asyncio.sleep(0.01)
     print("serving:", engine.serving)
 
-    driver.set_up("lease-database", False)  # the database goes away...
-    await runtime.use("lease-database")  # ...and the next request notices
-    await asyncio.sleep(0.3)  # 3 attempts, 100 ms apart
+    await runtime.use("lease-database")  # one client request: a lease written and read back
+    print("lease acknowledged:", driver.acknowledged[-1])
+
+    # A reconfiguration whose database cannot be reached: Kea's answer, and no service.
+    unreachable = {"command": "config-set", "arguments": config(port=1)}
+    print(await runtime.command(unreachable))
     print("serving:", engine.serving, engine.backend_states())
 
-    status = await runtime.command({"command": "status-get"})
-    print("dhcp-state:", status["arguments"]["dhcp-state"])
+    status = await runtime.command({"command": "status-get"})  # commands are still answered
+    print("status-get result:", status["result"])
+    print(await runtime.command({"command": "config-set", "arguments": config()}))
+    print("serving:", engine.serving, "open connections:", driver.connections)
+
     print(await runtime.command({"command": "shutdown", "arguments": {"exit-value": 0}}))
     print("exit code:", await runtime.wait_exit())
+    await runtime.aclose()
+    print("open connections:", driver.connections)
 
 
 asyncio.run(main())

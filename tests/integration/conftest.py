@@ -8,8 +8,9 @@ tests never skip.
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -78,3 +79,29 @@ def proxy_to() -> Iterator[type[FaultProxy]]:
     yield _Tracked
     for proxy in started:
         proxy.stop()
+
+
+# -- measured detection times, printed at the end of the run -------------------------------------
+
+_MEASURED: list[tuple[str, str, str, float, str]] = []
+
+
+@pytest.fixture(scope="session")
+def measured() -> Callable[[str, str, str, float, str], None]:
+    """`measured(engine, fault, how, seconds, bound)` records one timing for the summary."""
+
+    def record(engine: str, fault: str, how: str, seconds: float, bound: str) -> None:
+        _MEASURED.append((engine, fault, how, seconds, bound))
+
+    return record
+
+
+def pytest_terminal_summary(terminalreporter: Any) -> None:
+    if not _MEASURED:
+        return
+    terminalreporter.section("fault to detection, measured")
+    terminalreporter.write_line(
+        f"{'engine':<11}{'fault':<34}{'noticed by':<22}{'seconds':>8}  bound"
+    )
+    for engine, fault, how, seconds, bound in sorted(_MEASURED):
+        terminalreporter.write_line(f"{engine:<11}{fault:<34}{how:<22}{seconds:>8.3f}  {bound}")

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import io
 import json
 import os
 import re
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from dbfsm import cli, control
+from dbfsm import command as control_client
 from dbfsm.control import ControlChannel, JsonFrame, Malformed, socket_name
 from dbfsm.runtime import ServerExited
 from fsm.config import from_document, load_file
@@ -209,6 +211,25 @@ def test_a_silent_client_blocks_no_one(tmp_path: Path) -> None:
     _serve(path, timeout=5.0)(body)
 
 
+def test_connections_beyond_the_limit_are_refused_not_queued(tmp_path: Path) -> None:
+    path = tmp_path / "ctl"
+
+    async def body(_: ControlChannel) -> None:
+        idle = [await asyncio.open_unix_connection(str(path)) for _ in range(3)]
+        await asyncio.sleep(0.05)
+        got = _answer(await _exchange(path, b'{"command": "x"}'))
+        assert got == {
+            "result": 1,
+            "text": "too many control connections (at most 3 at once); try again",
+        }
+        for _, writer in idle:
+            writer.close()
+        await asyncio.sleep(0.05)
+        assert _answer(await _exchange(path, b'{"command": "x"}'))["result"] == 0
+
+    _serve(path, max_connections=3)(body)
+
+
 def test_server_exited_closes_without_answer(tmp_path: Path) -> None:
     path = tmp_path / "ctl"
 
@@ -322,6 +343,25 @@ def test_command_prints_the_answer(served: Path, capsys: pytest.CaptureFixture[s
     assert cli.main(["command", str(served), '{"command": "version-get"}']) == 0
     out = capsys.readouterr().out
     assert json.loads(out) == {"result": 0, "arguments": {"command": "version-get"}}
+
+
+def test_command_from_standard_input(
+    served: Path, capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("sys.stdin", io.StringIO('{"command": "config-get"}'))
+    assert cli.main(["command", str(served), "-"]) == 0
+    assert json.loads(capsys.readouterr().out)["arguments"] == {"command": "config-get"}
+
+
+def test_command_too_large_is_answered_to_the_client(served: Path) -> None:
+    """The server stops reading at its limit, answers, and drains the rest before closing,
+    so the client gets the answer rather than a reset connection."""
+    request = {"command": "config-test", "arguments": {"pad": "x" * (6 * 1024 * 1024)}}
+    answer = json.loads(control_client.ask(str(served), request, 10.0))
+    assert answer == {
+        "result": 1,
+        "text": f"command too large: more than {control.MAX_COMMAND_BYTES} bytes; refused",
+    }
 
 
 def test_command_unreachable_and_bad_json(

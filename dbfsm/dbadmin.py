@@ -1,0 +1,120 @@
+"""`dbfsm db-init`, `db-version`, `db-upgrade`: dbfsm's schema, in the manner of kea-admin.
+
+They connect exactly as a server would (the same drivers, every connection and TLS parameter
+of the backend) to one backend of a configuration, named as in scenarios
+(`lease-database`, `hosts-database`, `hosts-databases[N]`, `config-databases[N]`):
+
+* `db-init` creates the schema in an empty database and refuses one that has tables;
+* `db-version` prints the version the database holds (`major.minor`);
+* `db-upgrade` prints the version, applies every upgrade step in order, prints it again.
+
+A server never upgrades by itself (Kea's rule): an older schema fails its open until an
+operator runs `db-upgrade`. Exit status: 0 done, 1 when the database cannot be reached or
+refuses the operation (one line on stderr, without the password), 2 for bad input.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+from collections.abc import Awaitable, Callable
+
+from drivers import schema
+from drivers.live import connect
+from drivers.session import OpenError, QueryFailed, Session, SessionLost
+from fsm import config
+from fsm.errors import DbfsmError
+from fsm.settings import BackendSettings, DbType
+
+DEFAULT_BACKEND = "lease-database"
+EXIT_FAILED = 1
+
+
+class _Refused(Exception):
+    """The database is reachable but the operation cannot be done; one line for stderr."""
+
+
+def add_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a Kea configuration file")
+    parser.add_argument(
+        "backend",
+        metavar="BACKEND",
+        nargs="?",
+        default=DEFAULT_BACKEND,
+        help="lease-database (default), hosts-database, hosts-databases[N], config-databases[N]",
+    )
+
+
+def command(args: argparse.Namespace) -> int:
+    settings = config.load_file(args.config)
+    try:
+        backend = settings.backend(args.backend)
+    except KeyError:
+        have = ", ".join(b.key for b in settings.backends) or "none"
+        raise DbfsmError(
+            f"{args.config}: no backend {args.backend} (the configuration has: {have})"
+        ) from None
+    if backend.type is DbType.MEMFILE:
+        raise DbfsmError(f"{args.config}: {backend.key} is a memfile database: it has no schema")
+    operation = _OPERATIONS[args.command]
+    try:
+        asyncio.run(_with_session(backend, operation))
+    except (OpenError, SessionLost) as e:
+        sys.stderr.write(f"dbfsm {args.command}: cannot reach {backend.key}: {e}\n")
+        return EXIT_FAILED
+    except (_Refused, QueryFailed) as e:
+        sys.stderr.write(f"dbfsm {args.command}: {backend.key}: {e}\n")
+        return EXIT_FAILED
+    return 0
+
+
+Operation = Callable[[Session, BackendSettings], Awaitable[None]]
+
+
+async def _with_session(backend: BackendSettings, operation: Operation) -> None:
+    session = await connect(backend)
+    try:
+        return await operation(session, backend)
+    finally:
+        await session.close()
+
+
+async def _init(session: Session, backend: BackendSettings) -> None:
+    existing = await schema.tables(session)
+    if existing:
+        raise _Refused(
+            f"expected an empty database {backend.parameters.get('name')}; aborting, "
+            f"it has tables: {', '.join(existing)}"
+        )
+    version = await schema.create(session)
+    print(f"Schema version reported after initialization: {schema.text(version)}")
+
+
+async def _found(session: Session) -> schema.Version:
+    found = await schema.read_version(session)
+    if found is None:
+        raise _Refused("no dbfsm schema (no schema_version table); run dbfsm db-init")
+    return found
+
+
+async def _version(session: Session, backend: BackendSettings) -> None:
+    print(schema.text(await _found(session)))
+
+
+async def _upgrade(session: Session, backend: BackendSettings) -> None:
+    before = await _found(session)
+    print(f"Schema version reported before upgrade: {schema.text(before)}", flush=True)
+    after = await schema.upgrade(session, before)
+    if after != schema.SCHEMA_VERSION:
+        raise _Refused(
+            f"no upgrade path from {schema.text(after)} to {schema.text(schema.SCHEMA_VERSION)}"
+        )
+    print(f"Schema version reported after upgrade: {schema.text(after)}")
+
+
+_OPERATIONS: dict[str, Operation] = {
+    "db-init": _init,
+    "db-version": _version,
+    "db-upgrade": _upgrade,
+}
