@@ -5,15 +5,16 @@ on the backend's type to `drivers.postgresql` or `drivers.mysql`, and runs the s
 for both:
 
 * open: connect, read the schema version (create the schema in an empty database unless the
-  backend is `readonly`), and answer `Opened` (saying whether configured TLS is missing) or
-  `OpenFailed` (`schema_mismatch` for a schema that does not match or cannot be created:
-  Kea never retries those);
+  backend is `readonly` or has only a `password-file`, as Kea), and answer `Opened` (saying
+  whether configured TLS is missing) or `OpenFailed` (`schema_mismatch` for a schema that
+  does not match or cannot be created: Kea never retries those);
 * use: one client request (a lease written and read back on a lease database, a host looked
   up on a host database, a configuration poll on a config database); the first failure that
   means the connection is gone is reported as `Lost`, and only the first: many requests
   failing on one loss make one report per connection;
-* the optional idle watch (`probe_interval`) reports a loss it finds through `on_lost`, so a
-  server that closed the connection is noticed before a client pays for it.
+* the optional idle watch (`probe_interval`, with `on_lost` to tell) reports a loss it finds
+  through `on_lost`, so a server that closed the connection is noticed before a client pays
+  for it.
 
 Memfile lease databases have no server: they open at once and a request on them does nothing.
 """
@@ -58,8 +59,13 @@ async def ensure_schema(session: Session, settings: BackendSettings) -> None:
     prefix = session.dialect.message_prefix
     found = await schema.read_version(session)
     if found is None:
-        if settings.readonly:
-            message = messages.database(f"DATABASE_{prefix}_NO_INIT_READONLY")
+        # Kea does not initialise a readonly database, nor without an inline password
+        # (mysql_connection.cc:480-496).
+        refusal = "READONLY" if settings.readonly else None
+        if refusal is None and "password-file" in settings.parameters:
+            refusal = "NO_PASSWORD"
+        if refusal is not None:
+            message = messages.database(f"DATABASE_{prefix}_NO_INIT_{refusal}")
             log.warning("%s %s", message.id, message.text)
             raise OpenError(message.text)
         message = messages.database(
@@ -133,7 +139,7 @@ class LiveDriver:
             return Opened(request.backend, request.instance)
         connection = _Connection(session, settings)
         self._connections[key] = connection
-        if self.probe_interval:
+        if self.probe_interval and self.on_lost is not None:
             session.watch(self.probe_interval, lambda reason: self._gone(key, connection, reason))
         return Opened(request.backend, request.instance, tls_missing=session.tls_missing)
 

@@ -29,7 +29,7 @@ import pymysql
 import pymysql.connections
 
 from drivers import tls
-from drivers.redact import redact
+from drivers.passwords import password, redact
 from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
@@ -82,7 +82,7 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         host=parameters.get("host", "localhost"),
         port=int(parameters.get("port") or DEFAULT_PORT),
         user=parameters.get("user"),
-        password=parameters.get("password") or "",
+        password=password(parameters) or "",
         database=parameters.get("name"),
         connect_timeout=connect_timeout,
         read_timeout=connect_timeout,
@@ -90,14 +90,15 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         autocommit=True,
         charset="utf8mb4",
         defer_connect=True,
+        ssl_disabled=True,  # its default context would load the system CAs on every connect
     )
-    # PyMySQL attributes its stubs do not declare: the TLS context of its "preferred" mode
-    # and the socket timeouts it applies to every read and write.
+    # PyMySQL attributes its stubs do not declare: its "preferred" TLS mode (TLS when the
+    # server offers it, clear text otherwise, as Kea's client) with our context, and the
+    # socket timeouts it applies to every read and write.
     undeclared: Any = conn
     context = tls.mysql_context(parameters)
-    if context is not None:
-        # As Kea: TLS with these settings when the server offers it, clear text otherwise.
-        undeclared.ctx = context
+    undeclared.ssl = True
+    undeclared.ctx = context or tls.opportunistic_context()
     conn.connect()
     undeclared._read_timeout = read_timeout
     undeclared._write_timeout = write_timeout
@@ -126,6 +127,8 @@ class MySQLSession:
         self.tls_missing = tls_missing
         self._closing = False
         self._in_flight = 0
+        self._idle = asyncio.Event()  # set while no call runs
+        self._idle.set()
         self._watcher: asyncio.Task[None] | None = None
 
     def __repr__(self) -> str:
@@ -147,6 +150,7 @@ class MySQLSession:
 
     async def _call(self, work: Callable[[], T]) -> T:
         self._in_flight += 1
+        self._idle.clear()
         try:
             return await asyncio.get_running_loop().run_in_executor(self._worker, work)
         except (pymysql.Error, OSError) as e:
@@ -158,6 +162,8 @@ class MySQLSession:
             raise QueryFailed(reason) from None
         finally:
             self._in_flight -= 1
+            if not self._in_flight:
+                self._idle.set()
 
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         def run() -> list[Row]:
@@ -198,6 +204,9 @@ class MySQLSession:
                 continue
 
     async def close(self) -> None:
+        """Say goodbye (COM_QUIT) when the connection is idle; under a running call (a
+        silent server, a long statement) shut the socket down instead, so the call fails
+        at once, and return once it has."""
         self._closing = True
         if self._watcher is not None:
             self._watcher.cancel()
@@ -208,6 +217,8 @@ class MySQLSession:
                     loop.run_in_executor(self._worker, self._conn.close), _CLOSE_GRACE
                 )
         self._cut()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._idle.wait(), _CLOSE_GRACE)
         self._worker.shutdown(wait=False)
 
     def _cut(self) -> None:

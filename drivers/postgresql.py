@@ -14,13 +14,15 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import os
+import socket
 from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from typing import Any
 
 import psycopg
 
 from drivers import tls
-from drivers.redact import first_line
+from drivers.passwords import first_line, password
 from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
@@ -40,6 +42,7 @@ DIALECT = Dialect(
     poll_config="SELECT max(revision_id) FROM config_audit",
 )
 LOSS_CLASSES = frozenset({"08", "53", "57", "58"})
+_CLOSE_GRACE = 2.0  # seconds a statement may take to fail after its socket is shut down
 
 
 def is_loss(error: BaseException, broken: bool) -> bool:
@@ -56,7 +59,7 @@ def connection_parameters(parameters: Mapping[str, Any]) -> dict[str, Any]:
         "host": parameters.get("host", "localhost"),
         "dbname": parameters.get("name"),
         "user": parameters.get("user"),
-        "password": parameters.get("password"),
+        "password": password(parameters),
         "connect_timeout": parameters.get("connect-timeout", 5),
     }
     if parameters.get("port"):
@@ -76,6 +79,8 @@ class PostgreSQLSession:
         self._parameters = parameters
         self._closing = False
         self._busy = 0
+        self._idle = asyncio.Event()  # set while no statement runs
+        self._idle.set()
         self._gone: Callable[[str], None] | None = None
         self._watched_fd: int | None = None
         self._checks: set[asyncio.Task[None]] = set()
@@ -109,6 +114,7 @@ class PostgreSQLSession:
     async def _using(self) -> AsyncIterator[None]:
         """One operation: the idle watch steps aside (psycopg waits on the same socket)."""
         self._busy += 1
+        self._idle.clear()
         self._unwatch()
         try:
             yield
@@ -116,6 +122,8 @@ class PostgreSQLSession:
             raise self._classify(e) from None
         finally:
             self._busy -= 1
+            if not self._busy:
+                self._idle.set()
             self._rewatch()
 
     def _classify(self, error: psycopg.Error) -> QueryFailed | SessionLost:
@@ -178,8 +186,22 @@ class PostgreSQLSession:
             pass
 
     async def close(self) -> None:
+        """Close, also under a running statement, without ever freeing the socket while
+        psycopg still waits on it: its number could go to the next connection while the old
+        waiter still adds and removes event-loop readers for it. So a busy connection's socket
+        is shut down first (the statement then fails at once), and closed once it has."""
         self._closing = True
         self._gone = None
         self._unwatch()
+        if self._busy:
+            self._shut_down_socket()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(self._idle.wait(), _CLOSE_GRACE)
         with contextlib.suppress(psycopg.Error, OSError):
             await self._conn.close()
+
+    def _shut_down_socket(self) -> None:
+        with contextlib.suppress(OSError, psycopg.Error):
+            duplicate = socket.socket(fileno=os.dup(self._conn.fileno()))
+            with duplicate:  # closes only the duplicate descriptor
+                duplicate.shutdown(socket.SHUT_RDWR)

@@ -15,18 +15,21 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fsm.errors import DbfsmError
+
+class DriverError(Exception):
+    """A database said no. Not bad input (`fsm.errors.DbfsmError`): the driver turns it
+    into a report for the engine, `dbfsm db-*` into exit status 1."""
 
 
-class SessionLost(DbfsmError):
+class SessionLost(DriverError):
     """The connection is gone: the server closed it, crashed, or stopped answering."""
 
 
-class QueryFailed(DbfsmError):
+class QueryFailed(DriverError):
     """An ordinary error (syntax, constraint, permission): the connection is still usable."""
 
 
-class OpenError(DbfsmError):
+class OpenError(DriverError):
     """A connection could not be opened; the text is safe to show (no password)."""
 
 

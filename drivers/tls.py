@@ -14,6 +14,7 @@ is ignored, as Kea ignores it.
 from __future__ import annotations
 
 import contextlib
+import functools
 import ssl
 from collections.abc import Iterator, Mapping
 from pathlib import Path
@@ -65,6 +66,17 @@ def _kea_error(what: str) -> Iterator[None]:
         yield
     except (OSError, ssl.SSLError, ValueError) as e:
         raise OpenError(f"unable to set {what}: {e}") from None
+
+
+@functools.cache
+def opportunistic_context() -> ssl.SSLContext:
+    """MySQL without TLS parameters: TLS if the server offers it, nothing verified (as
+    PyMySQL's and libmysqlclient's "preferred" mode), built once: loading a CA store on every
+    connect would cost a connection attempt a tenth of a second."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    context.check_hostname = False
+    context.verify_mode = ssl.CERT_NONE
+    return context
 
 
 def postgresql_parameters(parameters: Mapping[str, Any]) -> dict[str, str]:

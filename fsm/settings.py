@@ -70,7 +70,8 @@ class BackendSettings:
     retry_on_startup: bool = False
     readonly: bool = False
     # Every parameter as effective (defaults filled); secrets included: use `redacted()` to show.
-    parameters: Mapping[str, Any] = field(default_factory=dict)
+    # Left out of repr(), so printing settings (or an Open action) never shows the password.
+    parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # The names of the parameters the configuration gave (Kea's access string holds only these).
     given: frozenset[str] = frozenset()
 

@@ -40,7 +40,8 @@ def statements(dialect: Dialect, script: str) -> list[str]:
     """The statements of one script: comment lines dropped, split at `;` ending a line."""
     source = resources.files(__package__).joinpath(dialect.directory, f"{script}.sql")
     lines = [ln for ln in source.read_text().splitlines() if not ln.lstrip().startswith("--")]
-    return [s.strip() for s in "\n".join(lines).split(";\n") if s.strip().rstrip(";")]
+    parts = (part.strip().removesuffix(";").strip() for part in "\n".join(lines).split(";\n"))
+    return [part for part in parts if part]
 
 
 def _script_name(step: tuple[Version, Version]) -> str:

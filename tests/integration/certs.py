@@ -23,18 +23,20 @@ class Pki:
     client_key: Path
 
 
-def _openssl(*args: str | Path) -> None:
+def _openssl(words: str, *paths: str | Path) -> str:
+    """Run `openssl` with the fixed `words` (split at spaces) followed by `paths`."""
     if shutil.which("openssl") is None:
         raise RuntimeError("openssl is not installed (apt-get install openssl)")
-    subprocess.run(["openssl", *map(str, args)], check=True, capture_output=True, timeout=60)
+    command = ["openssl", *words.split(), *map(str, paths)]
+    return subprocess.run(command, check=True, capture_output=True, text=True, timeout=60).stdout
 
 
 def _make_ca(directory: Path, name: str) -> tuple[Path, Path]:
     cert, key = directory / f"{name}.crt", directory / f"{name}.key"
+    subject = f"/CN=dbfsm-test-{name}"
     _openssl(
-        "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
-        "-subj", f"/CN=dbfsm test {name}", "-keyout", key, "-out", cert,
-    )  # fmt: skip
+        f"req -x509 -newkey rsa:2048 -nodes -days 2 -subj {subject} -keyout", key, "-out", cert
+    )
     return cert, key
 
 
@@ -43,12 +45,19 @@ def _make_signed(
 ) -> tuple[Path, Path]:
     cert, key, csr, ext = (directory / f"{name}.{s}" for s in ("crt", "key", "csr", "ext"))
     ext.write_text(extensions)
-    _openssl("req", "-newkey", "rsa:2048", "-nodes", "-subj", f"/CN={cn}", "-keyout", key,
-             "-out", csr)  # fmt: skip
+    _openssl(f"req -newkey rsa:2048 -nodes -subj /CN={cn} -keyout", key, "-out", csr)
     _openssl(
-        "x509", "-req", "-in", csr, "-CA", ca[0], "-CAkey", ca[1], "-CAcreateserial",
-        "-days", "2", "-extfile", ext, "-out", cert,
-    )  # fmt: skip
+        "x509 -req -days 2 -CAcreateserial -in",
+        csr,
+        "-CA",
+        ca[0],
+        "-CAkey",
+        ca[1],
+        "-extfile",
+        ext,
+        "-out",
+        cert,
+    )
     key.chmod(0o600)
     return cert, key
 
@@ -58,15 +67,15 @@ def make_pki(directory: Path) -> Pki:
     ca = _make_ca(directory, "ca")
     wrong_ca, _ = _make_ca(directory, "wrong-ca")
     server = _make_signed(
-        directory, "server", "localhost", ca,
+        directory,
+        "server",
+        "localhost",
+        ca,
         "subjectAltName=DNS:localhost,IP:127.0.0.1\nextendedKeyUsage=serverAuth\n",
-    )  # fmt: skip
+    )
     client = _make_signed(directory, "client", "dbfsm", ca, "extendedKeyUsage=clientAuth\n")
     ca_dir = directory / "ca-path"
     ca_dir.mkdir(exist_ok=True)
-    subject_hash = subprocess.run(
-        ["openssl", "x509", "-hash", "-noout", "-in", str(ca[0])],
-        check=True, capture_output=True, text=True, timeout=60,
-    ).stdout.strip()  # fmt: skip
+    subject_hash = _openssl("x509 -hash -noout -in", ca[0]).strip()
     shutil.copy(ca[0], ca_dir / f"{subject_hash}.0")
     return Pki(ca[0], wrong_ca, ca_dir, *server, *client)

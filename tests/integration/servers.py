@@ -221,8 +221,20 @@ class PrivatePostgres(PrivateServer):
 
     def _initialise(self) -> None:
         self._own(self.root, user="postgres")
-        _run(PG_BIN / "initdb", "-D", self.data, "-U", "postgres", "-A", "trust", "--no-sync",
-             "-E", "UTF8", "--locale=C", user="postgres")  # fmt: skip
+        _run(
+            PG_BIN / "initdb",
+            "-D",
+            self.data,
+            "-U",
+            "postgres",
+            "-A",
+            "trust",
+            "--no-sync",
+            "-E",
+            "UTF8",
+            "--locale=C",
+            user="postgres",
+        )
         settings = [
             "listen_addresses = '127.0.0.1'",
             f"port = {self.port}",
@@ -260,8 +272,18 @@ class PrivatePostgres(PrivateServer):
 
     def _start(self) -> None:
         try:
-            _run(PG_BIN / "pg_ctl", "-D", self.data, "-l", self.log, "-w",
-                 "-t", str(int(START_TIMEOUT)), "start", user="postgres")  # fmt: skip
+            _run(
+                PG_BIN / "pg_ctl",
+                "-D",
+                self.data,
+                "-l",
+                self.log,
+                "-w",
+                "-t",
+                str(int(START_TIMEOUT)),
+                "start",
+                user="postgres",
+            )
         except ServerError as e:
             raise ServerError(f"{e}\n{_tail(self.log)}") from None
 
@@ -288,9 +310,14 @@ class PrivatePostgres(PrivateServer):
     def admin(self, query: str, database: str = "postgres") -> list[tuple[Any, ...]]:
         """Run one statement as the superuser (autocommit) and return its rows."""
         with psycopg.connect(
-            host="127.0.0.1", port=self.port, user="postgres", dbname=database,
-            autocommit=True, connect_timeout=10, sslmode="disable",
-        ) as conn:  # fmt: skip
+            host="127.0.0.1",
+            port=self.port,
+            user="postgres",
+            dbname=database,
+            autocommit=True,
+            connect_timeout=10,
+            sslmode="disable",
+        ) as conn:
             cursor = conn.execute(query.encode())
             return cursor.fetchall() if cursor.description else []
 
@@ -324,20 +351,35 @@ class PrivateMariaDB(PrivateServer):
         if not MARIADBD.exists():
             raise ServerError(f"{MARIADBD} not found (apt-get install mariadb-server)")
         self._own(self.root, user="mysql")
-        _run("mariadb-install-db", "--no-defaults", f"--datadir={self.data}", "--user=mysql",
-             "--auth-root-authentication-method=normal", "--skip-test-db",
-             "--skip-name-resolve")  # fmt: skip
+        _run(
+            "mariadb-install-db",
+            "--no-defaults",
+            f"--datadir={self.data}",
+            "--user=mysql",
+            "--auth-root-authentication-method=normal",
+            "--skip-test-db",
+            "--skip-name-resolve",
+        )
 
     def _start(self) -> None:
         command = [
-            str(MARIADBD), "--no-defaults", "--user=mysql", f"--datadir={self.data}",
-            f"--port={self.port}", "--bind-address=127.0.0.1", f"--socket={self.socket}",
-            f"--pid-file={self.root / 'mariadb.pid'}", f"--log-error={self.log}",
+            str(MARIADBD),
+            "--no-defaults",
+            "--user=mysql",
+            f"--datadir={self.data}",
+            f"--port={self.port}",
+            "--bind-address=127.0.0.1",
+            f"--socket={self.socket}",
+            f"--pid-file={self.root / 'mariadb.pid'}",
+            f"--log-error={self.log}",
             # flush-log-at-trx-commit 2: every commit reaches the kernel, so a killed server
             # loses none; only a machine crash could.
-            "--skip-name-resolve", "--skip-log-bin", "--innodb-buffer-pool-size=32M",
-            "--innodb-flush-log-at-trx-commit=2", "--max-connections=100",
-        ]  # fmt: skip
+            "--skip-name-resolve",
+            "--skip-log-bin",
+            "--innodb-buffer-pool-size=32M",
+            "--innodb-flush-log-at-trx-commit=2",
+            "--max-connections=100",
+        ]
         if self.tls is not None:
             for name in ("server_cert", "server_key", "ca"):
                 source: Path = getattr(self.tls, name)
@@ -363,8 +405,9 @@ class PrivateMariaDB(PrivateServer):
                 if time.monotonic() > deadline:
                     self._process.kill()
                     self._process.wait()
-                    raise ServerError(f"mariadbd did not answer within {START_TIMEOUT:.0f}s\n"
-                                      f"{_tail(self.log)}") from None  # fmt: skip
+                    raise ServerError(
+                        f"mariadbd did not answer within {START_TIMEOUT:.0f}s\n{_tail(self.log)}"
+                    ) from None
                 time.sleep(0.1)
 
     def _stop(self, mode: str) -> None:
@@ -393,9 +436,14 @@ class PrivateMariaDB(PrivateServer):
     def admin(self, query: str, database: str | None = None) -> list[tuple[Any, ...]]:
         """Run one statement as root over the server's socket and return its rows."""
         conn = pymysql.connect(
-            unix_socket=str(self.socket), user="root", database=database, autocommit=True,
-            connect_timeout=5, read_timeout=30, write_timeout=30,
-        )  # fmt: skip
+            unix_socket=str(self.socket),
+            user="root",
+            database=database,
+            autocommit=True,
+            connect_timeout=5,
+            read_timeout=30,
+            write_timeout=30,
+        )
         try:
             with conn.cursor() as cursor:
                 cursor.execute(query)

@@ -56,8 +56,10 @@ def test_init_version_and_refusal(empty: tuple[str, PrivateServer], capsys: Any)
         "run dbfsm db-init\n",
     )
     assert _run(capsys, "db-init", path) == (
-        0, "Schema version reported after initialization: 2.0\n", "",
-    )  # fmt: skip
+        0,
+        "Schema version reported after initialization: 2.0\n",
+        "",
+    )
     assert _run(capsys, "db-version", path, "lease-database") == (0, "2.0\n", "")
     code, out, err = _run(capsys, "db-init", path)
     assert (code, out) == (1, "")

@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import time
 from typing import Any
 
 import pytest
 
 from drivers.live import LiveDriver
+from drivers.session import QueryFailed
 from fsm.actions import Close
 from fsm.events import Lost, Opened, OpenFailed
 from tests.integration.servers import PrivateServer
@@ -74,3 +76,93 @@ def test_server_terminating_the_session_is_one_loss(server: PrivateServer) -> No
     losses = [r for r in results if r is not None]
     assert len(losses) == 1, results
     assert losses[0].backend == LEASE and losses[0].instance == 1
+
+
+def test_closing_while_a_request_waits_on_a_hung_server_returns_at_once(
+    server: PrivateServer,
+) -> None:
+    """A clean stop must not wait for a stopped server: the request ends, not as a loss."""
+
+    async def scenario() -> tuple[float, Lost | None, int]:
+        driver = LiveDriver()
+        assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+        server.pause()
+        request = asyncio.create_task(driver.use(LEASE, 1))
+        await asyncio.sleep(0.3)
+        start = time.monotonic()
+        await asyncio.wait_for(driver.aclose(), 10)
+        took = time.monotonic() - start
+        result = await asyncio.wait_for(request, 10)
+        return took, result, driver.connections
+
+    try:
+        took, result, connections = run(scenario())
+    finally:
+        server.resume()
+    assert took < 3.0
+    assert (result, connections) == (None, 0)
+
+
+def test_idle_watch_needs_someone_to_tell(server: PrivateServer) -> None:
+    """Without `on_lost` there is no watch: the loss is still reported by the next request."""
+
+    async def scenario() -> Lost | None:
+        driver = LiveDriver(probe_interval=0.1)
+        assert isinstance(await driver.open(open_request(server.database_map())), Opened)
+        await asyncio.to_thread(server.terminate_sessions)
+        await asyncio.sleep(0.5)
+        lost = await driver.use(LEASE, 1)
+        await driver.aclose()
+        return lost
+
+    assert isinstance(run(scenario()), Lost)
+
+
+def test_closing_under_a_running_statement_leaves_the_next_connections_working(
+    server: PrivateServer,
+) -> None:
+    """The closed connection's socket number is soon another connection's: nothing of the
+    old one (a waiter on the event loop, a worker thread) may touch it afterwards."""
+    sleep = "SELECT pg_sleep(2)" if server.kind == "postgresql" else "SELECT SLEEP(2)"
+
+    async def scenario() -> list[Any]:
+        driver = LiveDriver()
+        outcomes: list[Any] = []
+        for instance in range(1, 5):
+            assert isinstance(
+                await driver.open(open_request(server.database_map(), LEASE, instance)), Opened
+            )
+            session = driver.session(LEASE, instance)
+            assert session is not None
+            running = asyncio.create_task(session.fetch(sleep))
+            await asyncio.sleep(0.05 * (instance % 3))
+            await asyncio.wait_for(driver.close(Close(LEASE, instance)), 5)
+            assert running.done(), "close returns once the statement under it has ended"
+            outcomes.append(await asyncio.gather(running, return_exceptions=True))
+        assert isinstance(await driver.open(open_request(server.database_map(), LEASE, 99)), Opened)
+        outcomes.append([await driver.use(LEASE, 99) for _ in range(3)])
+        await driver.aclose()
+        return outcomes
+
+    outcomes = run(asyncio.wait_for(scenario(), 60))
+    assert all(isinstance(o[0], QueryFailed) for o in outcomes[:-1]), outcomes
+    assert outcomes[-1] == [None, None, None]
+
+
+def test_mysql_read_and_write_timeouts_govern_the_queries_after_the_handshake(
+    healthy_mariadb: PrivateServer,
+) -> None:
+    """The handshake runs under connect-timeout; the configured timeouts (0: none, as Kea)
+    are what every later read and write gets."""
+
+    async def timeouts(entry: dict[str, Any]) -> tuple[Any, Any]:
+        driver = LiveDriver()
+        assert isinstance(await driver.open(open_request(entry)), Opened)
+        session: Any = driver.session(LEASE, 1)
+        pair = (session._conn._read_timeout, session._conn._write_timeout)
+        await driver.aclose()
+        return pair
+
+    configured = healthy_mariadb.database_map(**{"read-timeout": 7, "write-timeout": 9})
+    assert run(timeouts(configured)) == (7, 9)
+    assert run(timeouts(healthy_mariadb.database_map())) == (None, None)

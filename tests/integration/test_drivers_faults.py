@@ -276,8 +276,9 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
             await session.fetch("SELEKT 1")
         await session.fetch("DROP TABLE hosts")
         missing_table = await driver.use(HOSTS, 1)
-        await session.fetch("CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), "
-                            "hostname VARCHAR(255))")  # fmt: skip
+        await session.fetch(
+            "CREATE TABLE hosts (host_id INT, dhcp_identifier VARCHAR(128), hostname VARCHAR(255))"
+        )
         fine_again = await driver.use(HOSTS, 1)
         connections = driver.connections
         await driver.aclose()
@@ -285,3 +286,27 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
 
     missing_table, fine_again, connections = asyncio.run(scenario())
     assert (missing_table, fine_again, connections) == (None, None, 1)
+
+
+def test_blackholed_postgresql_request_waits_and_a_close_still_returns_at_once(
+    healthy_pg: PrivateServer, proxy_to: Any
+) -> None:
+    """The proxy's kernel acknowledges what it swallows, so (as for a hung server) nothing
+    bounds the request; closing the connection under it ends it without a loss."""
+    proxy = proxy_to(healthy_pg.port).start()
+
+    async def scenario() -> tuple[bool, float, Lost | None]:
+        driver = LiveDriver()
+        await _opened(driver, _through(healthy_pg, proxy, **{"tcp-user-timeout": 1}))
+        await asyncio.to_thread(proxy.set_mode, "blackhole")
+        request = asyncio.create_task(driver.use(LEASE, 1))
+        await asyncio.sleep(1.5)
+        waiting = not request.done()
+        start = time.monotonic()
+        await driver.aclose()
+        took = time.monotonic() - start
+        return waiting, took, await asyncio.wait_for(request, 5)
+
+    waiting, took, result = asyncio.run(scenario())
+    assert waiting and result is None
+    assert took < 1.0

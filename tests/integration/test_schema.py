@@ -140,3 +140,23 @@ def test_a_fresh_schema_equals_an_upgraded_one(server: PrivateServer) -> None:
     asyncio.run(_upgraded(upgraded))
     assert _columns(fresh) == _columns(upgraded)
     assert ("lease4", "state") in {(t, c) for t, c, _ in _columns(fresh)}
+
+
+def test_password_file_connects_but_does_not_create_the_schema(
+    empty_db: dict[str, Any], tmp_path: Any
+) -> None:
+    """Kea runs kea-admin with the password on its command line, so with only a password
+    file it does not initialise (DATABASE_*_NO_INIT_NO_PASSWORD)."""
+    secret = tmp_path / "password"
+    secret.write_text(empty_db.pop("password") + "\n")
+    entry = empty_db | {"password-file": str(secret)}
+    engine = ENGINE_NAMES[entry["type"]]
+    assert _open(entry) == OpenFailed(
+        LEASE,
+        1,
+        f"Not attempting to initialize the {engine} schema. Kea database password is not "
+        "available.",
+        schema_mismatch=True,
+    )
+    _at_version(entry, schema.SCHEMA_VERSION)
+    assert _open(entry) == Opened(LEASE, 1)

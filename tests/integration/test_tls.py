@@ -86,9 +86,12 @@ def test_pg_cipher_list_is_ignored_and_ssl_mode_honoured(
 
 def test_pg_mutual_tls(pg_mutual: PrivatePostgres, pki: Pki) -> None:
     with_cert = pg_mutual.database_map(
-        **{"trust-anchor": str(pki.ca), "cert-file": str(pki.client_cert),
-           "key-file": str(pki.client_key)}
-    )  # fmt: skip
+        **{
+            "trust-anchor": str(pki.ca),
+            "cert-file": str(pki.client_cert),
+            "key-file": str(pki.client_key),
+        }
+    )
     answer, rows = _open_and_read(with_cert, PG_SSL)
     assert answer == Opened(LEASE, 1) and rows[0][0] is True
     answer, _ = _open_and_read(pg_mutual.database_map(**{"trust-anchor": str(pki.ca)}), PG_SSL)
@@ -143,8 +146,11 @@ def test_mysql_wrong_ca_names_the_certificate_problem(
 
 
 def test_mysql_mutual_tls(healthy_mariadb: PrivateMariaDB, mariadb_x509: str, pki: Pki) -> None:
-    files = {"trust-anchor": str(pki.ca), "cert-file": str(pki.client_cert),
-             "key-file": str(pki.client_key)}  # fmt: skip
+    files = {
+        "trust-anchor": str(pki.ca),
+        "cert-file": str(pki.client_cert),
+        "key-file": str(pki.client_key),
+    }
     answer, rows = _open_and_read(healthy_mariadb.database_map(user=mariadb_x509, **files), MY_SSL)
     assert answer == Opened(LEASE, 1) and rows[0][1]
     no_cert = healthy_mariadb.database_map(user=mariadb_x509, **{"trust-anchor": str(pki.ca)})
@@ -156,8 +162,9 @@ def test_mysql_mutual_tls(healthy_mariadb: PrivateMariaDB, mariadb_x509: str, pk
 def test_mysql_cipher_list_is_used_and_a_bad_one_refused(
     healthy_mariadb: PrivateMariaDB, pki: Pki
 ) -> None:
-    entry = healthy_mariadb.database_map(**{"trust-anchor": str(pki.ca),
-                                            "cipher-list": "NO-SUCH-CIPHER"})  # fmt: skip
+    entry = healthy_mariadb.database_map(
+        **{"trust-anchor": str(pki.ca), "cipher-list": "NO-SUCH-CIPHER"}
+    )
     answer, _ = _open_and_read(entry, MY_SSL)
     assert isinstance(answer, OpenFailed)
     assert answer.reason.startswith("unable to set cipher: ")
@@ -197,3 +204,11 @@ def test_mysql_server_without_tls_is_used_in_clear_text_and_logged(
 def test_mysql_without_tls_parameters_checks_nothing(mariadb_plain: PrivateMariaDB) -> None:
     answer, _ = _open_and_read(mariadb_plain.database_map(user=USER), MY_SSL)
     assert answer == Opened(LEASE, 1, tls_missing=False)
+
+
+def test_mysql_without_tls_parameters_uses_tls_when_the_server_offers_it(
+    healthy_mariadb: PrivateMariaDB,
+) -> None:
+    answer, rows = _open_and_read(healthy_mariadb.database_map(), MY_SSL)
+    assert answer == Opened(LEASE, 1, tls_missing=False)
+    assert rows[0][1], "as libmysqlclient's preferred mode: TLS when offered"
