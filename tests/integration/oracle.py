@@ -470,9 +470,11 @@ class LiveRun:
 
 
 def command(socket_path: str, request: Mapping[str, Any]) -> dict[str, Any]:
-    """`dbfsm command SOCKET JSON`: the answer."""
+    """`dbfsm command SOCKET -`: the answer (the request on stdin: a config-set's password
+    stays out of the process list)."""
     done = subprocess.run(
-        [*DBFSM, "command", socket_path, json.dumps(request)],
+        [*DBFSM, "command", socket_path, "-"],
+        input=json.dumps(request),
         capture_output=True,
         text=True,
         timeout=PROCESS_GRACE,
