@@ -342,8 +342,12 @@ def _at(fault: Fault, at: float | None) -> Fault:
 # -- the live run ---------------------------------------------------------------------------------
 
 
-class LiveRun:
-    """`dbfsm run CONFIG --format json` as a subprocess, its records read as they come."""
+class RunProcess:
+    """`dbfsm run CONFIG --format json` as a subprocess, its records read as they come.
+
+    Its standard error goes to a file (a pipe nobody reads could fill and stall the run) and
+    is shown when something the test waits for does not come.
+    """
 
     def __init__(
         self,
@@ -363,14 +367,15 @@ class LiveRun:
         self._records: list[tuple[float, Record]] = []
         self._changed = threading.Condition()
         self._reader: threading.Thread | None = None
+        # Open for the whole run; close() closes it.
+        self._stderr = tempfile.TemporaryFile(mode="w+", encoding="utf-8")  # noqa: SIM115
         self.returncode: int | None = None
-        self.stderr = ""
 
-    def __enter__(self) -> LiveRun:
+    def start(self) -> RunProcess:
         self._process = subprocess.Popen(
             self._argv,
             stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
+            stderr=self._stderr,
             text=True,
             bufsize=1,
         )
@@ -379,17 +384,21 @@ class LiveRun:
         self.wait_for(lambda r: True, timeout=15.0, what="the run's first record")
         return self
 
-    def __exit__(self, *exc: object) -> None:
+    def close(self) -> None:
+        """Kill the run if it is still going; release its pipe and file."""
         process = self._process
         if process is not None and process.poll() is None:
             process.kill()
             process.wait(timeout=PROCESS_GRACE)
-        if process is not None:
-            with contextlib.suppress(ValueError):
-                self.stderr = process.stderr.read() if process.stderr else ""
-            for stream in (process.stdout, process.stderr):
-                if stream is not None:
-                    stream.close()
+        if process is not None and process.stdout is not None:
+            process.stdout.close()
+        self._stderr.close()
+
+    def stderr(self, lines: int = 20) -> str:
+        """The last lines the run wrote on its standard error."""
+        self._stderr.flush()
+        self._stderr.seek(0)
+        return "\n".join(self._stderr.read().splitlines()[-lines:])
 
     def _read(self) -> None:
         assert self._process is not None and self._process.stdout is not None
@@ -441,7 +450,10 @@ class LiveRun:
                 ended = self._reader is not None and not self._reader.is_alive()
                 if left <= 0 or ended:
                     seen = "\n".join(_line(r) for _, r in self._records)
-                    raise AssertionError(f"no {what} within {timeout}s; the run printed:\n{seen}")
+                    raise AssertionError(
+                        f"no {what} within {timeout}s; the run printed:\n{seen}\n"
+                        f"and on stderr:\n{self.stderr()}"
+                    )
                 self._changed.wait(min(left, 0.05))
 
     def wait_log(self, message_id: str, *, timeout: float, after: int = 0) -> Record:
@@ -536,25 +548,19 @@ class Case:
             json.dump(self.config, f, indent=2)
         self.faults: list[Fault] = []
         self.windows: list[tuple[str, float, float]] = []  # kind, monotonic start, end
-        self.run: LiveRun | None = None
+        self.run: RunProcess | None = None
         self.sim_traffic: Traffic = "continuous"
 
-    def start(self, until: float, probe_interval: float | None = None) -> LiveRun:
-        self.run = LiveRun(
+    def start(self, until: float, probe_interval: float | None = None) -> RunProcess:
+        self.run = RunProcess(
             self.path, until=until, traffic=self.traffic, probe_interval=probe_interval
         )
-        return self.run.__enter__()
+        return self.run.start()
 
     def close(self) -> None:
         if self.run is not None:
-            self.run.__exit__(None, None, None)
+            self.run.close()
         shutil.rmtree(self.directory, ignore_errors=True)
-
-    def __enter__(self) -> Case:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        self.close()
 
     # -- faults ------------------------------------------------------------------------------
 
