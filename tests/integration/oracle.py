@@ -645,11 +645,13 @@ class Case:
     def tolerance(self, detection_bound: float = 0.0) -> Tolerance:
         """One traffic interval, the event loop's slack, the longest fault injection and the
         timeout that bounds noticing the fault (a hung or black-holed server); an attempt
-        bounded by the connect (and, for MySQL, read) timeout it was given."""
+        bounded by the connect (and, for MySQL, read) timeout it was given, plus 10 %."""
         injections = [end - start for kind, start, end in self.windows if kind != "up"]
         base = 1.0 / self.traffic + LOOP_SLACK + max(injections, default=0.0) + detection_bound
         db = self.config["Dhcp4"]["lease-database"]
-        bound = max(db.get("connect-timeout", 5), db.get("read-timeout", 0)) + LOOP_SLACK
+        # The timeout that ends a silent attempt, plus 10 % (issue 8's allowance) and slack.
+        timeout = max(db.get("connect-timeout", 5), db.get("read-timeout", 0))
+        bound = timeout * 1.1 + LOOP_SLACK
         return Tolerance(base=round(base, 3), attempt_bound=bound)
 
     def verdict(self, records: Sequence[Record], tolerance: Tolerance) -> Comparison:
