@@ -13,7 +13,10 @@ as the model says for this configuration (recovered, never given up); and every 
 the driver reported acknowledged is in the lease table.
 
 Duration: `DBFSM_SOAK_SECONDS` (default 30, for CI; 1800 by hand). The figures at start and
-end are printed (`pytest -s`).
+end are printed (`pytest -s`). Seen at full length on the development machine (1803 s, 444
+faults, 31,082 acknowledged lease writes, all stored): resident memory 54,992 -> 57,748 KiB
+(a 30 s run grows as much: start-up, not length), 25 -> 25 descriptors, one server-side
+session per backend at both ends, 444 loss episodes, each reconnected.
 """
 
 from __future__ import annotations
