@@ -51,6 +51,7 @@ DIALECT = Dialect(
 LOSS_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031})
 DEFAULT_PORT = 3306
 _CLOSE_GRACE = 2.0  # seconds a clean close (COM_QUIT) may take before the socket is cut
+_CONNECT_GRACE = 0.25  # seconds past connect-timeout before a connect is given up as a whole
 
 T = TypeVar("T")
 
@@ -99,16 +100,32 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
     context = tls.mysql_context(parameters)
     undeclared.ssl = True
     undeclared.ctx = context or tls.opportunistic_context()
-    conn.connect()
+    conn.connect()  # on failure PyMySQL closes its socket itself
     undeclared._read_timeout = read_timeout
     undeclared._write_timeout = write_timeout
-    tls_missing = False
-    if context is not None:
-        with conn.cursor() as cursor:
-            cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
-            row = cursor.fetchone()
-        tls_missing = not (row and row[1])
-    return conn, tls_missing
+    try:
+        return conn, context is not None and not _cipher(conn)
+    except BaseException:
+        with contextlib.suppress(Exception):
+            conn.close()
+        raise
+
+
+def _cipher(conn: pymysql.connections.Connection[Any]) -> str:
+    """The session's TLS cipher; empty in clear text (Kea asks mysql_get_ssl_cipher())."""
+    with conn.cursor() as cursor:
+        cursor.execute("SHOW SESSION STATUS LIKE 'Ssl_cipher'")
+        row = cursor.fetchone()
+    return str(row[1]) if row and row[1] else ""
+
+
+def _close_late(attempt: asyncio.Future[tuple[Any, bool]]) -> None:
+    """A connect that completed after its caller gave up: nobody will use it. Its socket is
+    closed without a goodbye, which could block the event loop this runs on."""
+    if not attempt.cancelled() and attempt.exception() is None:
+        sock: socket.socket | None = getattr(attempt.result()[0], "_sock", None)
+        if sock is not None:
+            sock.close()
 
 
 class MySQLSession:
@@ -136,16 +153,27 @@ class MySQLSession:
 
     @classmethod
     async def connect(cls, parameters: Mapping[str, Any]) -> MySQLSession:
+        """Every step of a connect is bounded by connect-timeout, but there are several
+        (name lookup, TCP, greeting, TLS, authentication): the whole is bounded too, and a
+        connection that still completes after it is closed."""
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbfsm-mysql")
-        loop = asyncio.get_running_loop()
+        attempt = asyncio.get_running_loop().run_in_executor(worker, _connect, parameters)
+        bound = float(parameters.get("connect-timeout", 5)) + _CONNECT_GRACE
         try:
-            conn, tls_missing = await loop.run_in_executor(worker, _connect, parameters)
+            conn, tls_missing = await asyncio.wait_for(asyncio.shield(attempt), bound)
+        except TimeoutError:
+            raise OpenError(
+                f"Can't connect to MySQL server on '{parameters.get('host', 'localhost')}' "
+                f"(connect-timeout of {parameters.get('connect-timeout', 5)} s expired)"
+            ) from None
         except (pymysql.Error, OSError) as e:
-            worker.shutdown(wait=False)
             raise OpenError(error_text(e, parameters)) from None
-        except OpenError:
-            worker.shutdown(wait=False)
-            raise
+        finally:
+            if not attempt.done():  # given up (timed out, or the caller was cancelled)
+                attempt.add_done_callback(_close_late)
+                worker.shutdown(wait=False)
+            elif attempt.cancelled() or attempt.exception() is not None:
+                worker.shutdown(wait=False)
         return cls(conn, worker, parameters, tls_missing)
 
     async def _call(self, work: Callable[[], T]) -> T:

@@ -70,7 +70,7 @@ class BackendSettings:
     retry_on_startup: bool = False
     readonly: bool = False
     # Every parameter as effective (defaults filled); secrets included: use `redacted()` to show.
-    # Left out of repr(), so printing settings (or an Open action) never shows the password.
+    # Not in the repr, which ends up in tracebacks and logs.
     parameters: Mapping[str, Any] = field(default_factory=dict, repr=False)
     # The names of the parameters the configuration gave (Kea's access string holds only these).
     given: frozenset[str] = frozenset()

@@ -66,6 +66,13 @@ def healthy_mariadb(mariadb_server: PrivateMariaDB) -> Iterator[PrivateMariaDB]:
     _healthy(mariadb_server)
 
 
+@pytest.fixture(params=["pg", "mariadb"])
+def server(request: pytest.FixtureRequest) -> PrivateServer:
+    """A healthy private server of each engine: a test using it runs on both."""
+    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
+    return request.getfixturevalue(name)  # type: ignore[no-any-return]
+
+
 @pytest.fixture
 def proxy_to() -> Iterator[type[FaultProxy]]:
     """`proxy_to(port)` starts a FaultProxy to that port; every one is stopped after the test."""

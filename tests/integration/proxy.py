@@ -135,6 +135,13 @@ class FaultProxy:
     async def _shutdown(self) -> None:
         await self._unlisten()
         await self._close_links(reset=False)
+        # Let every connection's task see its end (the loop is the proxy's alone).
+        others = [t for t in asyncio.all_tasks() if t is not asyncio.current_task()]
+        if others:
+            _, late = await asyncio.wait(others, timeout=2)
+            for task in late:
+                task.cancel()
+            await asyncio.gather(*late, return_exceptions=True)
 
     async def _accept(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
         self.accepted += 1

@@ -29,7 +29,7 @@ from typing import Any
 import psycopg
 import pymysql
 
-from tests.integration.certs import Pki
+from tests.integration.certs import Pki, make_pki
 
 PG_BIN = Path("/usr/lib/postgresql/15/bin")
 MARIADBD = Path("/usr/sbin/mariadbd")
@@ -101,9 +101,13 @@ class PrivateServer(ABC):
 
     kind: str
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
-        self.tls = tls
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
+        """`tls`: the certificates to serve TLS with; True makes a set of its own (then in
+        `self.tls`, with the CA and a client certificate for the tests)."""
         self.root = Path(tempfile.mkdtemp(prefix=f"dbfsm-{self.kind}-"))
+        self.tls = (
+            make_pki(self.root / "pki") if tls is True else tls if isinstance(tls, Pki) else None
+        )
         self.port = free_port()
         self.password = "pw-" + secrets.token_hex(8)
         self.running = False
@@ -159,13 +163,21 @@ class PrivateServer(ABC):
         self.start()
 
     def cleanup(self) -> None:
+        """Stop the server (quickly, but cleanly, so it leaves no shared memory behind) and
+        remove its directory."""
         if self._cleaned:
             return
         self._cleaned = True
-        with contextlib.suppress(Exception):
-            if self.running:
+        if self.running:
+            try:
+                self._halt()
+            except Exception:
                 self.kill()
         shutil.rmtree(self.root, ignore_errors=True)
+
+    def _halt(self) -> None:
+        """The quickest stop that leaves nothing outside the server's directory."""
+        self.stop("immediate")
 
     # -- what the tests read ------------------------------------------------------------------
 
@@ -213,7 +225,9 @@ class PrivateServer(ABC):
 class PrivatePostgres(PrivateServer):
     kind = "postgresql"
 
-    def __init__(self, *, tls: Pki | None = None, client_cert_required: bool = False) -> None:
+    def __init__(
+        self, *, tls: Pki | bool | None = None, client_cert_required: bool = False
+    ) -> None:
         self.client_cert_required = client_cert_required
         super().__init__(tls=tls)
         self.data = self.root / "data"
@@ -291,12 +305,25 @@ class PrivatePostgres(PrivateServer):
         _run(PG_BIN / "pg_ctl", "-D", self.data, "-w", "-m", mode, "stop", user="postgres")
 
     def kill(self) -> None:
+        segment = self._shared_memory_id()
         super().kill()
         # The killed postmaster may linger as a zombie until init reaps it, and PostgreSQL
         # takes a lock file whose process still exists for a running server: remove the
-        # data directory's and the socket's, as an operator would after a crash.
+        # data directory's and the socket's, as an operator would after a crash, and the
+        # System V segment the lock file named (nobody is attached any more), which the next
+        # start could no longer find to remove.
         for lock in (self.data / "postmaster.pid", *self.root.glob(".s.PGSQL.*.lock")):
             lock.unlink(missing_ok=True)
+        if segment is not None:
+            subprocess.run(["ipcrm", "-m", str(segment)], capture_output=True, check=False)
+
+    def _shared_memory_id(self) -> int | None:
+        """The shmid on line 7 of postmaster.pid ("key id"), if the server wrote one."""
+        try:
+            lines = (self.data / "postmaster.pid").read_text().splitlines()
+            return int(lines[6].split()[1])
+        except (OSError, IndexError, ValueError):
+            return None
 
     def _pids(self) -> list[int]:
         try:
@@ -340,7 +367,7 @@ class PrivatePostgres(PrivateServer):
 class PrivateMariaDB(PrivateServer):
     kind = "mysql"
 
-    def __init__(self, *, tls: Pki | None = None) -> None:
+    def __init__(self, *, tls: Pki | bool | None = None) -> None:
         super().__init__(tls=tls)
         self.data = self.root / "data"
         self.socket = self.root / "mariadb.sock"
@@ -427,6 +454,11 @@ class PrivateMariaDB(PrivateServer):
     def _reap(self) -> None:
         if self._process is not None and self._process.poll() is not None:
             self._process = None
+
+    def _halt(self) -> None:
+        """A killed MariaDB leaves nothing outside its directory, and a clean shutdown takes
+        seconds."""
+        self.kill()
 
     def _pids(self) -> list[int]:
         if self._process is None or self._process.poll() is not None:

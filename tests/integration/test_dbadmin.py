@@ -19,12 +19,6 @@ from tests.integration.servers import PrivateServer, free_port
 _names = itertools.count()
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 def _config(tmp_path: Path, lease: dict[str, Any], hosts: tuple[dict[str, Any], ...] = ()) -> str:
     document: dict[str, Any] = {"Dhcp4": {"lease-database": lease}}
     if hosts:

@@ -36,12 +36,6 @@ SERVER_FAULTS: dict[str, Callable[[PrivateServer], object]] = {
 }
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 def _engine(server: PrivateServer) -> str:
     return "PostgreSQL" if server.kind == "postgresql" else "MariaDB"
 
@@ -310,3 +304,20 @@ def test_blackholed_postgresql_request_waits_and_a_close_still_returns_at_once(
     waiting, took, result = asyncio.run(scenario())
     assert waiting and result is None
     assert took < 1.0
+
+
+def test_a_connect_of_many_slow_steps_is_bounded_as_a_whole(
+    server: PrivateServer, proxy_to: Any, measured: Any
+) -> None:
+    """Every read of the handshake answers within connect-timeout, the whole would not."""
+    proxy = proxy_to(server.port).start()
+    proxy.set_latency(0.4)
+    entry = _through(server, proxy, **{"connect-timeout": 1})
+    start = time.monotonic()
+    answer = asyncio.run(LiveDriver().open(open_request(entry)))
+    took = time.monotonic() - start
+    assert isinstance(answer, OpenFailed), answer
+    assert took < 1.25 + MARGIN
+    measured(
+        _engine(server), "open, 0.4 s latency per step", "open fails", took, "connect-timeout 1s"
+    )

@@ -93,7 +93,8 @@ def test_reset_and_cut(echo_port: int) -> None:
             proxy.set_mode("reset")
             with pytest.raises(ConnectionResetError):
                 reset.recv(4096)
-            with _client(proxy.port) as new, pytest.raises(ConnectionResetError):
+            # A new connection is reset as soon as it is accepted: at connect or first read.
+            with pytest.raises(ConnectionResetError), _client(proxy.port) as new:
                 new.recv(4096)
 
 

@@ -19,12 +19,6 @@ _names = itertools.count()
 ENGINE_NAMES = {"postgresql": "PostgreSQL", "mysql": "MySQL"}
 
 
-@pytest.fixture(params=["pg", "mariadb"])
-def server(request: pytest.FixtureRequest) -> PrivateServer:
-    name = "healthy_pg" if request.param == "pg" else "healthy_mariadb"
-    return request.getfixturevalue(name)  # type: ignore[no-any-return]
-
-
 @pytest.fixture
 def empty_db(server: PrivateServer) -> dict[str, Any]:
     """A database map pointing to a new, empty database."""

@@ -212,3 +212,16 @@ def test_mysql_without_tls_parameters_uses_tls_when_the_server_offers_it(
     answer, rows = _open_and_read(healthy_mariadb.database_map(), MY_SSL)
     assert answer == Opened(LEASE, 1, tls_missing=False)
     assert rows[0][1], "as libmysqlclient's preferred mode: TLS when offered"
+
+
+def test_a_private_server_can_make_its_own_certificates() -> None:
+    server = PrivatePostgres(tls=True)
+    try:
+        server.start()
+        assert server.tls is not None and server.tls.ca.is_relative_to(server.root)
+        entry = server.database_map(**{"trust-anchor": str(server.tls.ca)})
+        answer, rows = _open_and_read(entry, PG_SSL)
+        assert answer == Opened(LEASE, 1) and rows[0][0] is True
+    finally:
+        server.cleanup()
+    assert not server.root.exists()

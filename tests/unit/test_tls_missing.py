@@ -24,9 +24,12 @@ def _run(entry: dict[str, Any], role: str, tls_offered: bool, lose: bool = False
     if role == "lease-database":
         document: dict[str, Any] = {"Dhcp4": {"lease-database": entry}}
         key = "lease-database"
-    else:
+    elif role == "hosts-databases":
         document = {"Dhcp4": {"hosts-databases": [entry]}}
         key = "hosts-databases[0]"
+    else:
+        document = {"Dhcp4": {"config-control": {"config-databases": [entry]}}}
+        key = "config-databases[0]"
     clock = VirtualClock()
     engine = Engine(config.from_document(document), clock=clock)
     driver = SimulatedDriver()
@@ -52,7 +55,11 @@ MYSQL_TLS = {"type": "mysql", "name": "kea", "trust-anchor": "/etc/kea/ca.pem"}
 
 @pytest.mark.parametrize(
     ("role", "message"),
-    [("lease-database", "MYSQL_LB_NO_TLS"), ("hosts-databases", "MYSQL_HB_NO_TLS")],
+    [
+        ("lease-database", "MYSQL_LB_NO_TLS"),
+        ("hosts-databases", "MYSQL_HB_NO_TLS"),
+        ("config-databases", "MYSQL_CB_NO_TLS"),
+    ],
 )
 def test_clear_text_session_is_logged_and_kept(role: str, message: str) -> None:
     logged = _run(MYSQL_TLS, role, tls_offered=False)
