@@ -695,20 +695,12 @@ BUDGET = TRIES * WAIT_MS / 1000
 SETTLE = 0.5
 LONGEST = 30.0
 TRAFFIC = 50.0  # requests a second: a loss is noticed within 20 ms of the fault
-ENGINES = ("postgresql", "mysql")
-_FIXTURES = {"postgresql": "healthy_pg", "mysql": "healthy_mariadb"}
 # Short timeouts so that no attempt can hang a test: they bound the hung and black-holed
 # cases, and fire in no other.
 TIMEOUTS: dict[str, dict[str, int]] = {
     "postgresql": {"connect-timeout": 2, "tcp-user-timeout": 2},
     "mysql": {"connect-timeout": 2, "read-timeout": 2, "write-timeout": 2},
 }
-
-
-@pytest.fixture(params=ENGINES)
-def server(request: pytest.FixtureRequest) -> Any:
-    """A private server of each engine, running when the test starts and after it ends."""
-    return request.getfixturevalue(_FIXTURES[request.param])
 
 
 def database(server: Any, **overrides: Any) -> dict[str, Any]:

@@ -29,10 +29,9 @@ from .oracle import (
     case_for,
     database,
     detections,
-    server,
 )
 
-__all__ = ["case_for", "server"]  # fixtures
+__all__ = ["case_for"]  # a fixture
 CONTINUE = {"on-fail": "serve-retry-continue"}
 # Noticed at the next request: one traffic interval and a request in flight.
 PROMPT = 1.0 / TRAFFIC + 0.05

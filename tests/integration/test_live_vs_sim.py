@@ -26,11 +26,10 @@ from .oracle import (
     assert_agrees,
     case_for,
     database,
-    server,
 )
 from .servers import PrivateServer
 
-__all__ = ["case_for", "server"]  # fixtures
+__all__ = ["case_for"]  # a fixture
 MODES = ("stop-retry-exit", "serve-retry-exit", "serve-retry-continue")
 
 
