@@ -8,6 +8,13 @@ A loss is an error on a broken connection, or an `OperationalError` whose SQLSTA
 08 (connection exception), 53 (insufficient resources), 57 (operator intervention), 58
 (system error) or that has none (libpq's own "server closed the connection"), as Kea's
 `checkStatementError`; anything else is an ordinary query error.
+
+`tcp-user-timeout` also bounds the wait for an answer. libpq hands it to the kernel, which
+closes a connection whose sent data stays unacknowledged that long; but a server that is
+stopped (SIGSTOP) or cut off behind a proxy still has its data acknowledged by the kernel on
+its side, so nothing would ever end the wait. A statement that has no answer within the
+timeout therefore has its socket shut down, and the connection is lost as libpq would have
+lost it.
 """
 
 from __future__ import annotations
@@ -16,8 +23,8 @@ import asyncio
 import contextlib
 import os
 import socket
-from collections.abc import AsyncIterator, Callable, Mapping, Sequence
-from typing import Any
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
+from typing import Any, TypeVar
 
 import psycopg
 
@@ -43,6 +50,7 @@ DIALECT = Dialect(
 )
 LOSS_CLASSES = frozenset({"08", "53", "57", "58"})
 _CLOSE_GRACE = 2.0  # seconds a statement may take to fail after its socket is shut down
+T = TypeVar("T")
 
 
 def is_loss(error: BaseException, broken: bool) -> bool:
@@ -82,6 +90,8 @@ class PostgreSQLSession:
         self._idle = asyncio.Event()  # set while no statement runs
         self._idle.set()
         self._gone: Callable[[str], None] | None = None
+        self._answer_within = float(parameters.get("tcp-user-timeout") or 0) or None
+        self._silent = False  # the server let a statement go unanswered past tcp-user-timeout
         self._watched_fd: int | None = None
         self._checks: set[asyncio.Task[None]] = set()
 
@@ -130,23 +140,43 @@ class PostgreSQLSession:
         reason = first_line(error, self._parameters)
         if self._closing:
             return QueryFailed(f"connection closed: {reason}")
+        if self._silent:
+            return SessionLost(
+                "could not receive data from server: no answer within tcp-user-timeout "
+                f"({self._parameters.get('tcp-user-timeout')} s)"
+            )
         if is_loss(error, self._conn.broken):
             return SessionLost(reason)
         return QueryFailed(reason)
 
+    async def _answered(self, work: Awaitable[T]) -> T:
+        """`work`'s result, waiting no longer than tcp-user-timeout for the server."""
+        if self._answer_within is None:
+            return await work
+        task = asyncio.ensure_future(work)
+        try:
+            return await asyncio.wait_for(asyncio.shield(task), self._answer_within)
+        except TimeoutError:
+            self._silent = True
+            self._shut_down_socket()  # the statement fails at once
+            return await task
+
+    async def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
+        cursor = await self._conn.execute(sql.encode(), params or None)
+        return list(await cursor.fetchall()) if cursor.description else []
+
     async def fetch(self, sql: str, params: Sequence[object] = ()) -> list[Row]:
         async with self._using():
-            cursor = await self._conn.execute(sql.encode(), params or None)
-            return list(await cursor.fetchall()) if cursor.description else []
+            return await self._answered(self._fetch(sql, params))
 
     async def run_script(self, statements: Sequence[str]) -> None:
         async with self._using(), self._conn.transaction():
             for statement in statements:
-                await self._conn.execute(statement.encode())
+                await self._answered(self._conn.execute(statement.encode()))
 
     async def ping(self) -> None:
         async with self._using():
-            await self._conn.execute(b"")
+            await self._answered(self._conn.execute(b""))
 
     # -- idle watch: the socket becoming readable while nothing runs --------------------------
 

@@ -129,33 +129,33 @@ def test_hung_mariadb_is_a_loss_after_read_timeout(
     measured("MariaDB", "hung (SIGSTOP)", "read-timeout", took, "read-timeout 1s")
 
 
-def test_hung_postgresql_is_no_loss_and_the_request_completes_once_it_answers(
-    healthy_pg: PrivateServer,
+def test_hung_postgresql_is_a_loss_after_tcp_user_timeout(
+    healthy_pg: PrivateServer, measured: Any
 ) -> None:
-    """Kea's tcp-user-timeout bounds data the peer's kernel never acknowledges; a stopped
-    server's kernel still acknowledges everything, so (as in Kea) a request just waits.
-    The parameter does reach libpq, in milliseconds."""
+    """A stopped server's kernel still acknowledges everything, so libpq's tcp_user_timeout
+    (which the parameter reaches, in milliseconds) never fires on its own; the driver bounds
+    the wait for an answer by the same timeout."""
 
-    async def scenario() -> tuple[bool, Lost | None, str | None]:
+    async def scenario() -> tuple[Lost | None, float, str | None]:
         driver = LiveDriver()
         await _opened(driver, healthy_pg.database_map(**{"tcp-user-timeout": 1}))
         session: Any = driver.session(LEASE, 1)
         libpq = session._conn.info.get_parameters().get("tcp_user_timeout")
         healthy_pg.pause()
-        request = asyncio.create_task(driver.use(LEASE, 1))
-        await asyncio.sleep(1.5)
-        waiting = not request.done()
-        healthy_pg.resume()
-        result = await asyncio.wait_for(request, 10)
+        start = time.monotonic()
+        lost = await driver.use(LEASE, 1)
+        took = time.monotonic() - start
         await driver.aclose()
-        return waiting, result, libpq
+        return lost, took, libpq
 
     try:
-        waiting, result, libpq = asyncio.run(scenario())
+        lost, took, libpq = asyncio.run(scenario())
     finally:
         healthy_pg.resume()
-    assert waiting and result is None
+    assert isinstance(lost, Lost) and "tcp-user-timeout" in lost.reason
+    assert 1.0 <= took < 1.0 + MARGIN
     assert libpq == "1000"
+    measured("PostgreSQL", "hung (SIGSTOP)", "tcp-user-timeout", took, "tcp-user-timeout 1s")
 
 
 # -- network faults through the proxy ------------------------------------------------------------
@@ -285,13 +285,13 @@ def test_ordinary_query_errors_are_not_losses(server: PrivateServer) -> None:
 def test_blackholed_postgresql_request_waits_and_a_close_still_returns_at_once(
     healthy_pg: PrivateServer, proxy_to: Any
 ) -> None:
-    """The proxy's kernel acknowledges what it swallows, so (as for a hung server) nothing
-    bounds the request; closing the connection under it ends it without a loss."""
+    """Without tcp-user-timeout nothing bounds a request to a silent server (as in Kea);
+    closing the connection under it ends it at once, without a loss."""
     proxy = proxy_to(healthy_pg.port).start()
 
     async def scenario() -> tuple[bool, float, Lost | None]:
         driver = LiveDriver()
-        await _opened(driver, _through(healthy_pg, proxy, **{"tcp-user-timeout": 1}))
+        await _opened(driver, _through(healthy_pg, proxy))
         await asyncio.to_thread(proxy.set_mode, "blackhole")
         request = asyncio.create_task(driver.use(LEASE, 1))
         await asyncio.sleep(1.5)
@@ -304,6 +304,27 @@ def test_blackholed_postgresql_request_waits_and_a_close_still_returns_at_once(
     waiting, took, result = asyncio.run(scenario())
     assert waiting and result is None
     assert took < 1.0
+
+
+def test_blackholed_postgresql_is_a_loss_after_tcp_user_timeout(
+    healthy_pg: PrivateServer, proxy_to: Any, measured: Any
+) -> None:
+    proxy = proxy_to(healthy_pg.port).start()
+
+    async def scenario() -> tuple[Lost | None, float]:
+        driver = LiveDriver()
+        await _opened(driver, _through(healthy_pg, proxy, **{"tcp-user-timeout": 1}))
+        await asyncio.to_thread(proxy.set_mode, "blackhole")
+        start = time.monotonic()
+        lost = await driver.use(LEASE, 1)
+        took = time.monotonic() - start
+        await driver.aclose()
+        return lost, took
+
+    lost, took = asyncio.run(scenario())
+    assert isinstance(lost, Lost)
+    assert 1.0 <= took < 1.0 + MARGIN
+    measured("PostgreSQL", "proxy blackhole", "tcp-user-timeout", took, "tcp-user-timeout 1s")
 
 
 def test_a_connect_of_many_slow_steps_is_bounded_as_a_whole(

@@ -107,22 +107,10 @@ def test_server_restarted_after_the_budget_is_not_reconnected(server: Any, case_
     assert_agrees(case, records)
 
 
-# On loopback the kernel acknowledges what a stopped server or a swallowing proxy never
-# reads, so libpq's tcp_user_timeout (unacknowledged data) never fires, and the PostgreSQL
-# driver, like Kea's, puts no other bound on a request: it waits for as long as the server
-# is silent, and issue 8's "black hole within the timeout + 10 %" is not met. Strict: the
-# day the driver bounds it, these pass and the mark must go.
-def _silent_postgresql_is_known_to_hang(request: pytest.FixtureRequest, server: Any) -> None:
-    if server.kind == "postgresql":
-        reason = "the PostgreSQL driver has no bound for a silent server on loopback"
-        request.applymarker(pytest.mark.xfail(strict=True, reason=reason))
-
-
 def test_server_hung_is_noticed_within_its_timeout(
     request: pytest.FixtureRequest, server: Any, case_for: Any
 ) -> None:
     """SIGSTOP: connections stay open and nothing answers; the timeouts must end the wait."""
-    _silent_postgresql_is_known_to_hang(request, server)
     timeouts = TIMEOUTS[server.kind]
     bound = max(timeouts.get("read-timeout", 0), timeouts.get("tcp-user-timeout", 0)) * 1.1
     case = case_for(database(server, **CONTINUE))
@@ -156,7 +144,6 @@ def test_proxy_resetting_every_connection(proxied: tuple[Case, Any]) -> None:
 def test_proxy_black_hole_is_noticed_within_its_timeout(
     request: pytest.FixtureRequest, server: Any, proxied: tuple[Case, Any]
 ) -> None:
-    _silent_postgresql_is_known_to_hang(request, server)
     case, proxy = proxied
     timeouts = TIMEOUTS[server.kind]
     bound = max(timeouts.get("read-timeout", 0), timeouts.get("tcp-user-timeout", 0)) * 1.1
