@@ -48,6 +48,7 @@ class Host(Protocol):
     def disable_service(self, origin: int, owner: str) -> None: ...
     def enable_service(self, owner: str) -> None: ...
     def backend_settled(self, backend: Backend) -> None: ...
+    def post_recovery(self, backend: Backend) -> None: ...
     def exit_for_backend(self) -> None: ...
     def arm_timer(self, name: str, delay: float, backend: Backend) -> None: ...
     def disarm_timer(self, name: str) -> None: ...
@@ -130,6 +131,7 @@ class Backend:
 
     def log_open_retry(self, _: Any = None) -> None:
         self.startup_retry = True
+        self.manager_id = STARTUP_MANAGER_ID
         name = _OPEN_RETRY_MESSAGES[self.settings.role]
         access = access_string(self.settings, self.host.universe)
         self._log(messages.database(name, access, self.last_error))
@@ -138,6 +140,9 @@ class Backend:
         self.retries_left = self.settings.max_reconnect_tries
         self.manager_id = STARTUP_MANAGER_ID if self.startup_retry else self.settings.manager_id
         self._server_log("DB_RECONNECT_LOST_CONNECTION", self.manager_id, self.timer_name)
+
+    def post_recovery(self, _: Any = None) -> None:
+        self.host.post_recovery(self)
 
     def stop_service(self, _: Any = None) -> None:
         self.host.disable_service(DB_CONNECTION_ORIGIN + self.manager_id, self.key)

@@ -4,6 +4,12 @@ Sans-I/O in the manner of h11: the engine never sleeps, reads no clock of its ow
 nothing. Each call (`start`, `handle`, `command`) runs to completion: a trigger's effects may
 post further triggers, which run in order before the call returns the actions it produced.
 The same engine therefore serves the simulator, the property tests and a live runtime.
+
+Posted work: Kea runs database recovery as jobs posted to its one IOService thread, one job
+per lost backend in the order the losses were found, and a job runs the lost callback and
+the first reconnect attempt (a synchronous open) before the next job starts. The engine keeps
+those jobs in `_jobs`; while the backend of the job that ran last awaits its driver's answer
+(a state the graph marks `awaits_driver`), the next job waits, whatever call it came from.
 """
 
 from __future__ import annotations
@@ -91,6 +97,13 @@ def check_model(graph: Graph, model_class: type) -> None:
 check_model(BACKEND, Backend)
 check_model(SERVER, Server)
 
+_AWAITING = BACKEND.awaiting
+# The states in which a backend trigger has a declared transition.
+_BACKEND_TRIGGERS = {
+    trigger: frozenset(s for t in BACKEND.transitions if t.trigger == trigger for s in t.source)
+    for trigger in BACKEND.triggers
+}
+
 
 class Engine:
     """One Kea server: its configuration, its backends, and what it does when they fail."""
@@ -108,6 +121,8 @@ class Engine:
         self.pid = pid
         self.started_at = clock()
         self._queue: deque[tuple[Any, str]] = deque()
+        self._jobs: dict[tuple[Backend, str], None] = {}  # posted work, in order, once each
+        self._holding: Backend | None = None  # ran the last job; awaits its driver's answer
         self._out: list[Action] = []
         self._listeners: list[Listener] = []
         self._last_serving: bool | None = None
@@ -176,7 +191,7 @@ class Engine:
             return self._run(backend, "open_failed")
         if isinstance(event, Lost):
             backend.last_error = event.reason
-            return self._run(backend, "lost")
+            return self._call(lambda: self.post_job(backend, "lost"))
         raise TypeError(f"not an event: {event!r}")
 
     def command(self, request: object, id: int = 0) -> list[Action]:
@@ -189,6 +204,16 @@ class Engine:
 
     def post(self, model: Any, trigger: str) -> None:
         self._queue.append((model, trigger))
+
+    def post_job(self, backend: Backend, trigger: str) -> None:
+        """Post recovery work for `backend` (Kea's startRecoverDbConnection): it runs once
+        the work posted before it has run, including that work's first reconnect attempt.
+        Work already posted for the same backend and trigger is not posted twice."""
+        if backend.state not in _BACKEND_TRIGGERS[trigger]:
+            raise UnexpectedEvent(
+                f"{backend.key}: no transition for {trigger!r} in {backend.state}"
+            )
+        self._jobs[(backend, trigger)] = None
 
     def emit(self, action: Action) -> None:
         self._out.append(action)
@@ -227,10 +252,34 @@ class Engine:
     def _call(self, step: Callable[[], object]) -> list[Action]:
         self._out = []
         step()
-        while self._queue and not self.exited:
-            self._fire(*self._queue.popleft())
+        while not self.exited:
+            if self._queue:
+                self._fire(*self._queue.popleft())
+                continue
+            job = self._next_job()
+            if job is None:
+                break
+            self._fire(*job)
         self._queue.clear()
+        if self.exited:
+            self._jobs.clear()
         return self._out
+
+    def _next_job(self) -> tuple[Backend, str] | None:
+        """The posted work to run now: none while the backend of the last job awaits its
+        driver; jobs of backends closed since (a reconfiguration) are dropped."""
+        holding = self._holding
+        if holding is not None and holding.state in _AWAITING:
+            return None
+        self._holding = None
+        while self._jobs:
+            job = next(iter(self._jobs))
+            del self._jobs[job]
+            backend, trigger = job
+            if backend.state in _BACKEND_TRIGGERS[trigger]:
+                self._holding = backend
+                return job
+        return None
 
     def _name(self, model: Any) -> str:
         return "server" if model is self.server else str(model.key)

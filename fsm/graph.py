@@ -33,8 +33,13 @@ ALL_MODES = frozenset(OnFail)
 
 @dataclass(frozen=True)
 class State:
+    """`awaits_driver`: the machine has asked the driver to open a connection and waits for
+    its answer. Kea opens synchronously, so nothing else it has posted runs meanwhile; the
+    engine holds its posted work (`Graph.awaiting`) for as long as a machine is here."""
+
     name: str
     meaning: str
+    awaits_driver: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +80,10 @@ class Graph:
         return tuple(s.name for s in self.states)
 
     @property
+    def awaiting(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.states if s.awaits_driver)
+
+    @property
     def triggers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
@@ -110,11 +119,11 @@ def _mode_guard(name: str, label: str, modes: frozenset[OnFail]) -> Guard:
 
 _BACKEND_STATES = (
     State("configured", "named by the configuration, not yet opened"),
-    State("connecting", "being opened while a configuration is applied"),
+    State("connecting", "being opened while a configuration is applied", awaits_driver=True),
     State("online", "connected and in use"),
     State("retry_pending", "could not be opened; recovery starts once the configuration is in"),
     State("unreachable", "could not be opened and is not retried: the configuration fails"),
-    State("reconnecting", "a reconnect attempt is in flight"),
+    State("reconnecting", "a reconnect attempt is in flight", awaits_driver=True),
     State("waiting", "waiting reconnect-wait-time before the next attempt"),
     State("abandoned", "no further retries until the next reconfiguration"),
     State("fatal", "cannot be recovered under an exit mode: the server exits"),
@@ -165,6 +174,7 @@ _BACKEND_EFFECTS = {
     "log_open_retry": "log the open failure that recovery will retry (..._WITH_RETRY_FAILED)",
     "begin_episode": "start a loss episode: retries reset, loss logged (..._LOST_CONNECTION)",
     "stop_service": "disable the service for this backend's origin",
+    "post_recovery": "post the recovery job (its loss), run after the jobs posted before it",
     "request_attempt": "count one try and ask the driver for a reconnect attempt",
     "log_attempt_failed": "record and log the failed attempt (..._DB_RECONNECT_ATTEMPT_FAILED)",
     "schedule_attempt": "log and start the reconnect-wait-time timer (..._ATTEMPT_SCHEDULE)",
@@ -275,6 +285,22 @@ BACKEND = Graph(
             when=("retries_on_startup",),
             unless=("schema_mismatch",),
             effects=("log_open_retry", "next_backend"),
+        ),
+        Transition(
+            "recovery_posted",
+            ("retry_pending",),
+            None,
+            "kea.posted-recovery",
+            when=("stops_service_on_loss",),
+            effects=("stop_service", "post_recovery"),
+        ),
+        Transition(
+            "recovery_posted",
+            ("retry_pending",),
+            None,
+            "kea.posted-recovery",
+            unless=("stops_service_on_loss",),
+            effects=("post_recovery",),
         ),
         *_loss_transitions(),
         Transition(

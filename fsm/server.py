@@ -24,6 +24,7 @@ class Machinery(Protocol):
 
     def now(self) -> float: ...
     def post(self, model: Any, trigger: str) -> None: ...
+    def post_job(self, backend: Backend, trigger: str) -> None: ...
     def emit(self, action: Action) -> None: ...
     def attach(self, backend: Backend) -> None: ...
     def detach(self, backend: Backend) -> None: ...
@@ -99,6 +100,9 @@ class Server:
             self.machinery.post(self, "settled")
         else:
             self.open_next()
+
+    def post_recovery(self, backend: Backend) -> None:
+        self.machinery.post_job(backend, "lost")
 
     def exit_for_backend(self) -> None:
         self.exit_code = 1
@@ -176,9 +180,9 @@ class Server:
             self.log("DYNAMIC_RECONFIGURATION_SUCCESS", self.current.source or "<inline>")
         hash_ = config_hash(self.current.document)
         self._answer(answer(0, "Configuration successful.", {"hash": hash_}))
-        for backend in self.backends.values():
+        for backend in self.backends.values():  # Kea posted their recovery while connecting
             if backend.state == "retry_pending":
-                self.machinery.post(backend, "lost")
+                self.machinery.post(backend, "recovery_posted")
 
     def fail_reconfiguration(self, _: Any = None) -> None:
         text = self.failure

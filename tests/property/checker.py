@@ -194,7 +194,11 @@ class LifecycleChecker(Observer):
         if e.serving:
             assert not origins, f"kea.network-state: serving with disabling origins {origins}"
         if configured:
-            assert all(b.state in IN_USE for b in backends), (
+            # Kea runs posted recoveries one at a time, each with its first (synchronous)
+            # attempt: a retry-on-startup backend waits while another one's attempt is out.
+            attempt_out = any(b.state == "reconnecting" for b in backends)
+            waiting = IN_USE | {"retry_pending"} if attempt_out else IN_USE
+            assert all(b.state in waiting for b in backends), (
                 f"engine: configured with backends in {states}"
             )
         for b in backends:

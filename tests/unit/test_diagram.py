@@ -158,7 +158,7 @@ def test_labels_are_trigger_and_guards_in_the_documentations_words() -> None:
 def test_internal_transitions_are_drawn_as_loops() -> None:
     view = VIEWS["backend"]
     loops = [e for e in view.edges if e.internal]
-    assert {e.source for e in loops} == {"reconnecting", "waiting", "abandoned"}
+    assert {e.source for e in loops} == {"retry_pending", "reconnecting", "waiting", "abandoned"}
     assert all(e.dest == e.source for e in loops)
     dot = to_dot(view)
     assert (

@@ -780,6 +780,42 @@ def test_engine_ignores_a_second_loss_report_while_recovering():
     assert engine.backend_states() == {LEASE: "reconnecting"}
 
 
+@covers("kea.posted-recovery", "doc.retry-on-startup")
+def test_startup_recoveries_run_one_job_each_with_its_first_attempt(simulate_text):
+    """Both databases down at start with retry-on-startup: the lease database (serve-retry-
+    continue, 3 tries) has its job first, which makes its first attempt (failed, the second
+    scheduled); then the host database's job (stop-retry-exit, 0 tries) exits."""
+    config = dhcp4(
+        lease_database=db(tries=3, wait=1000, on_fail=CONTINUE, retry_on_startup=True),
+        hosts_database=db(tries=0, wait=1000, on_fail=STOP, retry_on_startup=True),
+    )
+    run = simulate_text(
+        text(config, [{"at": 0, "down": LEASE}, {"at": 0, "down": "hosts-database"}])
+    )
+    assert run.ids("RECONNECT") == [
+        "DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "MYSQL_LB_DB_RECONNECT_ATTEMPT_FAILED",
+        "MYSQL_LB_DB_RECONNECT_ATTEMPT_SCHEDULE",
+        "DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "DHCP4_FATAL_DB_RECONNECT_DISABLED",
+    ]
+    assert run.attempts() == [(0, 1, 3, False)]
+    assert run.exit_code == 1
+
+
+@covers("kea.posted-recovery", "kea.stop-service-origin")
+def test_a_posted_stop_retry_exit_recovery_stops_the_service_at_once(simulate_text):
+    """Kea runs a stop-retry-exit backend's posted job before any command: a status-get at
+    the commit finds its origin (3000, manager ID 0 under retry-on-startup) in force."""
+    config = dhcp4(
+        lease_database=db(tries=3, wait=1000, on_fail=STOP, retry_on_startup=True),
+    )
+    events = [{"at": 0, "down": LEASE}, {"at": 0, "command": cmd("status-get")}]
+    run = simulate_text(text(config, events, until=1))
+    assert db_state(run, 0)["disabled-by-db-connection"] == [3000]
+    assert run.serving() == [(0, False)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Memfile
 # ---------------------------------------------------------------------------------------------
