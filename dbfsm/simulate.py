@@ -4,7 +4,9 @@ A loss is noticed only when the backend is next used, as in Kea: client requests
 lease and host databases (continuously, periodically, or only at `use` events), and only
 while the server serves (a server that does not serve drops requests unread); config
 backends are used by the configuration poll every `config-fetch-wait-time` seconds and by
-`use` events.
+`use` events. A broken connection that Kea keeps (reconnect disabled under
+serve-retry-continue) is hit again by every later use: at each periodic request or poll, at
+each `use` event, and with continuous traffic at each later instant at which anything happens.
 """
 
 from __future__ import annotations
@@ -24,6 +26,11 @@ from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
 from fsm.records import Record, record_of, summary
 from fsm.settings import Role
+
+# Backend states in which requests use the connection: online (a loss not yet noticed) and
+# abandoned (a broken connection kept when reconnection is disabled; after attempts the
+# connection was replaced, so the driver finds nothing broken there).
+_IN_USE = frozenset({"online", "abandoned"})
 
 
 @dataclass(frozen=True)
@@ -50,6 +57,9 @@ class Simulation:
         self.transitions: list[tuple[float, Transitioned]] = []
         self._request_pending = False
         self._poll_pending = False
+        self._last_request = -math.inf
+        self._last_poll = -math.inf
+        self._used_at: dict[str, float] = {}  # backend -> when a use last found it broken
         self._commands = 0
 
     def run(self) -> Result:
@@ -107,55 +117,64 @@ class Simulation:
         return [
             key
             for key, b in self.engine.server.backends.items()
-            if b.state == "online"
+            if b.state in _IN_USE
             and (b.settings.role is Role.CONFIG) == config_backends
             and self.driver.broken(key, b.instance)
         ]
 
     def _use(self, key: str, client: bool) -> None:
         backend = self.engine.server.backends.get(key)
-        if backend is None or backend.state != "online" or (client and not self.engine.serving):
+        if backend is None or backend.state not in _IN_USE:
+            return
+        if client and not self.engine.serving:
             return
         lost = self.driver.use_now(key, backend.instance)
         if lost is not None:
+            self._used_at[key] = self.clock.now
             self.runtime.deliver(lost)
 
     def _notice_losses(self) -> None:
         traffic = self.scenario.traffic
         if self.engine.exited or not self.driver.any_broken:
             return
+        now = self.clock.now
         if self.engine.serving and self._unnoticed(config_backends=False):
-            if traffic.kind == "continuous":
+            if traffic.kind == "continuous":  # one use per backend and instant
                 for key in self._unnoticed(config_backends=False):
-                    self._use(key, client=True)
+                    if self._used_at.get(key) != now:
+                        self._use(key, client=True)
             elif traffic.kind == "periodic" and not self._request_pending:
                 self._request_pending = True
-                t = _next_tick(self.clock.now, traffic.start, traffic.every)
+                t = _next_tick(now, traffic.start, traffic.every, self._last_request)
                 self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
         period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
         polls = period > 0 and configured and not self._poll_pending
         if polls and self._unnoticed(config_backends=True):
             self._poll_pending = True
-            self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
+            self.runtime.at(_next_tick(now, 0.0, period, self._last_poll), self._poll)
 
     def _request(self) -> None:
         self._request_pending = False
+        self._last_request = self.clock.now
         for key in self._unnoticed(config_backends=False):
             self._use(key, client=True)
 
     def _poll(self) -> None:
         self._poll_pending = False
+        self._last_poll = self.clock.now
         for key in self._unnoticed(config_backends=True):
             self._use(key, client=False)
 
 
-def _next_tick(now: float, start: float, every: float) -> float:
-    """The first time `start + k * every` (k >= 0) that is not before `now`."""
-    if now <= start:
+def _next_tick(now: float, start: float, every: float, last: float = -math.inf) -> float:
+    """The first time `start + k * every` (k >= 0) that is not before `now` and comes after
+    `last` (the tick that already ran: a kept broken connection is used once per tick)."""
+    if now <= start and start > last:
         return start
     k = math.ceil((now - start) / every - 1e-9)
-    return start + k * every
+    t = start + max(k, 0) * every
+    return t + every if t <= last else t
 
 
 def run(scenario: Scenario) -> Result:

@@ -178,7 +178,8 @@ _BACKEND_EFFECTS = {
     "request_attempt": "count one try and ask the driver for a reconnect attempt",
     "log_attempt_failed": "record and log the failed attempt (..._DB_RECONNECT_ATTEMPT_FAILED)",
     "schedule_attempt": "log and start the reconnect-wait-time timer (..._ATTEMPT_SCHEDULE)",
-    "log_lost_again": "log the loss again before each later attempt (..._LOST_CONNECTION)",
+    "log_lost_again": "log the loss again: before each later attempt, or when a request hits "
+    "a broken connection kept with reconnect disabled (..._LOST_CONNECTION)",
     "resume_service": "record the attempt, enable this backend's origin, log ..._SUCCEEDED",
     "report_reconnect_disabled": "log ..._RECONNECT_DISABLED: FATAL under exit modes, else ERROR",
     "report_retries_exhausted": "log ..._DB_RECONNECT_FAILED: FATAL under exit modes, else ERROR",
@@ -305,9 +306,24 @@ BACKEND = Graph(
         *_loss_transitions(),
         Transition(
             "lost",
-            ("reconnecting", "waiting", "abandoned"),
+            ("reconnecting", "waiting"),
             None,
             "kea.loss-during-recovery",
+        ),
+        Transition(
+            "lost",
+            ("abandoned",),
+            None,
+            "kea.loss-during-recovery",
+            unless=("reconnect_disabled",),
+        ),
+        Transition(
+            "lost",
+            ("abandoned",),
+            "abandoned",
+            "kea.reconnect-disabled-kept",
+            when=("reconnect_disabled",),
+            effects=("log_lost_again", "report_reconnect_disabled"),
         ),
         Transition(
             "opened", ("reconnecting",), "online", "doc.restored", effects=("resume_service",)

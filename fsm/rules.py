@@ -194,6 +194,14 @@ RULES: Mapping[str, Rule] = {
             "mysql_connection.h:743-754, cfg_db_access.cc:58-115, ctrl_dhcp4_srv.cc:1885-1925",
         ),
         Rule(
+            "kea.reconnect-disabled-kept",
+            "With reconnection disabled, serve-retry-continue keeps the broken manager: every "
+            "later request that uses it hits the loss again, and the lost callback logs "
+            "..._LOST_CONNECTION and ..._DB_RECONNECT_DISABLED again, never attempting. Once the "
+            "attempts have run out the manager is gone: nothing more is logged.",
+            "mysql_connection.h:696-754, ctrl_dhcp4_srv.cc:1885-1925; measured on Kea 2.2",
+        ),
+        Rule(
             "kea.shutdown",
             "The shutdown command stops the server with its exit-value argument (default 0).",
             "ctrl_dhcp4_srv.cc commandShutdownHandler",
