@@ -72,9 +72,8 @@ def _access_value(value: object) -> str:
 
 
 class Backend:
-    state: str  # maintained by `transitions`
-
     def __init__(self, host: Host, settings: BackendSettings, instance: int) -> None:
+        self.state = BACKEND.initial  # changed only by the engine, as the graph says
         self.host = host
         self.settings = settings
         self.instance = instance

@@ -11,8 +11,9 @@ NetworkState), reconfiguring, left without a configuration after a failed reconf
 or exited.
 
 Everything that decides a state change lives in this file as data: `BACKEND` and `SERVER`
-below. `fsm.engine` hands them to the `transitions` library to run; `dbfsm.diagram` draws
-them; the tests walk them. A transition names the guards that must hold (`when`) and must
+below. `fsm.compiled` turns them into the lookup tables `fsm.engine` runs (and hands them
+to the `transitions` library for the differential test); `dbfsm.diagram` draws them; the
+tests walk them. A transition names the guards that must hold (`when`) and must
 not hold (`unless`), the effects it performs (methods of the machine's model, in
 `fsm.backend` and `fsm.server`), and the rule of `fsm.rules` it implements. Guards are
 written so that at most one transition of a trigger can be enabled in any state: the order

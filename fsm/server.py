@@ -15,7 +15,7 @@ from fsm import messages
 from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
 from fsm.answers import answer, config_hash
 from fsm.backend import Backend
-from fsm.graph import BACKEND
+from fsm.graph import BACKEND, SERVER
 from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
 
 
@@ -28,6 +28,7 @@ class Machinery(Protocol):
     def emit(self, action: Action) -> None: ...
     def attach(self, backend: Backend) -> None: ...
     def detach(self, backend: Backend) -> None: ...
+    def fire(self, model: Any, trigger: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -40,9 +41,8 @@ class PendingReply:
 
 
 class Server:
-    state: str  # maintained by `transitions`
-
     def __init__(self, machinery: Machinery, settings: ServerSettings) -> None:
+        self.state = SERVER.initial  # changed only by the engine, as the graph says
         self.machinery = machinery
         self.current: ServerSettings | None = None  # the committed configuration
         self.pending: ServerSettings = settings  # the configuration being applied
@@ -155,7 +155,7 @@ class Server:
             self.disarm_timer(name)
         for backend in self.backends.values():
             if backend.state != "closed":
-                backend.trigger("close")  # type: ignore[attr-defined]
+                self.machinery.fire(backend, "close")
             self.machinery.detach(backend)
         self.backends = {}
 
