@@ -16,15 +16,17 @@ import functools
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import TextIO
 
 from dbfsm.runtime import VirtualClock, VirtualRuntime
 from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
-from fsm.records import Record, record_of, summary
+from fsm.records import Record, jsonl_line, record_of, summary, text_line
 from fsm.settings import Role
 
 # Backend states in which requests use the connection: online (a loss not yet noticed) and
@@ -33,8 +35,13 @@ from fsm.settings import Role
 _IN_USE = frozenset({"online", "abandoned"})
 
 
+Sink = Callable[[Record], None]
+
+
 @dataclass(frozen=True)
 class Result:
+    """How a run ended; with the records and state changes when they were collected."""
+
     records: tuple[Record, ...]  # including `scenario` markers and the final summary
     transitions: tuple[tuple[float, Transitioned], ...]
     exit_code: int | None
@@ -47,7 +54,11 @@ class Result:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario) -> None:
+    """One run of a scenario. Without a `sink` every record and state change is collected
+    into the `Result`; with one, each record goes to the sink as it happens and nothing is
+    kept, so a run of any length takes the same memory."""
+
+    def __init__(self, scenario: Scenario, sink: Sink | None = None) -> None:
         self.scenario = scenario
         self.clock = VirtualClock()
         self.driver = SimulatedDriver()
@@ -55,6 +66,8 @@ class Simulation:
         self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, self._notify)
         self.records: list[Record] = []
         self.transitions: list[tuple[float, Transitioned]] = []
+        self._collect = sink is None
+        self._write: Sink = self.records.append if sink is None else sink
         self._request_pending = False
         self._poll_pending = False
         self._last_request = -math.inf
@@ -69,13 +82,15 @@ class Simulation:
             self._apply(event)
         self.runtime.execute(self.engine.start())
         self.runtime.run_until(0.0)  # startup settles first: t=0 commands find it done
-        for event in scenario.events:
-            if event not in at_start:
-                self.runtime.at(event.at, functools.partial(self._apply, event))
+        self.runtime.feed(
+            (event.at, functools.partial(self._apply, event))
+            for event in scenario.events
+            if event not in at_start
+        )
         self.runtime.run_until(scenario.until, self._notice_losses)
         engine = self.engine
         end = self.clock.now
-        self.records.append(summary(end, engine.exit_code, engine.serving, engine.state))
+        self._write(summary(end, engine.exit_code, engine.serving, engine.state))
         return Result(
             tuple(self.records),
             tuple(self.transitions),
@@ -87,7 +102,7 @@ class Simulation:
     # -- scenario events ----------------------------------------------------------------------
 
     def _apply(self, event: ScenarioEvent) -> None:
-        self.records.append(Record(self.clock.now, "scenario", {"event": event.describe()}))
+        self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
         match event.kind:
             case "down" | "up":
                 assert event.backend is not None
@@ -104,11 +119,12 @@ class Simulation:
 
     def _notify(self, action: Action, t: float) -> None:
         if isinstance(action, Transitioned):
-            self.transitions.append((t, action))
+            if self._collect:
+                self.transitions.append((t, action))
             return
         record = record_of(action, t)
         if record is not None:
-            self.records.append(record)
+            self._write(record)
 
     # -- noticing losses ----------------------------------------------------------------------
 
@@ -177,8 +193,9 @@ def _next_tick(now: float, start: float, every: float, last: float = -math.inf) 
     return t + every if t <= last else t
 
 
-def run(scenario: Scenario) -> Result:
-    return Simulation(scenario).run()
+def run(scenario: Scenario, sink: Sink | None = None) -> Result:
+    """Run `scenario`; records are collected into the result, or passed to `sink`."""
+    return Simulation(scenario, sink).run()
 
 
 def builtin_example(name: str) -> str:
@@ -198,12 +215,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from dbfsm import scenario
-    from fsm.records import to_jsonl, to_text
 
     path = args.scenario or builtin_example("default")
-    result = run(scenario.load(path, config_override=args.config))
-    if args.format == "json":
-        sys.stdout.write(to_jsonl(result.timeline()))
-    else:
-        sys.stdout.write(to_text(result.records))
+    loaded = scenario.load(path, config_override=args.config)
+    run(loaded, json_sink(sys.stdout) if args.format == "json" else text_sink(sys.stdout))
     return 0
+
+
+def json_sink(out: TextIO) -> Sink:
+    """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
+    write = out.write
+
+    def sink(record: Record) -> None:
+        if record.type != "scenario":
+            write(jsonl_line(record))
+
+    return sink
+
+
+def text_sink(out: TextIO) -> Sink:
+    """Write each record as a line of the timeline."""
+    write = out.write
+
+    def sink(record: Record) -> None:
+        write(text_line(record))
+
+    return sink

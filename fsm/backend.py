@@ -6,6 +6,7 @@ runs when is decided by `fsm.graph.BACKEND`, never here.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fsm import messages
@@ -89,8 +90,8 @@ class Backend:
     def key(self) -> str:
         return self.settings.key
 
-    @property
-    def timer_name(self) -> str:
+    @functools.cached_property
+    def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings
         if self.settings.type is DbType.MEMFILE:
             return "memfile-lease-mgr"
         name = _MANAGER_NAMES[(self.settings.role, self.settings.type)]

@@ -173,8 +173,9 @@ class Engine:
 
     def emit(self, action: Action) -> None:
         self._out.append(action)
-        for listener in list(self._listeners):
-            listener(action)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener(action)
 
     def attach(self, backend: Backend) -> None:
         """Nothing to do: a backend's table follows from its on-fail mode (kept for the
