@@ -13,8 +13,10 @@
 from __future__ import annotations
 
 import contextlib
+import cProfile
 import io
 import json
+import pstats
 import random
 import tempfile
 from pathlib import Path
@@ -92,6 +94,35 @@ def simulate_seconds(path: Path) -> tuple[float, float, int]:
     return wall, cpu, out.lines
 
 
+# Where the time of `dbfsm simulate` goes: (label, module path suffix, function name); the
+# cumulative time of each, as a share of the whole command, under cProfile.
+_PARTS = (
+    ("reading the scenario", "dbfsm/scenario.py", "load"),
+    ("the engine (every event, guards, effects, actions)", "fsm/engine.py", "handle"),
+    ("of which formatting Kea's log texts", "fsm/messages.py", "format"),
+    ("writing JSON lines", "dbfsm/simulate.py", "sink"),
+    ("noticing losses (simulated requests)", "dbfsm/simulate.py", "_notice_losses"),
+)
+
+
+def breakdown(path: Path) -> list[tuple[str, float]]:
+    """The share of `dbfsm simulate PATH --format json` spent in each of `_PARTS`."""
+    profile = cProfile.Profile()
+    with contextlib.redirect_stdout(_Discard()):
+        profile.runcall(cli.main, ["simulate", str(path), "--format", "json"])
+    stats = pstats.Stats(profile).stats  # type: ignore[attr-defined]
+    total = max(cumulative for (_, _, _, cumulative, _) in stats.values())
+    shares = []
+    for label, file, function in _PARTS:
+        spent = sum(
+            cumulative
+            for (filename, _, name), (_, _, _, cumulative, _) in stats.items()
+            if filename.endswith(file) and name == function
+        )
+        shares.append((label, spent / total))
+    return shares
+
+
 def stream_peak(loaded: scenario.Scenario, kind: str) -> int:
     out = _Discard()
     sink = json_sink(out) if kind == "json" else text_sink(out)
@@ -112,6 +143,7 @@ def report() -> str:
         read_wall, read_cpu = timed(lambda: scenario.load(path), repeat=3)
         wall, cpu, records = simulate_seconds(path)
         size = path.stat().st_size / 1e6
+        shares = breakdown(path)
     figures += [
         Figure(
             "`dbfsm simulate` a day, 10,000 faults, JSON, end to end",
@@ -153,7 +185,16 @@ def report() -> str:
                 large / small <= 1.5,
             )
         )
-    return "## Simulation\n\n" + (__doc__ or "").split("\n", 2)[2] + "\n" + table(figures)
+    where = "".join(f"| {label} | {share:.0%} |\n" for label, share in shares)
+    return (
+        "## Simulation\n\n"
+        + (__doc__ or "").split("\n", 2)[2]
+        + "\n"
+        + table(figures)
+        + "\nWhere the time of the simulated day goes (cProfile, cumulative):\n\n"
+        + "| part | share |\n|---|---|\n"
+        + where
+    )
 
 
 if __name__ == "__main__":

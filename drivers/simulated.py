@@ -35,7 +35,10 @@ class SimulatedDriver:
         self.servers: dict[str, SimulatedServer] = {}
 
     def server(self, backend: str) -> SimulatedServer:
-        return self.servers.setdefault(backend, SimulatedServer())
+        server = self.servers.get(backend)
+        if server is None:  # not setdefault: that would build a server on every call
+            server = self.servers[backend] = SimulatedServer()
+        return server
 
     # -- faults -------------------------------------------------------------------------------
 

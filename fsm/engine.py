@@ -214,7 +214,7 @@ class Engine:
             if self._queue:
                 self._fire(*self._queue.popleft())
                 continue
-            job = self._next_job()
+            job = self._next_job() if self._jobs else None
             if job is None:
                 break
             self._fire(*job)

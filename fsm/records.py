@@ -55,26 +55,34 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
 
 _STRING = json.encoder.encode_basestring_ascii  # json.dumps' own (C) string encoder
 _LITERALS = {True: "true", False: "false", None: "null"}
-
-
-def _json_value(value: object) -> str:
-    if value is None or value is True or value is False:
-        return _LITERALS[value]
-    if type(value) is str:
-        return _STRING(value)
-    if type(value) is int:
-        return int.__repr__(value)
-    return json.dumps(value)
+_KEYS: dict[str, str] = {}  # a record key -> its JSON text and separator, made once
 
 
 def jsonl_line(r: Record) -> str:
     """One JSON Lines record, newline included: exactly `json.dumps(r.to_json())`, written
     directly, since every record is one flat map (the hot path of `dbfsm simulate`)."""
-    t = round(r.t, 6)
-    fields = [f'{{"t": {t!r}, "type": {_STRING(r.type)}']
-    for key, value in r.data.items():
-        fields.append(f"{_STRING(key)}: {_json_value(value)}")
-    return ", ".join(fields) + "}\n"
+    data = r.data
+    if "t" in data or "type" in data:  # keys that replace the record's own: never in practice
+        return json.dumps(r.to_json()) + "\n"
+    parts = [f'{{"t": {round(r.t, 6)!r}, "type": {_STRING(r.type)}']
+    for key, value in data.items():
+        name = _KEYS.get(key)
+        if name is None:
+            name = f", {_STRING(key)}: "
+            if len(_KEYS) < 256:
+                _KEYS[key] = name
+        parts.append(name)
+        kind = type(value)
+        if kind is str:
+            parts.append(_STRING(value))
+        elif kind is bool or value is None:
+            parts.append(_LITERALS[value])
+        elif kind is int:
+            parts.append(int.__repr__(value))
+        else:
+            parts.append(json.dumps(value))
+    parts.append("}\n")
+    return "".join(parts)
 
 
 def to_jsonl(records: Iterable[Record]) -> str:
