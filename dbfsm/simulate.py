@@ -154,15 +154,16 @@ class Simulation:
         if self.engine.exited or not self.driver.any_broken:
             return
         now = self.clock.now
-        if self.engine.serving and self._unnoticed(config_backends=False):
-            if traffic.kind == "continuous":  # one use per backend and instant
-                for key in self._unnoticed(config_backends=False):
-                    if self._used_at.get(key) != now:
-                        self._use(key, client=True)
-            elif traffic.kind == "periodic" and not self._request_pending:
-                self._request_pending = True
-                t = _next_tick(now, traffic.start, traffic.every, self._last_request)
-                self.runtime.at(t, self._request)
+        serving = self.engine.serving
+        if serving and traffic.kind == "continuous":  # one use per backend and instant
+            for key in self._unnoticed(config_backends=False):
+                if self._used_at.get(key) != now:
+                    self._use(key, client=True)
+        periodic = serving and traffic.kind == "periodic" and not self._request_pending
+        if periodic and self._unnoticed(config_backends=False):
+            self._request_pending = True
+            t = _next_tick(now, traffic.start, traffic.every, self._last_request)
+            self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
         period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
         polls = period > 0 and configured and not self._poll_pending

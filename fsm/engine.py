@@ -60,11 +60,6 @@ check_model(SERVER, Server)
 _SERVER_TABLE = compile_graph(SERVER, Server)
 _BACKEND_TABLES = {mode: compile_graph(BACKEND, Backend, mode) for mode in OnFail}
 _AWAITING = BACKEND.awaiting
-# The states in which a backend trigger has a declared transition.
-_BACKEND_TRIGGERS = {
-    trigger: frozenset(s for t in BACKEND.transitions if t.trigger == trigger for s in t.source)
-    for trigger in BACKEND.triggers
-}
 
 
 class Engine:
@@ -165,7 +160,7 @@ class Engine:
         """Post recovery work for `backend` (Kea's startRecoverDbConnection): it runs once
         the work posted before it has run, including that work's first reconnect attempt.
         Work already posted for the same backend and trigger is not posted twice."""
-        if backend.state not in _BACKEND_TRIGGERS[trigger]:
+        if (backend.state, trigger) not in self._table(backend):
             raise UnexpectedEvent(
                 f"{backend.key}: no transition for {trigger!r} in {backend.state}"
             )
@@ -234,7 +229,7 @@ class Engine:
             job = next(iter(self._jobs))
             del self._jobs[job]
             backend, trigger = job
-            if backend.state in _BACKEND_TRIGGERS[trigger]:
+            if (backend.state, trigger) in self._table(backend):
                 self._holding = backend
                 return job
         return None
@@ -250,6 +245,7 @@ class Engine:
         (`Transitioned`, then a serving notice if serving changes), enter its destination,
         then run its effects in order."""
         state = model.state
+        server = model is self.server
         steps = self._table(model).get((state, trigger))
         if steps is None:
             raise UnexpectedEvent(f"{self._name(model)}: no transition for {trigger!r} in {state}")
@@ -262,10 +258,10 @@ class Engine:
         dest = step.dest
         if dest is not None:
             self.emit(Transitioned(self._name(model), trigger, state, dest, step.index))
-            if model is self.server:
+            if server:
                 self._server_leaves(dest)
             model.state = dest
-            if model is self.server:
+            if server:
                 self.serving = dest == "serving"
                 self.exited = dest == "exited"
         for effect in step.effects:
