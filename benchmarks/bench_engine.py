@@ -12,9 +12,10 @@
 from __future__ import annotations
 
 import timeit
+from collections.abc import Callable
 from typing import Any
 
-from benchmarks.measure import Figure, bare_trigger_seconds, best_of, progress, table
+from benchmarks.measure import Figure, bare_trigger, interleaved, progress, table
 from fsm.actions import Action, Open, StartTimer, Transitioned
 from fsm.config import from_document
 from fsm.engine import Engine
@@ -58,17 +59,12 @@ def episode(engine: Engine) -> list[Action]:
     return actions + engine.handle(Opened(LEASE, instance))
 
 
-def step_seconds(episodes: int = 5000) -> tuple[float, int]:
-    """Seconds per state change of the full engine, and the state changes of an episode."""
-    engine = serving_engine()
-    changes = sum(isinstance(a, Transitioned) for a in episode(engine))
-    assert engine.serving, "benchmark: the episode does not end serving"
-
+def episodes(engine: Engine, count: int) -> Callable[[], None]:
     def run() -> None:
-        for _ in range(episodes):
+        for _ in range(count):
             episode(engine)
 
-    return best_of(run) / (episodes * changes), changes
+    return run
 
 
 def serving_check_ratio(reads: int = 1_000_000) -> tuple[float, float]:
@@ -84,24 +80,20 @@ def serving_check_ratio(reads: int = 1_000_000) -> tuple[float, float]:
     return check / reads, base / reads
 
 
-def episode_seconds(backends: int, episodes: int = 2000) -> float:
-    engine = serving_engine(backends)
-
-    def run() -> None:
-        for _ in range(episodes):
-            episode(engine)
-
-    return best_of(run) / episodes
-
-
 def report() -> str:
     progress("engine: step")
-    step, changes = step_seconds()
-    bare = bare_trigger_seconds()
+    engine = serving_engine()
+    changes = sum(isinstance(a, Transitioned) for a in episode(engine))
+    assert engine.serving, "benchmark: the episode does not end serving"
+    count, triggers = 5000, 200_000
+    best = interleaved({"engine": episodes(engine, count), "bare": bare_trigger(triggers)})
+    step, bare = best["engine"] / (count * changes), best["bare"] / triggers
     progress("engine: serving check")
     check, read = serving_check_ratio()
     progress("engine: scaling")
-    scaling = {n: episode_seconds(n) for n in (1, 10, 100, 1000)}
+    sizes, count = (1, 10, 100, 1000), 2000
+    runs = {str(n): episodes(serving_engine(n), count) for n in sizes}
+    scaling = {int(n): seconds / count for n, seconds in interleaved(runs).items()}
     flat = max(scaling.values()) / scaling[1]
     figures = [
         Figure(

@@ -13,7 +13,7 @@ import platform
 import sys
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -51,8 +51,18 @@ def peak_bytes(run: Callable[[], object]) -> int:
         tracemalloc.stop()
 
 
-def bare_trigger_seconds(triggers: int = 200_000, repeat: int = 5) -> float:
-    """Seconds per trigger of a bare two-state `transitions` machine with one guard and one
+def interleaved(runs: Mapping[str, Callable[[], object]], rounds: int = 7) -> dict[str, float]:
+    """The shortest wall time of each of `runs`, measured in turns (one of each per round),
+    so that a figure and its baseline see the same load of a shared machine."""
+    best = dict.fromkeys(runs, float("inf"))
+    for _ in range(rounds):
+        for name, run in runs.items():
+            best[name] = min(best[name], best_of(run, repeat=1))
+    return best
+
+
+def bare_trigger(triggers: int = 200_000) -> Callable[[], None]:
+    """`triggers` triggers of a bare two-state `transitions` machine with one guard and one
     effect: the floor a library-driven state machine sets."""
 
     class Model:
@@ -76,7 +86,7 @@ def bare_trigger_seconds(triggers: int = 200_000, repeat: int = 5) -> float:
         for _ in range(triggers):
             go()
 
-    return best_of(run, repeat) / triggers
+    return run
 
 
 def machine() -> str:

@@ -19,7 +19,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
-from typing import TextIO
+from typing import Protocol
 
 from dbfsm.runtime import VirtualClock, VirtualRuntime
 from dbfsm.scenario import Scenario, ScenarioEvent
@@ -36,6 +36,12 @@ _IN_USE = frozenset({"online", "abandoned"})
 
 
 Sink = Callable[[Record], None]
+
+
+class Output(Protocol):
+    """Where a sink writes: standard output, a file, any text stream."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 @dataclass(frozen=True)
@@ -223,7 +229,7 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-def json_sink(out: TextIO) -> Sink:
+def json_sink(out: Output) -> Sink:
     """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
     write = out.write
 
@@ -234,7 +240,7 @@ def json_sink(out: TextIO) -> Sink:
     return sink
 
 
-def text_sink(out: TextIO) -> Sink:
+def text_sink(out: Output) -> Sink:
     """Write each record as a line of the timeline."""
     write = out.write
 
