@@ -274,7 +274,11 @@ class LifecycleChecker(Observer):
     def _server_transition(self, h: Harness, t: Transitioned) -> None:
         assert h.engine.state == t.source, f"engine: {t!r} but the server is {h.engine.state}"
         if t.trigger == "settled" and t.dest in CONFIGURED:
-            self.committed |= {b.instance for b in h.engine.server.backends.values()}
+            instances = {b.instance for b in h.engine.server.backends.values()}
+            self.committed |= instances
+            # The commit clears every database origin (kea.reconfig-resets-origins): what a
+            # user lifted before it no longer applies; recoveries posted now stop service anew.
+            self.lifted -= instances
 
     def _backend_transition(self, h: Harness, s: Stamped, t: Transitioned) -> None:
         b = h.engine.server.backends.get(t.machine)
@@ -289,6 +293,8 @@ class LifecycleChecker(Observer):
             )
             self.never_connected.add(inst)
             self.exercised["8: retry-on-startup"] += 1
+        if t.dest == "online":  # a recovered manager has its own retry control (KB §2.5)
+            self.never_connected.discard(inst)
         if t.dest == "unreachable":
             assert b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE, (
                 f"doc.retry-on-startup: {t.machine} given up at connect time although "
