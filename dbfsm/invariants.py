@@ -253,7 +253,11 @@ class LifecycleChecker(Observer):
         if e.serving:
             assert not origins, f"kea.network-state: serving with disabling origins {origins}"
         if configured:
-            assert all(b.state in IN_USE for b in backends), (
+            # Kea runs posted recoveries one at a time, each with its first (synchronous)
+            # attempt: a retry-on-startup backend waits while another one's attempt is out.
+            attempt_out = any(b.state == "reconnecting" for b in backends)
+            waiting = IN_USE | {"retry_pending"} if attempt_out else IN_USE
+            assert all(b.state in waiting for b in backends), (
                 f"engine: configured with backends in {states}"
             )
         for b in backends:
@@ -329,7 +333,11 @@ class LifecycleChecker(Observer):
     def _server_transition(self, h: Run, t: Transitioned) -> None:
         assert h.engine.state == t.source, f"engine: {t!r} but the server is {h.engine.state}"
         if t.trigger == "settled" and t.dest in CONFIGURED:
-            self.committed |= {b.instance for b in h.engine.server.backends.values()}
+            instances = {b.instance for b in h.engine.server.backends.values()}
+            self.committed |= instances
+            # The commit clears every database origin (kea.reconfig-resets-origins): what a
+            # user lifted before it no longer applies; recoveries posted now stop service anew.
+            self.lifted -= instances
 
     def _backend_transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
         b = h.engine.server.backends.get(t.machine)

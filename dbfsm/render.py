@@ -79,6 +79,16 @@ def mermaid_escape(text: str) -> str:
     )
 
 
+def self_loops(view: View) -> dict[str, list[Edge]]:
+    """State -> its self-loops, in order. Mermaid keeps only the last label of several
+    self-loops on one state, so `to_mermaid` writes them as one loop, a line per edge."""
+    loops: dict[str, list[Edge]] = {}
+    for edge in view.edges:
+        if edge.source == edge.dest:
+            loops.setdefault(edge.source, []).append(edge)
+    return loops
+
+
 def _mermaid_ids(view: View) -> dict[str, str]:
     """State name -> Mermaid id: the name itself where Mermaid takes it, else `s<N>`."""
     ids: dict[str, str] = {}
@@ -105,10 +115,16 @@ def to_mermaid(view: View, highlight: Highlight | None = None) -> str:
         if id_ != name:
             lines.append(f'    state "{mermaid_escape(name)}" as {id_}')
     lines.append(f"    [*] --> {ids[view.graph.initial]}")
+    loops = self_loops(view)
     for edge in view.edges:
-        label = edge_label(view, edge)
-        mark = taken_suffix(taken[edge]) if edge in taken else ""
-        lines.append(f"    {ids[edge.source]} --> {ids[edge.dest]} : {mermaid_escape(label)}{mark}")
+        if edge.source == edge.dest and loops[edge.source][0] is not edge:
+            continue  # drawn with the state's first self-loop
+        group = loops[edge.source] if edge.source == edge.dest else [edge]
+        label = "<br/>".join(
+            mermaid_escape(edge_label(view, e)) + (taken_suffix(taken[e]) if e in taken else "")
+            for e in group
+        )
+        lines.append(f"    {ids[edge.source]} --> {ids[edge.dest]} : {label}")
     lines += [f"    {ids[name]} --> [*]" for name in view.final]
     if highlight is not None:
         visited = highlight.states(view)

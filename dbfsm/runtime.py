@@ -11,7 +11,7 @@ import asyncio
 import functools
 import heapq
 import itertools
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator
 from typing import Any
 
 from drivers.base import Driver
@@ -33,6 +33,11 @@ class VirtualClock:
         return self.now
 
 
+# Things due at the same time run in this order: those scheduled before a feed began, then
+# the fed ones (in feed order), then those scheduled since.
+_BEFORE_FEED, _FED, _AFTER_FEED = 0, 1, 2
+
+
 class VirtualRuntime:
     """Runs an engine against a simulated driver on a virtual clock."""
 
@@ -43,14 +48,36 @@ class VirtualRuntime:
         self.driver = driver
         self.clock = clock
         self.notify = notify
-        self._agenda: list[tuple[float, int, Callable[[], None]]] = []
+        self._agenda: list[tuple[float, int, int, Callable[[], None]]] = []
         self._order = itertools.count()
+        self._group = _BEFORE_FEED
+        self._feed: Iterator[tuple[float, Callable[[], None]]] = iter(())
         self._timers: dict[str, int] = {}  # timer name -> the ticket that is still armed
 
     def at(self, t: float, thing: Callable[[], None]) -> int:
         ticket = next(self._order)
-        heapq.heappush(self._agenda, (t, ticket, thing))
+        heapq.heappush(self._agenda, (t, self._group, ticket, thing))
         return ticket
+
+    def feed(self, things: Iterable[tuple[float, Callable[[], None]]]) -> None:
+        """Schedule `things` (in order of time), drawing each only when the one before it is
+        due: a long scenario never sits in the agenda whole. They run as if all had been
+        scheduled now with `at`."""
+        self._group = _AFTER_FEED
+        self._feed = iter(things)
+        self._draw()
+
+    def _draw(self) -> None:
+        item = next(self._feed, None)
+        if item is not None:
+            heapq.heappush(self._agenda, (item[0], _FED, next(self._order), self._fed(item[1])))
+
+    def _fed(self, thing: Callable[[], None]) -> Callable[[], None]:
+        def run() -> None:
+            self._draw()
+            thing()
+
+        return run
 
     def deliver(self, event: Event) -> None:
         self.execute(self.engine.handle(event))
@@ -58,17 +85,21 @@ class VirtualRuntime:
     def execute(self, actions: list[Action]) -> None:
         now = self.clock.now
         for action in actions:
-            match action:
-                case Open():
-                    self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
-                case Close():
-                    self.driver.close_now(action)
-                case StartTimer(name, delay):
-                    self._arm(name, now + delay)
-                case CancelTimer(name):
-                    self._timers.pop(name, None)
-                case _:
-                    self.notify(action, now)
+            kind = type(action)  # the hot path of a simulation: no structural match here
+            if kind is Open:
+                assert isinstance(action, Open)
+                self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
+            elif kind is StartTimer:
+                assert isinstance(action, StartTimer)
+                self._arm(action.name, now + action.delay)
+            elif kind is CancelTimer:
+                assert isinstance(action, CancelTimer)
+                self._timers.pop(action.name, None)
+            elif kind is Close:
+                assert isinstance(action, Close)
+                self.driver.close_now(action)
+            else:
+                self.notify(action, now)
 
     def _arm(self, name: str, t: float) -> None:
         armed = self._timers[name] = next(self._order)
@@ -83,7 +114,7 @@ class VirtualRuntime:
     def run_until(self, end: float, after_step: Callable[[], None] = lambda: None) -> None:
         """Run everything scheduled up to `end` (inclusive), or until the server exits."""
         while self._agenda and not self.engine.exited:
-            t, _, thing = self._agenda[0]
+            t, _, _, thing = self._agenda[0]
             if t > end:
                 break
             heapq.heappop(self._agenda)

@@ -4,7 +4,9 @@ A loss is noticed only when the backend is next used, as in Kea: client requests
 lease and host databases (continuously, periodically, or only at `use` events), and only
 while the server serves (a server that does not serve drops requests unread); config
 backends are used by the configuration poll every `config-fetch-wait-time` seconds and by
-`use` events.
+`use` events. A broken connection that Kea keeps (reconnect disabled under
+serve-retry-continue) is hit again by every later use: at each periodic request or poll, at
+each `use` event, and with continuous traffic at each later instant at which anything happens.
 """
 
 from __future__ import annotations
@@ -14,20 +16,38 @@ import functools
 import math
 import os
 import sys
+from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
+from typing import Protocol
 
 from dbfsm.runtime import VirtualClock, VirtualRuntime
 from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
-from fsm.records import Record, record_of, summary
+from fsm.records import Record, jsonl_line, record_of, summary, text_line
 from fsm.settings import Role
+
+# Backend states in which requests use the connection: online (a loss not yet noticed) and
+# abandoned (a broken connection kept when reconnection is disabled; after attempts the
+# connection was replaced, so the driver finds nothing broken there).
+_IN_USE = frozenset({"online", "abandoned"})
+
+
+Sink = Callable[[Record], None]
+
+
+class Output(Protocol):
+    """Where a sink writes: standard output, a file, any text stream."""
+
+    def write(self, text: str, /) -> object: ...
 
 
 @dataclass(frozen=True)
 class Result:
+    """How a run ended; with the records and state changes when they were collected."""
+
     records: tuple[Record, ...]  # including `scenario` markers and the final summary
     transitions: tuple[tuple[float, Transitioned], ...]
     exit_code: int | None
@@ -40,7 +60,11 @@ class Result:
 
 
 class Simulation:
-    def __init__(self, scenario: Scenario) -> None:
+    """One run of a scenario. Without a `sink` every record and state change is collected
+    into the `Result`; with one, each record goes to the sink as it happens and nothing is
+    kept, so a run of any length takes the same memory."""
+
+    def __init__(self, scenario: Scenario, sink: Sink | None = None) -> None:
         self.scenario = scenario
         self.clock = VirtualClock()
         self.driver = SimulatedDriver()
@@ -48,8 +72,13 @@ class Simulation:
         self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, self._notify)
         self.records: list[Record] = []
         self.transitions: list[tuple[float, Transitioned]] = []
+        self._collect = sink is None
+        self._write: Sink = self.records.append if sink is None else sink
         self._request_pending = False
         self._poll_pending = False
+        self._last_request = -math.inf
+        self._last_poll = -math.inf
+        self._used_at: dict[str, float] = {}  # backend -> when a use last found it broken
         self._commands = 0
 
     def run(self) -> Result:
@@ -59,13 +88,15 @@ class Simulation:
             self._apply(event)
         self.runtime.execute(self.engine.start())
         self.runtime.run_until(0.0)  # startup settles first: t=0 commands find it done
-        for event in scenario.events:
-            if event not in at_start:
-                self.runtime.at(event.at, functools.partial(self._apply, event))
+        self.runtime.feed(
+            (event.at, functools.partial(self._apply, event))
+            for event in scenario.events
+            if event not in at_start
+        )
         self.runtime.run_until(scenario.until, self._notice_losses)
         engine = self.engine
         end = self.clock.now
-        self.records.append(summary(end, engine.exit_code, engine.serving, engine.state))
+        self._write(summary(end, engine.exit_code, engine.serving, engine.state))
         return Result(
             tuple(self.records),
             tuple(self.transitions),
@@ -77,7 +108,7 @@ class Simulation:
     # -- scenario events ----------------------------------------------------------------------
 
     def _apply(self, event: ScenarioEvent) -> None:
-        self.records.append(Record(self.clock.now, "scenario", {"event": event.describe()}))
+        self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
         match event.kind:
             case "down" | "up":
                 assert event.backend is not None
@@ -94,11 +125,12 @@ class Simulation:
 
     def _notify(self, action: Action, t: float) -> None:
         if isinstance(action, Transitioned):
-            self.transitions.append((t, action))
+            if self._collect:
+                self.transitions.append((t, action))
             return
         record = record_of(action, t)
         if record is not None:
-            self.records.append(record)
+            self._write(record)
 
     # -- noticing losses ----------------------------------------------------------------------
 
@@ -107,59 +139,70 @@ class Simulation:
         return [
             key
             for key, b in self.engine.server.backends.items()
-            if b.state == "online"
+            if b.state in _IN_USE
             and (b.settings.role is Role.CONFIG) == config_backends
             and self.driver.broken(key, b.instance)
         ]
 
     def _use(self, key: str, client: bool) -> None:
         backend = self.engine.server.backends.get(key)
-        if backend is None or backend.state != "online" or (client and not self.engine.serving):
+        if backend is None or backend.state not in _IN_USE:
+            return
+        if client and not self.engine.serving:
             return
         lost = self.driver.use_now(key, backend.instance)
         if lost is not None:
+            self._used_at[key] = self.clock.now
             self.runtime.deliver(lost)
 
     def _notice_losses(self) -> None:
         traffic = self.scenario.traffic
         if self.engine.exited or not self.driver.any_broken:
             return
-        if self.engine.serving and self._unnoticed(config_backends=False):
-            if traffic.kind == "continuous":
-                for key in self._unnoticed(config_backends=False):
+        now = self.clock.now
+        serving = self.engine.serving
+        if serving and traffic.kind == "continuous":  # one use per backend and instant
+            for key in self._unnoticed(config_backends=False):
+                if self._used_at.get(key) != now:
                     self._use(key, client=True)
-            elif traffic.kind == "periodic" and not self._request_pending:
-                self._request_pending = True
-                t = _next_tick(self.clock.now, traffic.start, traffic.every)
-                self.runtime.at(t, self._request)
+        periodic = serving and traffic.kind == "periodic" and not self._request_pending
+        if periodic and self._unnoticed(config_backends=False):
+            self._request_pending = True
+            t = _next_tick(now, traffic.start, traffic.every, self._last_request)
+            self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
         period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
         polls = period > 0 and configured and not self._poll_pending
         if polls and self._unnoticed(config_backends=True):
             self._poll_pending = True
-            self.runtime.at(_next_tick(self.clock.now, 0.0, period), self._poll)
+            self.runtime.at(_next_tick(now, 0.0, period, self._last_poll), self._poll)
 
     def _request(self) -> None:
         self._request_pending = False
+        self._last_request = self.clock.now
         for key in self._unnoticed(config_backends=False):
             self._use(key, client=True)
 
     def _poll(self) -> None:
         self._poll_pending = False
+        self._last_poll = self.clock.now
         for key in self._unnoticed(config_backends=True):
             self._use(key, client=False)
 
 
-def _next_tick(now: float, start: float, every: float) -> float:
-    """The first time `start + k * every` (k >= 0) that is not before `now`."""
-    if now <= start:
+def _next_tick(now: float, start: float, every: float, last: float = -math.inf) -> float:
+    """The first time `start + k * every` (k >= 0) that is not before `now` and comes after
+    `last` (the tick that already ran: a kept broken connection is used once per tick)."""
+    if now <= start and start > last:
         return start
     k = math.ceil((now - start) / every - 1e-9)
-    return start + k * every
+    t = start + max(k, 0) * every
+    return t + every if t <= last else t
 
 
-def run(scenario: Scenario) -> Result:
-    return Simulation(scenario).run()
+def run(scenario: Scenario, sink: Sink | None = None) -> Result:
+    """Run `scenario`; records are collected into the result, or passed to `sink`."""
+    return Simulation(scenario, sink).run()
 
 
 def builtin_example(name: str) -> str:
@@ -179,12 +222,29 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     from dbfsm import scenario
-    from fsm.records import to_jsonl, to_text
 
     path = args.scenario or builtin_example("default")
-    result = run(scenario.load(path, config_override=args.config))
-    if args.format == "json":
-        sys.stdout.write(to_jsonl(result.timeline()))
-    else:
-        sys.stdout.write(to_text(result.records))
+    loaded = scenario.load(path, config_override=args.config)
+    run(loaded, json_sink(sys.stdout) if args.format == "json" else text_sink(sys.stdout))
     return 0
+
+
+def json_sink(out: Output) -> Sink:
+    """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
+    write = out.write
+
+    def sink(record: Record) -> None:
+        if record.type != "scenario":
+            write(jsonl_line(record))
+
+    return sink
+
+
+def text_sink(out: Output) -> Sink:
+    """Write each record as a line of the timeline."""
+    write = out.write
+
+    def sink(record: Record) -> None:
+        write(text_line(record))
+
+    return sink

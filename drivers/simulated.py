@@ -2,7 +2,8 @@
 
 A server going down breaks every connection open to it; a broken connection stays broken
 even once the server is back, exactly like a real one, so the loss is still noticed at the
-next request and the first reconnect attempt then succeeds.
+next request and the first reconnect attempt then succeeds. A reconnect attempt replaces the
+broken connection, whatever its outcome; without one (reconnect disabled) it stays in use.
 """
 
 from __future__ import annotations
@@ -35,7 +36,10 @@ class SimulatedDriver:
         self.servers: dict[str, SimulatedServer] = {}
 
     def server(self, backend: str) -> SimulatedServer:
-        return self.servers.setdefault(backend, SimulatedServer())
+        server = self.servers.get(backend)
+        if server is None:  # not setdefault: that would build a server on every call
+            server = self.servers[backend] = SimulatedServer()
+        return server
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -61,6 +65,8 @@ class SimulatedDriver:
     def open_now(self, request: Open) -> Opened | OpenFailed:
         server = self.server(request.backend)
         db_type = request.settings.type
+        if request.attempt is not None:  # Kea recreates the manager: the broken one is gone
+            server.broken_instances.discard(request.instance)
         if not server.up:
             return OpenFailed(request.backend, request.instance, _refused(request))
         expected = schema.text(schema.SCHEMA_VERSION)

@@ -6,6 +6,7 @@ runs when is decided by `fsm.graph.BACKEND`, never here.
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any, Protocol
 
 from fsm import messages
@@ -48,6 +49,7 @@ class Host(Protocol):
     def disable_service(self, origin: int, owner: str) -> None: ...
     def enable_service(self, owner: str) -> None: ...
     def backend_settled(self, backend: Backend) -> None: ...
+    def post_recovery(self, backend: Backend) -> None: ...
     def exit_for_backend(self) -> None: ...
     def arm_timer(self, name: str, delay: float, backend: Backend) -> None: ...
     def disarm_timer(self, name: str) -> None: ...
@@ -71,9 +73,8 @@ def _access_value(value: object) -> str:
 
 
 class Backend:
-    state: str  # maintained by `transitions`
-
     def __init__(self, host: Host, settings: BackendSettings, instance: int) -> None:
+        self.state = BACKEND.initial  # changed only by the engine, as the graph says
         self.host = host
         self.settings = settings
         self.instance = instance
@@ -90,8 +91,8 @@ class Backend:
     def key(self) -> str:
         return self.settings.key
 
-    @property
-    def timer_name(self) -> str:
+    @functools.cached_property
+    def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings
         if self.settings.type is DbType.MEMFILE:
             return "memfile-lease-mgr"
         name = _MANAGER_NAMES[(self.settings.role, self.settings.type)]
@@ -131,6 +132,7 @@ class Backend:
 
     def log_open_retry(self, _: Any = None) -> None:
         self.startup_retry = True
+        self.manager_id = STARTUP_MANAGER_ID
         name = _OPEN_RETRY_MESSAGES[self.settings.role]
         access = access_string(self.settings, self.host.universe)
         self._log(messages.database(name, access, self.last_error))
@@ -139,6 +141,9 @@ class Backend:
         self.retries_left = self.settings.max_reconnect_tries
         self.manager_id = STARTUP_MANAGER_ID if self.startup_retry else self.settings.manager_id
         self._server_log("DB_RECONNECT_LOST_CONNECTION", self.manager_id, self.timer_name)
+
+    def post_recovery(self, _: Any = None) -> None:
+        self.host.post_recovery(self)
 
     def stop_service(self, _: Any = None) -> None:
         self.host.disable_service(DB_CONNECTION_ORIGIN + self.manager_id, self.key)

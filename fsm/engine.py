@@ -1,80 +1,46 @@
-"""The engine: runs the declared graphs with `transitions`, events in, actions out.
+"""The engine: runs the declared graphs (compiled into tables), events in, actions out.
 
 Sans-I/O in the manner of h11: the engine never sleeps, reads no clock of its own and opens
 nothing. Each call (`start`, `handle`, `command`) runs to completion: a trigger's effects may
 post further triggers, which run in order before the call returns the actions it produced.
 The same engine therefore serves the simulator, the property tests and a live runtime.
+
+Posted work: Kea runs database recovery as jobs posted to its one IOService thread, one job
+per lost backend in the order the losses were found, and a job runs the lost callback and
+the first reconnect attempt (a synchronous open) before the next job starts. The engine keeps
+those jobs in `_jobs`; while the backend of the job that ran last awaits its driver's answer
+(a state the graph marks `awaits_driver`), the next job waits, whatever call it came from.
 """
 
 from __future__ import annotations
 
-import logging
 from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from transitions import Machine, MachineError
-
 from fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
 from fsm.backend import Backend
 from fsm.commands import dispatch
+from fsm.compiled import Table, compile_graph
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
-from fsm.graph import BACKEND, SERVER, Graph, Transition
+from fsm.graph import BACKEND, SERVER, Graph
 from fsm.server import Server
-from fsm.settings import ServerSettings
+from fsm.settings import OnFail, ServerSettings
 
 Listener = Callable[[Action], None]
 Loader = Callable[[], ServerSettings]
-
-# `transitions` reports every callback at INFO: an implementation detail, not the engine's log.
-logging.getLogger("transitions").setLevel(logging.WARNING)
 
 
 class UnexpectedEvent(DbfsmError):
     """An event the graph has no transition for in the current state (a caller's bug)."""
 
 
-def _machine(graph: Graph, model: Any, observe: Callable[[Any, int], None]) -> Machine:
-    """Build a `transitions` machine from a declaration.
-
-    Each transition gets one condition (its declared guards), a before-callback telling
-    `observe` which declaration (its index in the graph) is being taken, so that a
-    `Transitioned` notification precedes what the transition does, and one after-callback
-    (its declared effects, in order, as methods of the model).
-    """
-
-    def spec(index: int, t: Transition) -> dict[str, Any]:
-        holds = graph.condition(t)
-        effects = t.effects
-
-        def run_effects(event: Any) -> None:
-            for name in effects:
-                getattr(event.model, name)(event)
-
-        return {
-            "trigger": t.trigger,
-            "source": list(t.source),
-            "dest": t.dest,
-            "conditions": [lambda event: holds(event.model)] if t.when or t.unless else [],
-            "before": [lambda event: observe(event, index)],
-            "after": [run_effects] if effects else [],
-        }
-
-    return Machine(
-        model=model,
-        states=list(graph.state_names),
-        initial=graph.initial,
-        transitions=[spec(i, t) for i, t in enumerate(graph.transitions)],
-        send_event=True,
-        auto_transitions=False,
-    )
-
-
 def check_model(graph: Graph, model_class: type) -> None:
     """Fail at import if a model and its graph disagree: every declared effect must be a
     method of the model, every transition must use declared effects and guards, and no
-    trigger may be shadowed by a model attribute (`transitions` would silently skip it)."""
+    trigger may be shadowed by a model attribute (the `transitions` library, which runs
+    the same declaration in the differential test, would silently skip it)."""
     for name in graph.effects:
         if not callable(getattr(model_class, name, None)):
             raise TypeError(f"{model_class.__name__} lacks effect {name!r} of {graph.name}")
@@ -90,6 +56,10 @@ def check_model(graph: Graph, model_class: type) -> None:
 
 check_model(BACKEND, Backend)
 check_model(SERVER, Server)
+
+_SERVER_TABLE = compile_graph(SERVER, Server)
+_BACKEND_TABLES = {mode: compile_graph(BACKEND, Backend, mode) for mode in OnFail}
+_AWAITING = BACKEND.awaiting
 
 
 class Engine:
@@ -108,27 +78,23 @@ class Engine:
         self.pid = pid
         self.started_at = clock()
         self._queue: deque[tuple[Any, str]] = deque()
+        self._jobs: dict[tuple[Backend, str], None] = {}  # posted work, in order, once each
+        self._holding: Backend | None = None  # ran the last job; awaits its driver's answer
         self._out: list[Action] = []
         self._listeners: list[Listener] = []
         self._last_serving: bool | None = None
         self._started = False
-        self._backend_machine = _machine(BACKEND, None, self._observe)
+        # Functions of the server's state, kept as plain attributes: a server embedding the
+        # engine asks `serving` on every request.
+        self.serving = False
+        self.exited = False
         self.server = Server(self, settings)
-        self._server_machine = _machine(SERVER, self.server, self._observe)
 
     # -- public API ---------------------------------------------------------------------------
 
     @property
     def state(self) -> str:
         return self.server.state
-
-    @property
-    def serving(self) -> bool:
-        return self.server.state == "serving"
-
-    @property
-    def exited(self) -> bool:
-        return self.server.state == "exited"
 
     @property
     def exit_code(self) -> int | None:
@@ -177,7 +143,7 @@ class Engine:
             return self._run(backend, "open_failed")
         if isinstance(event, Lost):
             backend.last_error = event.reason
-            return self._run(backend, "lost")
+            return self._call(lambda: self.post_job(backend, "lost"))
         raise TypeError(f"not an event: {event!r}")
 
     def command(self, request: object, id: int = 0) -> list[Action]:
@@ -191,16 +157,28 @@ class Engine:
     def post(self, model: Any, trigger: str) -> None:
         self._queue.append((model, trigger))
 
+    def post_job(self, backend: Backend, trigger: str) -> None:
+        """Post recovery work for `backend` (Kea's startRecoverDbConnection): it runs once
+        the work posted before it has run, including that work's first reconnect attempt.
+        Work already posted for the same backend and trigger is not posted twice."""
+        if (backend.state, trigger) not in self._table(backend):
+            raise UnexpectedEvent(
+                f"{backend.key}: no transition for {trigger!r} in {backend.state}"
+            )
+        self._jobs[(backend, trigger)] = None
+
     def emit(self, action: Action) -> None:
         self._out.append(action)
-        for listener in list(self._listeners):
-            listener(action)
+        if self._listeners:
+            for listener in list(self._listeners):
+                listener(action)
 
     def attach(self, backend: Backend) -> None:
-        self._backend_machine.add_model(backend)
+        """Nothing to do: a backend's table follows from its on-fail mode (kept for the
+        Machinery protocol, which lets another engine track its models)."""
 
     def detach(self, backend: Backend) -> None:
-        self._backend_machine.remove_model(backend)
+        """See `attach`."""
 
     def reply(self, id: int, command: str, response: dict[str, Any]) -> None:
         self.emit(Reply(id, command, response))
@@ -228,35 +206,74 @@ class Engine:
     def _call(self, step: Callable[[], object]) -> list[Action]:
         self._out = []
         step()
-        while self._queue and not self.exited:
-            self._fire(*self._queue.popleft())
+        while not self.exited:
+            if self._queue:
+                self._fire(*self._queue.popleft())
+                continue
+            job = self._next_job() if self._jobs else None
+            if job is None:
+                break
+            self._fire(*job)
         self._queue.clear()
+        if self.exited:
+            self._jobs.clear()
         return self._out
+
+    def _next_job(self) -> tuple[Backend, str] | None:
+        """The posted work to run now: none while the backend of the last job awaits its
+        driver; jobs of backends closed since (a reconfiguration) are dropped."""
+        holding = self._holding
+        if holding is not None and holding.state in _AWAITING:
+            return None
+        self._holding = None
+        while self._jobs:
+            job = next(iter(self._jobs))
+            del self._jobs[job]
+            backend, trigger = job
+            if (backend.state, trigger) in self._table(backend):
+                self._holding = backend
+                return job
+        return None
 
     def _name(self, model: Any) -> str:
         return "server" if model is self.server else str(model.key)
 
-    def _observe(self, event: Any, index: int) -> None:
-        t = event.transition
-        name = self._name(event.model)
-        if t.dest is None:
-            self.emit(Stayed(name, event.event.name, t.source, index))
-            return
-        self.emit(Transitioned(name, event.event.name, t.source, t.dest, index))
-        # Serving is a function of the server's state: the first notice when startup ends,
-        # then one on every change, always before what the transition goes on to do.
-        if event.model is self.server and (t.dest == "serving") != self._last_serving:
-            self._last_serving = t.dest == "serving"
-            self.emit(ServingChanged(self._last_serving))
+    def _table(self, model: Any) -> Table:
+        return _SERVER_TABLE if model is self.server else _BACKEND_TABLES[model.settings.on_fail]
 
     def _fire(self, model: Any, trigger: str) -> None:
-        try:
-            taken = getattr(model, trigger)()
-        except MachineError as exc:
-            raise UnexpectedEvent(
-                f"{self._name(model)}: no transition for {trigger!r} in {model.state}"
-            ) from exc
-        if not taken:
-            raise UnexpectedEvent(
-                f"{self._name(model)}: no guard of {trigger!r} holds in {model.state}"
-            )
+        """Take the one transition of `trigger` whose guards hold: announce it
+        (`Transitioned`, then a serving notice if serving changes), enter its destination,
+        then run its effects in order."""
+        state = model.state
+        server = model is self.server
+        steps = self._table(model).get((state, trigger))
+        if steps is None:
+            raise UnexpectedEvent(f"{self._name(model)}: no transition for {trigger!r} in {state}")
+        for step in steps:
+            guard = step.guard
+            if guard is None or guard(model):
+                break
+        else:
+            raise UnexpectedEvent(f"{self._name(model)}: no guard of {trigger!r} holds in {state}")
+        dest = step.dest
+        if dest is None:
+            self.emit(Stayed(self._name(model), trigger, state, step.index))
+        else:
+            self.emit(Transitioned(self._name(model), trigger, state, dest, step.index))
+            if server:
+                self._server_leaves(dest)
+            model.state = dest
+            if server:
+                self.serving = dest == "serving"
+                self.exited = dest == "exited"
+        for effect in step.effects:
+            effect(model)
+
+    def _server_leaves(self, dest: str) -> None:
+        # Serving is a function of the server's state: the first notice when startup ends,
+        # then one on every change, always before what the transition goes on to do.
+        serving = dest == "serving"
+        if serving != self._last_serving:
+            self._last_serving = serving
+            self.emit(ServingChanged(serving))

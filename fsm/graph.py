@@ -11,8 +11,9 @@ NetworkState), reconfiguring, left without a configuration after a failed reconf
 or exited.
 
 Everything that decides a state change lives in this file as data: `BACKEND` and `SERVER`
-below. `fsm.engine` hands them to the `transitions` library to run; `dbfsm.diagram` draws
-them; the tests walk them. A transition names the guards that must hold (`when`) and must
+below. `fsm.compiled` turns them into the lookup tables `fsm.engine` runs (and hands them
+to the `transitions` library for the differential test); `dbfsm.diagram` draws them; the
+tests walk them. A transition names the guards that must hold (`when`) and must
 not hold (`unless`), the effects it performs (methods of the machine's model, in
 `fsm.backend` and `fsm.server`), and the rule of `fsm.rules` it implements. Guards are
 written so that at most one transition of a trigger can be enabled in any state: the order
@@ -33,8 +34,13 @@ ALL_MODES = frozenset(OnFail)
 
 @dataclass(frozen=True)
 class State:
+    """`awaits_driver`: the machine has asked the driver to open a connection and waits for
+    its answer. Kea opens synchronously, so nothing else it has posted runs meanwhile; the
+    engine holds its posted work (`Graph.awaiting`) for as long as a machine is here."""
+
     name: str
     meaning: str
+    awaits_driver: bool = False
 
 
 @dataclass(frozen=True)
@@ -75,6 +81,10 @@ class Graph:
         return tuple(s.name for s in self.states)
 
     @property
+    def awaiting(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.states if s.awaits_driver)
+
+    @property
     def triggers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
@@ -110,11 +120,11 @@ def _mode_guard(name: str, label: str, modes: frozenset[OnFail]) -> Guard:
 
 _BACKEND_STATES = (
     State("configured", "named by the configuration, not yet opened"),
-    State("connecting", "being opened while a configuration is applied"),
+    State("connecting", "being opened while a configuration is applied", awaits_driver=True),
     State("online", "connected and in use"),
     State("retry_pending", "could not be opened; recovery starts once the configuration is in"),
     State("unreachable", "could not be opened and is not retried: the configuration fails"),
-    State("reconnecting", "a reconnect attempt is in flight"),
+    State("reconnecting", "a reconnect attempt is in flight", awaits_driver=True),
     State("waiting", "waiting reconnect-wait-time before the next attempt"),
     State("abandoned", "no further retries until the next reconfiguration"),
     State("fatal", "cannot be recovered under an exit mode: the server exits"),
@@ -165,10 +175,12 @@ _BACKEND_EFFECTS = {
     "log_open_retry": "log the open failure that recovery will retry (..._WITH_RETRY_FAILED)",
     "begin_episode": "start a loss episode: retries reset, loss logged (..._LOST_CONNECTION)",
     "stop_service": "disable the service for this backend's origin",
+    "post_recovery": "post the recovery job (its loss), run after the jobs posted before it",
     "request_attempt": "count one try and ask the driver for a reconnect attempt",
     "log_attempt_failed": "record and log the failed attempt (..._DB_RECONNECT_ATTEMPT_FAILED)",
     "schedule_attempt": "log and start the reconnect-wait-time timer (..._ATTEMPT_SCHEDULE)",
-    "log_lost_again": "log the loss again before each later attempt (..._LOST_CONNECTION)",
+    "log_lost_again": "log the loss again: before each later attempt, or when a request hits "
+    "a broken connection kept with reconnect disabled (..._LOST_CONNECTION)",
     "resume_service": "record the attempt, enable this backend's origin, log ..._SUCCEEDED",
     "log_tls": "log ..._NO_TLS if TLS was configured but the connection is in clear text",
     "report_reconnect_disabled": "log ..._RECONNECT_DISABLED: FATAL under exit modes, else ERROR",
@@ -277,12 +289,43 @@ BACKEND = Graph(
             unless=("schema_mismatch",),
             effects=("log_open_retry", "next_backend"),
         ),
+        Transition(
+            "recovery_posted",
+            ("retry_pending",),
+            None,
+            "kea.posted-recovery",
+            when=("stops_service_on_loss",),
+            effects=("stop_service", "post_recovery"),
+        ),
+        Transition(
+            "recovery_posted",
+            ("retry_pending",),
+            None,
+            "kea.posted-recovery",
+            unless=("stops_service_on_loss",),
+            effects=("post_recovery",),
+        ),
         *_loss_transitions(),
         Transition(
             "lost",
-            ("reconnecting", "waiting", "abandoned"),
+            ("reconnecting", "waiting"),
             None,
             "kea.loss-during-recovery",
+        ),
+        Transition(
+            "lost",
+            ("abandoned",),
+            None,
+            "kea.loss-during-recovery",
+            unless=("reconnect_disabled",),
+        ),
+        Transition(
+            "lost",
+            ("abandoned",),
+            "abandoned",
+            "kea.reconnect-disabled-kept",
+            when=("reconnect_disabled",),
+            effects=("log_lost_again", "report_reconnect_disabled"),
         ),
         Transition(
             "opened",

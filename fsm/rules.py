@@ -184,6 +184,24 @@ RULES: Mapping[str, Rule] = {
             "generic_lease_mgr_unittest.cc:3797-3808, host_data_source_factory.cc:88-114",
         ),
         Rule(
+            "kea.posted-recovery",
+            "Recovery runs as jobs posted to the server's one thread (startRecoverDbConnection), "
+            "one per lost backend in the order the losses were found: at startup and on "
+            "reconfiguration the lease database first, then the host databases in order. Each "
+            "job runs the lost callback and the first reconnect attempt, a synchronous open, "
+            "before the next job starts; nothing else runs in between, so a stop-retry-exit "
+            "backend's job has stopped the service before any command or request is handled.",
+            "mysql_connection.h:743-754, cfg_db_access.cc:58-115, ctrl_dhcp4_srv.cc:1885-1925",
+        ),
+        Rule(
+            "kea.reconnect-disabled-kept",
+            "With reconnection disabled, serve-retry-continue keeps the broken manager: every "
+            "later request that uses it hits the loss again, and the lost callback logs "
+            "..._LOST_CONNECTION and ..._DB_RECONNECT_DISABLED again, never attempting. Once the "
+            "attempts have run out the manager is gone: nothing more is logged.",
+            "mysql_connection.h:696-754, ctrl_dhcp4_srv.cc:1885-1925; measured on Kea 2.2",
+        ),
+        Rule(
             "kea.shutdown",
             "The shutdown command stops the server with its exit-value argument (default 0).",
             "ctrl_dhcp4_srv.cc commandShutdownHandler",

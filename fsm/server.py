@@ -15,7 +15,7 @@ from fsm import messages
 from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
 from fsm.answers import answer, config_hash
 from fsm.backend import Backend
-from fsm.graph import BACKEND
+from fsm.graph import BACKEND, SERVER
 from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
 
 
@@ -24,9 +24,11 @@ class Machinery(Protocol):
 
     def now(self) -> float: ...
     def post(self, model: Any, trigger: str) -> None: ...
+    def post_job(self, backend: Backend, trigger: str) -> None: ...
     def emit(self, action: Action) -> None: ...
     def attach(self, backend: Backend) -> None: ...
     def detach(self, backend: Backend) -> None: ...
+    def fire(self, model: Any, trigger: str) -> bool: ...
 
 
 @dataclass(frozen=True)
@@ -39,9 +41,8 @@ class PendingReply:
 
 
 class Server:
-    state: str  # maintained by `transitions`
-
     def __init__(self, machinery: Machinery, settings: ServerSettings) -> None:
+        self.state = SERVER.initial  # changed only by the engine, as the graph says
         self.machinery = machinery
         self.current: ServerSettings | None = None  # the committed configuration
         self.pending: ServerSettings = settings  # the configuration being applied
@@ -100,6 +101,9 @@ class Server:
         else:
             self.open_next()
 
+    def post_recovery(self, backend: Backend) -> None:
+        self.machinery.post_job(backend, "lost")
+
     def exit_for_backend(self) -> None:
         self.exit_code = 1
         self.machinery.post(self, "backend_fatal")
@@ -151,7 +155,7 @@ class Server:
             self.disarm_timer(name)
         for backend in self.backends.values():
             if backend.state != "closed":
-                backend.trigger("close")  # type: ignore[attr-defined]
+                self.machinery.fire(backend, "close")
             self.machinery.detach(backend)
         self.backends = {}
 
@@ -176,9 +180,9 @@ class Server:
             self.log("DYNAMIC_RECONFIGURATION_SUCCESS", self.current.source or "<inline>")
         hash_ = config_hash(self.current.document)
         self._answer(answer(0, "Configuration successful.", {"hash": hash_}))
-        for backend in self.backends.values():
+        for backend in self.backends.values():  # Kea posted their recovery while connecting
             if backend.state == "retry_pending":
-                self.machinery.post(backend, "lost")
+                self.machinery.post(backend, "recovery_posted")
 
     def fail_reconfiguration(self, _: Any = None) -> None:
         text = self.failure

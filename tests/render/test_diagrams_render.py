@@ -17,8 +17,8 @@ import pytest
 
 from dbfsm import docs
 from dbfsm.diagram import render
-from dbfsm.render import TAKEN_MARK, edge_label, to_dot, to_image, to_mermaid
-from dbfsm.views import VIEWS, Highlight, View, trace
+from dbfsm.render import TAKEN_MARK, edge_label, self_loops, to_dot, to_image, to_mermaid
+from dbfsm.views import VIEWS, Edge, Highlight, View, trace
 from fsm.graph import Graph, Guard, State, Transition
 
 from .graphviz import render_dot
@@ -99,11 +99,19 @@ def test_rendered_mermaid_shows_every_state_label_and_title(
         counts = h.counts(view) if h is not None else {}
         for state in view.state_names:
             assert state in texts, (name, state)
-        for edge in view.edges:
+
+        def shown(edge: Edge, view: View = view, counts: dict[Edge, int] = counts) -> str:
             label = edge_label(view, edge)
             if edge in counts:
                 n = counts[edge]
                 label += f" {TAKEN_MARK}" + (f"\u00d7{n}" if n > 1 else "")
+            return label
+
+        loops = self_loops(view)
+        for edge in view.edges:
+            # Several self-loops of one state are one Mermaid loop, a line per edge.
+            group = loops[edge.source] if edge.source == edge.dest else [edge]
+            label = "".join(shown(e) for e in group)
             assert label in texts, (name, label)
         title = view.title if h is None else f"{view.title}: path of {h.name}"
         assert title in texts, (name, title)

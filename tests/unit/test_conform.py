@@ -458,11 +458,6 @@ def test_a_log_that_begins_after_the_start_conforms(capsys, tmp_path, config, tr
     assert "the model allows here: INFO   DHCP4_STARTED  Kea DHCPv4 server" in out
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the engine logs a loss under serve-retry-continue with reconnect disabled once; "
-    "Kea logs it again on every later use of the broken connection",
-)
 def test_kea_logs_a_disabled_reconnect_again_on_every_use(capsys) -> None:
     """Captured from Kea 2.2: three requests on the broken connection, three times
     DHCP4_DB_RECONNECT_LOST_CONNECTION and DHCP4_DB_RECONNECT_DISABLED."""

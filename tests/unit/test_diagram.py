@@ -50,8 +50,14 @@ def example(name: str) -> Path:
 
 
 def mermaid_edges(text: str) -> list[tuple[str, str, str]]:
-    """(source, dest, label) of every labelled transition line of a Mermaid text."""
-    return [m.groups() for line in text.splitlines() if (m := _EDGE_RE.match(line))]  # type: ignore[misc]
+    """(source, dest, label) of every labelled transition line of a Mermaid text; several
+    self-loops of one state are one line, a `<br/>`-separated label per edge."""
+    return [
+        (m[1], m[2], label)
+        for line in text.splitlines()
+        if (m := _EDGE_RE.match(line))
+        for label in m[3].split("<br/>")
+    ]
 
 
 def unmark(label: str) -> str:
@@ -158,7 +164,7 @@ def test_labels_are_trigger_and_guards_in_the_documentations_words() -> None:
 def test_internal_transitions_are_drawn_as_loops() -> None:
     view = VIEWS["backend"]
     loops = [e for e in view.edges if e.internal]
-    assert {e.source for e in loops} == {"reconnecting", "waiting", "abandoned"}
+    assert {e.source for e in loops} == {"retry_pending", "reconnecting", "waiting", "abandoned"}
     assert all(e.dest == e.source for e in loops)
     dot = to_dot(view)
     assert (

@@ -780,6 +780,92 @@ def test_engine_ignores_a_second_loss_report_while_recovering():
     assert engine.backend_states() == {LEASE: "reconnecting"}
 
 
+@covers("kea.reconnect-disabled-kept")
+@pytest.mark.parametrize(("tries", "wait"), [(0, 1000), (3, 0)])
+def test_kept_broken_connection_logs_the_loss_at_every_request(simulate_text, tries, wait):
+    """Kea 2.2 measured (kea-2x-log-facts.md, "After giving up"): with reconnection disabled
+    under serve-retry-continue, every later request that uses the broken connection logs
+    ..._LOST_CONNECTION and ..._DB_RECONNECT_DISABLED again, never attempting; here two
+    requests a second after the loss at 5 s, until the server comes back and beyond (the
+    kept connection stays broken: no attempt replaces it)."""
+    config = dhcp4(lease_database=db(tries=tries, wait=wait, on_fail=CONTINUE))
+    events = [{"at": DOWN_AT, "down": LEASE}, {"at": 6.2, "up": LEASE}]
+    run = simulate_text(text(config, events, until=7, traffic={"every": 0.5, "from": 0.25}))
+    ticks = [5.25, 5.75, 6.25, 6.75]
+    assert run.log_times("LOST_CONNECTION") == ticks
+    assert run.log_times("DHCP4_DB_RECONNECT_DISABLED") == ticks
+    assert run.attempts() == []
+    assert run.serving() == [(0, True)]
+
+
+@covers("kea.reconnect-disabled-kept")
+def test_kept_broken_connection_is_hit_by_each_use_and_each_instant(simulate_text):
+    """Each `use` event hits the kept broken connection again; continuous traffic hits it
+    once at each later instant at which anything happens (here a command at 8 s)."""
+    config = dhcp4(lease_database=db(tries=0, on_fail=CONTINUE))
+    events = [
+        {"at": DOWN_AT, "down": LEASE},
+        {"at": 6, "use": LEASE},
+        {"at": 7, "use": LEASE},
+        {"at": 8, "command": cmd("status-get")},
+    ]
+    run = simulate_text(text(config, events, until=10))
+    assert run.log_times("LOST_CONNECTION") == [5, 6, 7, 8]
+    assert run.log_times("DHCP4_DB_RECONNECT_DISABLED") == [5, 6, 7, 8]
+
+
+@covers("kea.reconnect-disabled-kept", "kea.loss-during-recovery")
+def test_no_loss_logged_after_the_attempts_ran_out(simulate_text):
+    """kea-2x-log-facts.md: once the attempts are exhausted "the lease manager is gone ... no
+    further loss lines": later requests log nothing more."""
+    config = dhcp4(lease_database=db(tries=2, wait=1000, on_fail=CONTINUE))
+    run = simulate_text(
+        text(config, [{"at": DOWN_AT, "down": LEASE}], until=12, traffic={"every": 0.5})
+    )
+    assert run.log_times("LOST_CONNECTION") == [5.0, 6.0]
+    assert run.ids("DB_RECONNECT_FAILED") == [
+        "MYSQL_LB_DB_RECONNECT_FAILED",
+        "DHCP4_DB_RECONNECT_FAILED",
+    ]
+    assert run.log_times("RECONNECT")[-1] == 6.0
+
+
+@covers("kea.posted-recovery", "doc.retry-on-startup")
+def test_startup_recoveries_run_one_job_each_with_its_first_attempt(simulate_text):
+    """Both databases down at start with retry-on-startup: the lease database (serve-retry-
+    continue, 3 tries) has its job first, which makes its first attempt (failed, the second
+    scheduled); then the host database's job (stop-retry-exit, 0 tries) exits."""
+    config = dhcp4(
+        lease_database=db(tries=3, wait=1000, on_fail=CONTINUE, retry_on_startup=True),
+        hosts_database=db(tries=0, wait=1000, on_fail=STOP, retry_on_startup=True),
+    )
+    run = simulate_text(
+        text(config, [{"at": 0, "down": LEASE}, {"at": 0, "down": "hosts-database"}])
+    )
+    assert run.ids("RECONNECT") == [
+        "DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "MYSQL_LB_DB_RECONNECT_ATTEMPT_FAILED",
+        "MYSQL_LB_DB_RECONNECT_ATTEMPT_SCHEDULE",
+        "DHCP4_DB_RECONNECT_LOST_CONNECTION",
+        "DHCP4_FATAL_DB_RECONNECT_DISABLED",
+    ]
+    assert run.attempts() == [(0, 1, 3, False)]
+    assert run.exit_code == 1
+
+
+@covers("kea.posted-recovery", "kea.stop-service-origin")
+def test_a_posted_stop_retry_exit_recovery_stops_the_service_at_once(simulate_text):
+    """Kea runs a stop-retry-exit backend's posted job before any command: a status-get at
+    the commit finds its origin (3000, manager ID 0 under retry-on-startup) in force."""
+    config = dhcp4(
+        lease_database=db(tries=3, wait=1000, on_fail=STOP, retry_on_startup=True),
+    )
+    events = [{"at": 0, "down": LEASE}, {"at": 0, "command": cmd("status-get")}]
+    run = simulate_text(text(config, events, until=1))
+    assert db_state(run, 0)["disabled-by-db-connection"] == [3000]
+    assert run.serving() == [(0, False)]
+
+
 # ---------------------------------------------------------------------------------------------
 # Memfile
 # ---------------------------------------------------------------------------------------------

@@ -1,0 +1,1 @@
+"""dbfsm's benchmarks: `python -m benchmarks` (or `tox -e bench`) rewrites docs/benchmarks.md."""

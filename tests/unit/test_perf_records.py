@@ -1,0 +1,64 @@
+"""The hot-path writers of `dbfsm simulate` say exactly what the plain ones say."""
+
+from __future__ import annotations
+
+import io
+import json
+
+from hypothesis import given
+from hypothesis import strategies as st
+
+from dbfsm import scenario
+from dbfsm.simulate import json_sink, run, text_sink
+from fsm.records import Record, jsonl_line, to_jsonl, to_text
+
+values = st.one_of(
+    st.none(),
+    st.booleans(),
+    st.integers(-(2**70), 2**70),
+    st.text(),
+    st.floats(allow_nan=False, allow_infinity=False),
+    st.lists(st.integers(), max_size=3),
+)
+records = st.builds(
+    Record,
+    st.one_of(st.floats(0, 1e7, allow_nan=False), st.integers(0, 10**6)),
+    st.text(min_size=1),
+    st.dictionaries(st.text(), values, max_size=6),
+)
+
+
+@given(records)
+def test_a_json_line_is_what_json_dumps_writes(record: Record) -> None:
+    assert jsonl_line(record) == json.dumps(record.to_json(), separators=(", ", ": ")) + "\n"
+
+
+SCENARIO = """\
+config: {"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea", "max-reconnect-tries": 3,
+  "reconnect-wait-time": 1000}, "hosts-database": {"type": "postgresql", "name": "kea",
+  "max-reconnect-tries": 0, "on-fail": "serve-retry-continue"}}}
+until: 20
+traffic: {every: 0.5}
+events:
+  - {at: 2, down: lease-database}
+  - {at: 3.2, up: lease-database}
+  - {at: 5, down: hosts-database}
+  - {at: 6, command: {command: status-get}}
+  - {at: 9, down: lease-database}
+"""
+
+
+def test_streamed_output_is_the_collected_output(tmp_path) -> None:
+    """Writing records as they happen gives the text and JSON of the collected run."""
+    loaded = scenario.parse(SCENARIO, "scenario.yaml", tmp_path)
+    collected = run(loaded)
+    for sink, expected in (
+        (json_sink, to_jsonl(collected.timeline())),
+        (text_sink, to_text(collected.records)),
+    ):
+        out = io.StringIO()
+        streamed = run(loaded, sink(out))
+        assert out.getvalue() == expected
+        assert streamed.records == () and streamed.transitions == ()
+        assert (streamed.exit_code, streamed.state) == (collected.exit_code, collected.state)
+    assert collected.exit_code == 1 and len(collected.records) > 20
