@@ -7,7 +7,7 @@ and every record is timed on the monotonic clock the moment the engine emits it.
 fault kind and engine, repeated REPS times:
 
 - detection: from the fault to the engine's `Lost` (its `*_DB_RECONNECT_LOST_CONNECTION`).
-  Targets (issue 8): a killed server noticed within 50 ms of its next use (traffic at 100
+  Targets: a killed server noticed within 50 ms of its next use (traffic at 100
   requests a second: a use every 10 ms) or of the kill with the idle watch on; a black hole
   or a hung server within the timeout that bounds it (`tcp-user-timeout` / `read-timeout`,
   1 s here) plus 10 %.
