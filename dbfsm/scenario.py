@@ -9,6 +9,7 @@ events:
   - {at: 2.0, up: lease-database}
   - {at: 3.0, use: lease-database}     # one client request touching that backend
   - {at: 4.0, schema: lease-database, version: "12.0"}
+  - {at: 0, no-tls: lease-database}    # its server offers no TLS (tls: ... offers it again)
   - {at: 6.0, command: {command: config-set, arguments: {Dhcp4: {...}}}}
 ```
 Errors name the file, line and column of the offending value.
@@ -32,7 +33,7 @@ from fsm.settings import ServerSettings
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
 _BACKEND_KEY = re.compile(r"lease-database|hosts-database|(hosts|config)-databases\[\d+\]")
-_FAULTS = ("down", "up", "use", "schema")
+_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls")
 _EVENT_KEYS = {"at", "command", "version", *_FAULTS}
 _TOP_KEYS = {"config", "until", "traffic", "events", "description"}
 
@@ -49,7 +50,7 @@ class Traffic:
 @dataclass(frozen=True)
 class ScenarioEvent:
     at: float
-    kind: str  # down, up, use, schema, command
+    kind: str  # down, up, use, schema, tls, no-tls, command
     backend: str | None = None
     version: str | None = None
     # A command may hold a configuration with its passwords: not in the repr.
@@ -60,6 +61,9 @@ class ScenarioEvent:
             return f"command {self.command.get('command')}"
         if self.kind == "schema":
             return f"{self.backend} schema version becomes {self.version}"
+        if self.kind in ("tls", "no-tls"):
+            offered = "offers" if self.kind == "tls" else "does not offer"
+            return f"{self.backend} server {offered} TLS"
         return f"{self.backend} {self.kind}"
 
 

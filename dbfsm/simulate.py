@@ -116,6 +116,9 @@ class Simulation:
             case "schema":
                 assert event.backend is not None
                 self.driver.set_schema(event.backend, event.version)
+            case "tls" | "no-tls":  # read at the next open: a session keeps what it agreed
+                assert event.backend is not None
+                self.driver.server(event.backend).tls = event.kind == "tls"
             case "use":
                 assert event.backend is not None
                 self._use(event.backend, client=not event.backend.startswith("config"))

@@ -404,3 +404,35 @@ def test_config_override_through_load_and_run(tmp_path, override):
     result = simulate.run(scenario.load(path, config_override=str(override)))
     machines = {a.machine for _, a in result.transitions}
     assert "hosts-database" in machines
+
+
+def test_tls_events_set_what_the_server_offers_at_later_opens():
+    """`no-tls` makes a backend's server refuse TLS from its next open on, `tls` offers it
+    again: a MySQL backend with TLS configured logs MYSQL_LB_NO_TLS at each clear-text open."""
+    text = (
+        "config: {Dhcp4: {lease-database: {type: mysql, name: kea, trust-anchor: /ca.pem, "
+        "max-reconnect-tries: 3, reconnect-wait-time: 1000, on-fail: serve-retry-continue}}}\n"
+        "until: 6\n"
+        "events:\n"
+        "  - {at: 0, no-tls: lease-database}\n"
+        "  - {at: 2, tls: lease-database}\n"
+        "  - {at: 2, down: lease-database}\n"
+        "  - {at: 2.5, up: lease-database}\n"
+        "  - {at: 4, no-tls: lease-database}\n"
+        "  - {at: 4, down: lease-database}\n"
+        "  - {at: 4.5, up: lease-database}\n"
+    )
+    parsed = parse(text)
+    assert parsed.events[0] == ScenarioEvent(0, "no-tls", LEASE)
+    assert parsed.events[1] == ScenarioEvent(2, "tls", LEASE)
+    assert parsed.events[0].describe() == "lease-database server does not offer TLS"
+    records = simulate.run(parsed).timeline()
+    no_tls = [r.t for r in records if r.type == "log" and r.data["id"] == "MYSQL_LB_NO_TLS"]
+    reopened = [r.t for r in records if r.type == "attempt" and r.data["ok"]]
+    assert reopened == [3.0, 5.0]
+    assert no_tls == [0.0, 5.0], "at startup and at the reopen after no-tls, not at 3"
+
+
+def test_a_tls_event_names_a_backend():
+    message = located(refusal(CONFIG + "events:\n  - {at: 1, no-tls: true}\n"), 3, 21)
+    assert "events[0].no-tls: true is not a backend name" in message

@@ -11,14 +11,18 @@ from pathlib import Path
 
 import pytest
 
+import fsm.engine
 from dbfsm import clauses, spec
 from dbfsm.cli import main
 from fsm.actions import Stayed
+from fsm.backend import Backend
+from fsm.compiled import compile_graph
 from fsm.config import parse_text
 from fsm.engine import Engine
 from fsm.graph import GRAPHS
 from fsm.records import Record
 from fsm.rules import RULES
+from fsm.settings import OnFail
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 DOCUMENTATION = (SPECS / spec.DOCUMENTATION).read_text(encoding="utf-8")
@@ -80,7 +84,9 @@ def test_coverage_exercises_every_transition_and_rule(capsys):
     files = clauses.read([str(SPECS)], DOCUMENTATION)
     cov = spec.coverage(files, spec.run_all(files), DOCUMENTATION)
     unsimulated = set(cov.unsimulated)
-    assert len(unsimulated) <= 2, "a transition no simulated run can take must stay the exception"
+    # Each is a loss report no simulated request can make: while a configuration is applied,
+    # while recovering, and after the attempts ran out (no connection is left to be broken).
+    assert len(unsimulated) <= 3, "a transition no simulated run can take must stay the exception"
     for graph in GRAPHS.values():
         for i, t in enumerate(graph.transitions):
             if (graph.name, i) not in unsimulated:
@@ -420,10 +426,13 @@ def test_readme_run_and_coverage_outputs_are_real(capsys, monkeypatch):
 
 
 def test_readme_failure_report_is_what_a_broken_guard_gives(capsys, monkeypatch):
-    """The README's failing report, produced by the off-by-one guard it describes."""
-    guards = GRAPHS["backend"].guards
-    broken = replace(guards["retries_left"], holds=lambda m: m.retries_left > 1)
-    monkeypatch.setitem(guards, "retries_left", broken)
+    """The README's failing report, produced by the off-by-one guard it describes. The engine
+    runs tables compiled at import, so the broken graph is compiled into them here."""
+    graph = GRAPHS["backend"]
+    guard = replace(graph.guards["retries_left"], holds=lambda m: m.retries_left > 1)
+    broken = replace(graph, guards={**graph.guards, "retries_left": guard})
+    tables = {mode: compile_graph(broken, Backend, mode) for mode in OnFail}
+    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", tables)
     monkeypatch.chdir(SPECS.parent)
     code, out, _ = invoke(capsys, "spec", "run", "specs/normal-operation.yaml")
     assert code == 1
