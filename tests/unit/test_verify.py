@@ -26,7 +26,8 @@ from dbfsm.verify import (
 )
 from fsm.actions import Action, Transitioned
 from fsm.backend import Backend
-from fsm.graph import BACKEND
+from fsm.compiled import compile_graph
+from fsm.graph import BACKEND, Graph
 from fsm.settings import DbType, OnFail, Role
 
 STOP = OnFail.STOP_RETRY_EXIT
@@ -125,11 +126,27 @@ def test_the_bound_covers_every_mode_tries_wait_and_startup_setting() -> None:
 # -- broken graphs are caught -------------------------------------------------------------------
 
 
+def break_backends(
+    monkeypatch: pytest.MonkeyPatch, graph: Graph = BACKEND, **methods: object
+) -> None:
+    """Make the engine run `graph` with these `Backend` methods replaced. The engine compiles
+    the declaration into tables at import, binding the effects then, so the tables are built
+    again from the broken pieces (and restored with the monkeypatch)."""
+    for name, method in methods.items():
+        monkeypatch.setattr(Backend, name, method)
+    tables = {mode: compile_graph(graph, Backend, mode) for mode in OnFail}
+    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", tables)
+
+
+def _no_effect(self: Backend, event: object = None) -> None:
+    pass
+
+
 def test_a_dropped_effect_is_caught_with_a_short_counterexample_that_replays(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """stop-retry-exit no longer stops the service when a loss episode begins."""
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert found.invariant.startswith("invariant 1 (stop-retry-exit stops service)")
@@ -158,7 +175,7 @@ def test_a_removed_guard_is_caught_with_a_short_counterexample_that_replays(
         else t
         for t in BACKEND.transitions
     )
-    monkeypatch.setattr(fsm.engine, "BACKEND", dataclasses.replace(BACKEND, transitions=broken))
+    break_backends(monkeypatch, dataclasses.replace(BACKEND, transitions=broken))
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant.startswith("invariant 4 (reconnect loop)")
@@ -175,7 +192,7 @@ def test_a_recovery_that_never_comes_is_caught(
     """A restored stop-retry-exit backend no longer gives its origin back: every database is
     back, yet the server never serves again (no step alone shows it; invariant 5 does, so
     this test switches it off by making the backend look still lost to the checker)."""
-    monkeypatch.setattr(Backend, "resume_service", _resume_without_enabling)
+    break_backends(monkeypatch, resume_service=_resume_without_enabling)
     _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert "invariant 5" in found.invariant or found.invariant.startswith("recovery")
@@ -252,7 +269,7 @@ def test_cli_prints_the_bound_and_figures(capsys: pytest.CaptureFixture[str]) ->
 def test_cli_writes_the_counterexample_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     output = tmp_path / "cx.yaml"
     code = cli.main(
         [
@@ -299,7 +316,7 @@ def test_cli_bad_options_exit_2_with_one_line(
 def test_cli_unwritable_output_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     target = tmp_path / "missing" / "cx.yaml"
     code = cli.main(["verify", "--backends", "1", "--modes", "stop-retry-exit", "-o", str(target)])
     err = capsys.readouterr().err
@@ -324,7 +341,7 @@ def test_a_crash_of_the_engine_is_a_violation_with_its_path(
     def broken_close(self: Backend, event: object = None) -> None:
         raise KeyError(self.key)
 
-    monkeypatch.setattr(Backend, "request_close", broken_close)
+    break_backends(monkeypatch, request_close=broken_close)
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant == "crash: KeyError: 'lease-database'"
