@@ -24,7 +24,7 @@ from dbfsm.verify import (
     replay_until_violation,
     run,
 )
-from fsm.actions import Action, Transitioned
+from fsm.actions import Action, Log, Transitioned
 from fsm.backend import Backend
 from fsm.compiled import compile_graph
 from fsm.graph import BACKEND, Graph
@@ -201,6 +201,73 @@ def test_a_recovery_that_never_comes_is_caught(
 
 def _resume_without_enabling(self: Backend, event: object = None) -> None:
     self.retries_left = self.settings.max_reconnect_tries
+
+
+def test_posted_work_that_never_runs_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine that posts recovery work and never runs it leaves the loss unanswered."""
+    monkeypatch.setattr(fsm.engine.Engine, "_next_job", lambda self: None)
+    _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
+    assert found is not None
+    assert found.invariant == "no deadlock: posted work 'lost' of lease-database never runs"
+    assert [str(s) for s in found.path] == ["start", "down lease-database", "use lease-database"]
+
+
+# -- posted recovery work -----------------------------------------------------------------------
+
+
+def test_recoveries_posted_after_an_attempt_wait_for_its_answer_and_are_told_apart() -> None:
+    """Two losses noticed in one instant: the second backend's recovery waits while the first
+    one's attempt is out, and the states with and without that waiting work differ."""
+    doc = document(
+        (
+            Database(Role.LEASE, DbType.MYSQL, CONTINUE, True, 1, 1000),
+            Database(Role.HOSTS, DbType.POSTGRESQL, STOP, True, 1, 1000),
+        )
+    )
+    setup = Setup.of(doc, commands=("config-set",))
+    graph, found = explore(setup, max_states=10_000)
+    assert found is None and graph.complete
+    held = []
+    for node in range(len(graph)):
+        work = replay(setup, graph.path(node)).engine.posted_work()
+        if work[1]:
+            held.append(node)
+            assert work == ("lease-database", (("hosts-databases[0]", "online", "lost"),))
+            assert list(graph.edges[node]) == [ANSWER]  # nothing else until the answer
+    assert held
+    path = [str(s) for s in graph.path(held[0])]
+    assert path[-2:] == ["use lease-database", "use hosts-databases[0]"]
+    # The answer ends the lease database's attempt before the host database's job runs.
+    world = replay(setup, graph.path(held[0]))
+    moves: list[tuple[str, str]] = []
+    world.engine.subscribe(
+        lambda a: moves.append((a.machine, a.trigger)) if isinstance(a, Transitioned) else None
+    )
+    world.apply(ANSWER)
+    lease_failed = moves.index(("lease-database", "open_failed"))
+    assert lease_failed < moves.index(("hosts-databases[0]", "lost"))
+
+
+def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again() -> None:
+    """serve-retry-continue with reconnection disabled keeps the broken connection: every
+    later use logs the loss again, leaving the state as it was."""
+    doc = document((Database(Role.LEASE, DbType.MYSQL, CONTINUE, False, 0, 1000),))
+    setup = Setup.of(doc, commands=("config-set",))
+    graph, found = explore(setup, max_states=10_000)
+    assert found is None and graph.complete
+    use = Step("use", "lease-database")
+    again = [n for n in range(len(graph)) if graph.edges[n].get(use) == n]
+    assert again
+    assert all(
+        dict((k, s) for k, s, _ in graph.summaries[n].backends) == {"lease-database": "abandoned"}
+        for n in again
+    )
+    world = replay(setup, graph.path(again[0]))
+    logged: list[str] = []
+    world.engine.subscribe(lambda a: logged.append(a.message.id) if isinstance(a, Log) else None)
+    world.apply(use)
+    assert any(i.endswith("LOST_CONNECTION") for i in logged), logged
+    assert any(i.endswith("RECONNECT_DISABLED") for i in logged), logged
 
 
 # -- the model and the simulator agree ----------------------------------------------------------
