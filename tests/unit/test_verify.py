@@ -248,7 +248,7 @@ def test_recoveries_posted_after_an_attempt_wait_for_its_answer_and_are_told_apa
     assert lease_failed < moves.index(("hosts-databases[0]", "lost"))
 
 
-def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again() -> None:
+def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again(tmp_path: Path) -> None:
     """serve-retry-continue with reconnection disabled keeps the broken connection: every
     later use logs the loss again, leaving the state as it was."""
     doc = document((Database(Role.LEASE, DbType.MYSQL, CONTINUE, False, 0, 1000),))
@@ -268,6 +268,10 @@ def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again() -> Non
     world.apply(use)
     assert any(i.endswith("LOST_CONNECTION") for i in logged), logged
     assert any(i.endswith("RECONNECT_DISABLED") for i in logged), logged
+    # dbfsm simulate makes the same moves, the loss noticed again included
+    path = [*graph.path(again[0]), use, use]
+    moves = replays(setup, path, scenario_of(setup, path), tmp_path)
+    assert moves.count(("lease-database", "lost", "abandoned", "abandoned")) == 2
 
 
 # -- the model and the simulator agree ----------------------------------------------------------
