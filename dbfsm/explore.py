@@ -90,6 +90,10 @@ _RANKS = {
 }
 
 
+# Backend states whose connection requests use: online, and abandoned (reconnection disabled:
+# Kea keeps the broken connection; after attempts it was replaced, and is not broken).
+_USED = frozenset({"online", "abandoned"})
+
 START = Step("start")
 ANSWER = Step("answer")
 EXTERNAL = frozenset({"down", "up", "use", "command"})
@@ -306,6 +310,7 @@ class World:
             self._events_since if self._answers else 0,
             server.current is not None,
             server.reply is not None,
+            e.posted_work(),
             self.checker.fingerprint(e),
         )
 
@@ -339,12 +344,13 @@ class World:
 
     def _noticeable(self) -> list[str]:
         """Backends a `use` event would find broken: lease and host databases only while the
-        server serves (a server that does not serve drops requests unread)."""
+        server serves (a server that does not serve drops requests unread); abandoned ones
+        too while they keep a broken connection (each use logs the loss again)."""
         e = self.engine
         return [
             k
             for k, b in e.server.backends.items()
-            if b.state == "online"
+            if b.state in _USED
             and self.driver.broken(k, b.instance)
             and (e.serving or b.settings.role is Role.CONFIG)
         ]
@@ -407,6 +413,9 @@ def _progress_problem(engine: Engine, armed: set[str]) -> str:
     server = engine.server
     if engine.state in ("starting", "reconfiguring"):
         return f"the server is still {engine.state} with no answer to wait for"
+    held, jobs = engine.posted_work()
+    if jobs and held is None:
+        return f"posted work {jobs[0][2]!r} of {jobs[0][0]} never runs"
     for key, b in server.backends.items():
         if b.state in ("configured", "connecting", "reconnecting"):
             return f"{key} is still {b.state} with no answer to wait for"

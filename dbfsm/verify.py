@@ -251,7 +251,10 @@ class _Walk:
         return True
 
     def first(self, kind: str) -> Step | None:
-        return next((s for s in self.graph.edges[self.node] if s.kind == kind), None)
+        """The first explored step of `kind` that leads elsewhere (a kept broken connection
+        used again, for one, changes nothing)."""
+        edges = self.graph.edges[self.node]
+        return next((s for s, t in edges.items() if s.kind == kind and t != self.node), None)
 
     def settle(self) -> None:
         """The driver answers, requests notice every broken connection and timers fire,

@@ -149,6 +149,14 @@ class Engine:
     def command(self, request: object, id: int = 0) -> list[Action]:
         return self.handle(Command(request, id))
 
+    def posted_work(self) -> tuple[str | None, tuple[tuple[str, str, str], ...]]:
+        """The backend whose job ran last while it awaits its driver (None if none does), and
+        the work posted after it, in order, as (backend, its state, trigger): what a call
+        leaves behind that decides what later calls do, which a model checker must see."""
+        holding = self._holding
+        held = holding.key if holding is not None and holding.state in _AWAITING else None
+        return held, tuple((b.key, b.state, trigger) for b, trigger in self._jobs)
+
     # -- used by the models (fsm.server.Machinery) ---------------------------------------------
 
     def now(self) -> float:

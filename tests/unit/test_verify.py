@@ -24,9 +24,10 @@ from dbfsm.verify import (
     replay_until_violation,
     run,
 )
-from fsm.actions import Action, Transitioned
+from fsm.actions import Action, Log, Transitioned
 from fsm.backend import Backend
-from fsm.graph import BACKEND
+from fsm.compiled import compile_graph
+from fsm.graph import BACKEND, Graph
 from fsm.settings import DbType, OnFail, Role
 
 STOP = OnFail.STOP_RETRY_EXIT
@@ -125,11 +126,27 @@ def test_the_bound_covers_every_mode_tries_wait_and_startup_setting() -> None:
 # -- broken graphs are caught -------------------------------------------------------------------
 
 
+def break_backends(
+    monkeypatch: pytest.MonkeyPatch, graph: Graph = BACKEND, **methods: object
+) -> None:
+    """Make the engine run `graph` with these `Backend` methods replaced. The engine compiles
+    the declaration into tables at import, binding the effects then, so the tables are built
+    again from the broken pieces (and restored with the monkeypatch)."""
+    for name, method in methods.items():
+        monkeypatch.setattr(Backend, name, method)
+    tables = {mode: compile_graph(graph, Backend, mode) for mode in OnFail}
+    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", tables)
+
+
+def _no_effect(self: Backend, event: object = None) -> None:
+    pass
+
+
 def test_a_dropped_effect_is_caught_with_a_short_counterexample_that_replays(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path
 ) -> None:
     """stop-retry-exit no longer stops the service when a loss episode begins."""
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert found.invariant.startswith("invariant 1 (stop-retry-exit stops service)")
@@ -158,7 +175,7 @@ def test_a_removed_guard_is_caught_with_a_short_counterexample_that_replays(
         else t
         for t in BACKEND.transitions
     )
-    monkeypatch.setattr(fsm.engine, "BACKEND", dataclasses.replace(BACKEND, transitions=broken))
+    break_backends(monkeypatch, dataclasses.replace(BACKEND, transitions=broken))
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant.startswith("invariant 4 (reconnect loop)")
@@ -175,7 +192,7 @@ def test_a_recovery_that_never_comes_is_caught(
     """A restored stop-retry-exit backend no longer gives its origin back: every database is
     back, yet the server never serves again (no step alone shows it; invariant 5 does, so
     this test switches it off by making the backend look still lost to the checker)."""
-    monkeypatch.setattr(Backend, "resume_service", _resume_without_enabling)
+    break_backends(monkeypatch, resume_service=_resume_without_enabling)
     _, found = run(Bound(backends=1, modes=(STOP,), tries=(2,)))
     assert found is not None
     assert "invariant 5" in found.invariant or found.invariant.startswith("recovery")
@@ -184,6 +201,77 @@ def test_a_recovery_that_never_comes_is_caught(
 
 def _resume_without_enabling(self: Backend, event: object = None) -> None:
     self.retries_left = self.settings.max_reconnect_tries
+
+
+def test_posted_work_that_never_runs_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
+    """An engine that posts recovery work and never runs it leaves the loss unanswered."""
+    monkeypatch.setattr(fsm.engine.Engine, "_next_job", lambda self: None)
+    _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
+    assert found is not None
+    assert found.invariant == "no deadlock: posted work 'lost' of lease-database never runs"
+    assert [str(s) for s in found.path] == ["start", "down lease-database", "use lease-database"]
+
+
+# -- posted recovery work -----------------------------------------------------------------------
+
+
+def test_recoveries_posted_after_an_attempt_wait_for_its_answer_and_are_told_apart() -> None:
+    """Two losses noticed in one instant: the second backend's recovery waits while the first
+    one's attempt is out, and the states with and without that waiting work differ."""
+    doc = document(
+        (
+            Database(Role.LEASE, DbType.MYSQL, CONTINUE, True, 1, 1000),
+            Database(Role.HOSTS, DbType.POSTGRESQL, STOP, True, 1, 1000),
+        )
+    )
+    setup = Setup.of(doc, commands=("config-set",))
+    graph, found = explore(setup, max_states=10_000)
+    assert found is None and graph.complete
+    held = []
+    for node in range(len(graph)):
+        work = replay(setup, graph.path(node)).engine.posted_work()
+        if work[1]:
+            held.append(node)
+            assert work == ("lease-database", (("hosts-databases[0]", "online", "lost"),))
+            assert list(graph.edges[node]) == [ANSWER]  # nothing else until the answer
+    assert held
+    path = [str(s) for s in graph.path(held[0])]
+    assert path[-2:] == ["use lease-database", "use hosts-databases[0]"]
+    # The answer ends the lease database's attempt before the host database's job runs.
+    world = replay(setup, graph.path(held[0]))
+    moves: list[tuple[str, str]] = []
+    world.engine.subscribe(
+        lambda a: moves.append((a.machine, a.trigger)) if isinstance(a, Transitioned) else None
+    )
+    world.apply(ANSWER)
+    lease_failed = moves.index(("lease-database", "open_failed"))
+    assert lease_failed < moves.index(("hosts-databases[0]", "lost"))
+
+
+def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again(tmp_path: Path) -> None:
+    """serve-retry-continue with reconnection disabled keeps the broken connection: every
+    later use logs the loss again, leaving the state as it was."""
+    doc = document((Database(Role.LEASE, DbType.MYSQL, CONTINUE, False, 0, 1000),))
+    setup = Setup.of(doc, commands=("config-set",))
+    graph, found = explore(setup, max_states=10_000)
+    assert found is None and graph.complete
+    use = Step("use", "lease-database")
+    again = [n for n in range(len(graph)) if graph.edges[n].get(use) == n]
+    assert again
+    assert all(
+        dict((k, s) for k, s, _ in graph.summaries[n].backends) == {"lease-database": "abandoned"}
+        for n in again
+    )
+    world = replay(setup, graph.path(again[0]))
+    logged: list[str] = []
+    world.engine.subscribe(lambda a: logged.append(a.message.id) if isinstance(a, Log) else None)
+    world.apply(use)
+    assert any(i.endswith("LOST_CONNECTION") for i in logged), logged
+    assert any(i.endswith("RECONNECT_DISABLED") for i in logged), logged
+    # dbfsm simulate makes the same moves, the loss noticed again included
+    path = [*graph.path(again[0]), use, use]
+    moves = replays(setup, path, scenario_of(setup, path), tmp_path)
+    assert moves.count(("lease-database", "lost", "abandoned", "abandoned")) == 2
 
 
 # -- the model and the simulator agree ----------------------------------------------------------
@@ -252,7 +340,7 @@ def test_cli_prints_the_bound_and_figures(capsys: pytest.CaptureFixture[str]) ->
 def test_cli_writes_the_counterexample_and_exits_1(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     output = tmp_path / "cx.yaml"
     code = cli.main(
         [
@@ -299,7 +387,7 @@ def test_cli_bad_options_exit_2_with_one_line(
 def test_cli_unwritable_output_exits_2(
     monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    monkeypatch.setattr(Backend, "stop_service", lambda self, event=None: None)
+    break_backends(monkeypatch, stop_service=_no_effect)
     target = tmp_path / "missing" / "cx.yaml"
     code = cli.main(["verify", "--backends", "1", "--modes", "stop-retry-exit", "-o", str(target)])
     err = capsys.readouterr().err
@@ -324,7 +412,7 @@ def test_a_crash_of_the_engine_is_a_violation_with_its_path(
     def broken_close(self: Backend, event: object = None) -> None:
         raise KeyError(self.key)
 
-    monkeypatch.setattr(Backend, "request_close", broken_close)
+    break_backends(monkeypatch, request_close=broken_close)
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant == "crash: KeyError: 'lease-database'"
