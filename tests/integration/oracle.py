@@ -649,7 +649,7 @@ class Case:
         injections = [end - start for kind, start, end in self.windows if kind != "up"]
         base = 1.0 / self.traffic + LOOP_SLACK + max(injections, default=0.0) + detection_bound
         db = self.config["Dhcp4"]["lease-database"]
-        # The timeout that ends a silent attempt, plus 10 % (the allowance of the targets) and slack.
+        # The timeout that ends a silent attempt, plus 10 % (the targets allow it) and slack.
         timeout = max(db.get("connect-timeout", 5), db.get("read-timeout", 0))
         bound = timeout * 1.1 + LOOP_SLACK
         return Tolerance(base=round(base, 3), attempt_bound=bound)
