@@ -45,7 +45,8 @@ from fsm import messages
 from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
 from fsm.config import load_file, read_text
 from fsm.engine import Engine, UnexpectedEvent
-from fsm.errors import DbfsmError, shown
+from fsm.errors import DbfsmError
+from fsm.errors import kind as describe
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import GRAPHS
 from fsm.records import Record, record_of, to_text
@@ -228,10 +229,11 @@ def _json_record(raw: str, where: str) -> Record:
         raise DbfsmError(f"{where}: a record must be a JSON object")
     kind, t = item.get("type"), item.get("t")
     if not isinstance(kind, str) or kind not in _JSON_FIELDS:
-        raise DbfsmError(f"{where}: unknown record type {shown(kind)}")
+        expected = ", ".join(_JSON_FIELDS)
+        raise DbfsmError(f"{where}: 'type' must be one of {expected}, not {describe(kind)}")
     seconds = _seconds(t)
     if seconds is None:
-        raise DbfsmError(f"{where}: 't' must be a number of seconds, not {shown(t)}")
+        raise DbfsmError(f"{where}: 't' must be a number of seconds, not {describe(t)}")
     for name, kind_of in _JSON_FIELDS[kind].items():
         value = item.get(name)
         if not isinstance(value, kind_of) or (kind_of is int and isinstance(value, bool)):
