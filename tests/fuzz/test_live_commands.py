@@ -175,7 +175,7 @@ def _unreachable_or_refused(argv: list[str], label: str) -> hostile.CliRun:
     run = hostile.run_cli(argv)
     assert run.code in (1, 2) and run.out == "", (label, run)
     assert run.err.startswith("dbfsm command: ") and run.err.count("\n") == 1, (label, run)
-    hostile.TALLY[("dbfsm command", "refused")] += 1
+    hostile.TALLY[("dbfsm command", "refused" if run.code == 2 else "accepted")] += 1
     return run
 
 
