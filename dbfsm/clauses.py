@@ -30,7 +30,9 @@ in the file it comes from.
 from __future__ import annotations
 
 import math
+import os
 import re
+import stat
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
@@ -209,19 +211,25 @@ def parse(
 
 
 def expand(paths: Sequence[str]) -> list[str]:
+    """Each path, a directory replaced by its clause files; anything else is read as a file
+    (`read_text` refuses what is missing, unreadable or never ends, naming why)."""
     out: list[str] = []
     for path in paths:
-        p = Path(path)
-        if p.is_dir():
-            found = sorted(str(f) for f in p.glob("*.yaml"))
+        if _is_directory(path):
+            found = sorted(str(f) for f in Path(path).glob("*.yaml"))
             if not found:
                 raise ConfigError("no clause files (*.yaml) in this directory", path)
             out += found
-        elif p.is_file():
-            out.append(path)
         else:
-            raise ConfigError("no such file or directory", path)
+            out.append(path)
     return out
+
+
+def _is_directory(path: str) -> bool:
+    try:
+        return stat.S_ISDIR(os.stat(path).st_mode)
+    except (OSError, ValueError):  # missing, a name too long, a NUL byte: read_text says so
+        return False
 
 
 def _file(r: _Reader) -> ClauseFile:
@@ -399,7 +407,7 @@ _KIND_NAMES = {str: "a string", int: "an integer", bool: "true or false"}
 
 
 def _types(doc: Document, value: Any, key: str) -> frozenset[str]:
-    if not isinstance(value, list) or any(v not in MAIN_FIELD for v in value):
+    if not isinstance(value, list) or not all(_named(v, MAIN_FIELD) for v in value):
         raise doc.error((key,), f"must be a list of record types ({', '.join(MAIN_FIELD)})")
     return frozenset(value)
 
@@ -412,7 +420,7 @@ def _end(doc: Document, value: Any) -> Mapping[str, Any]:
         if kinds is None:
             raise doc.error(("end", key), f"unknown key (expected one of {', '.join(END_FIELDS)})")
         if isinstance(v, bool) != (bool in kinds) or not isinstance(v, kinds):
-            raise doc.error(("end", key), f"unexpected value {v!r}")
+            raise doc.error(("end", key), f"unexpected value: {kind(v)}")
     return dict(value)
 
 
@@ -424,7 +432,7 @@ def _unsimulated(doc: Document, value: Any) -> tuple[Unsimulated, ...]:
         path: DocPath = ("not-simulated", i)
         if not isinstance(item, dict) or set(item) != {"graph", "trigger", "from", "to", "why"}:
             raise doc.error(path, "needs exactly graph, trigger, from, to (null: stays) and why")
-        graph = GRAPHS.get(item["graph"])
+        graph = GRAPHS[item["graph"]] if _named(item["graph"], GRAPHS) else None
         if graph is None:
             raise doc.error((*path, "graph"), f"must be one of {', '.join(GRAPHS)}")
         found = [
@@ -437,6 +445,12 @@ def _unsimulated(doc: Document, value: Any) -> tuple[Unsimulated, ...]:
         why = normalise(_string(doc.within(path), item, "why"))
         out.append(Unsimulated(graph.name, found[0], why, doc.where(path)))
     return tuple(out)
+
+
+def _named(value: Any, names: Mapping[str, Any]) -> bool:
+    """Whether `value` is one of `names`: a document's value may be a list or a map, which
+    no lookup by hash can take."""
+    return isinstance(value, str) and value in names
 
 
 def _known_keys(doc: Document, item: Mapping[str, Any], known: set[str]) -> None:

@@ -11,13 +11,16 @@ import argparse
 import contextlib
 import json
 import math
+import os
 import socket
 import sys
 
-from fsm.errors import DbfsmError
+from fsm.errors import DbfsmError, shown
 
 EXIT_UNREACHABLE = 1
 DEFAULT_TIMEOUT = 60.0  # config-set answers only once the new backends have connected
+MAX_TIMEOUT = 86_400.0  # a day; far beyond, the system's timeouts overflow
+MAX_SOCKET_PATH = 107  # bytes of a unix socket's path (sun_path less its final NUL)
 
 
 def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
@@ -60,16 +63,54 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
     )
 
 
-def command(args: argparse.Namespace) -> int:
-    if not (math.isfinite(args.timeout) and args.timeout > 0):
-        raise DbfsmError(f"--timeout must be a finite number > 0, not {args.timeout}")
-    text = sys.stdin.read() if args.request == "-" else args.request
+def _not_json(constant: str) -> object:
+    raise ValueError(f"{constant} is not JSON")
+
+
+def _finite(text: str) -> float:
+    number = float(text)
+    if not math.isfinite(number):
+        raise ValueError(f"{shown(text, quote=False)} is too large for a JSON number")
+    return number
+
+
+def _request(argument: str) -> object:
+    """The command as JSON data (NaN, Infinity and numbers too large for a double are not
+    JSON that Kea reads: refused here rather than sent)."""
     try:
-        request = json.loads(text)
+        text = sys.stdin.read() if argument == "-" else argument
+    except UnicodeDecodeError:
+        raise DbfsmError("JSON argument: standard input is not UTF-8 text") from None
+    try:
+        return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError as err:
         raise DbfsmError(f"JSON argument: {err}") from None
     except RecursionError:
         raise DbfsmError("JSON argument: nested too deeply") from None
+
+
+def _check_socket_path(path: str) -> None:
+    """Refuse, before connecting, a path no unix socket can have."""
+    try:
+        size = len(os.fsencode(path))
+    except UnicodeEncodeError:
+        size = -1
+    if size <= 0 or "\x00" in path:
+        raise DbfsmError(f"{shown(path, quote=False)}: not a valid socket path")
+    if size > MAX_SOCKET_PATH:
+        raise DbfsmError(
+            f"{shown(path, quote=False)}: longer than the {MAX_SOCKET_PATH} bytes a unix socket "
+            "path may have"
+        )
+
+
+def command(args: argparse.Namespace) -> int:
+    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+        raise DbfsmError(
+            f"--timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, not {args.timeout}"
+        )
+    _check_socket_path(args.socket)
+    request = _request(args.request)
     try:
         answer = ask(args.socket, request, args.timeout)
     except OSError as err:

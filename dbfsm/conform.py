@@ -43,9 +43,10 @@ from typing import Any
 from dbfsm import kealog
 from fsm import messages
 from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
-from fsm.config import load_file
+from fsm.config import load_file, read_text
 from fsm.engine import Engine, UnexpectedEvent
 from fsm.errors import DbfsmError
+from fsm.errors import kind as describe
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import GRAPHS
 from fsm.records import Record, record_of, to_text
@@ -146,7 +147,7 @@ def _details(record: Record) -> tuple[object, ...]:
     for suffix, pattern in _COMPARED_TEXT.items():
         found = pattern.search(str(d["text"])) if message_id.endswith(suffix) else None
         if found:
-            return tuple(int(g) if g.isdigit() else g for g in found.groups())
+            return tuple(g if _integer(g) is None else _integer(g) for g in found.groups())
     return ()
 
 
@@ -160,7 +161,7 @@ def _backends(record: Record, settings: ServerSettings) -> frozenset[str] | None
     manager = _MANAGER.search(record.data["text"])
     family = _loop_families(settings.universe).get(record.data["id"])
     if family is None and manager is not None:
-        family = _MANAGER_FAMILIES.get(int(manager[1]))
+        family = _MANAGER_FAMILIES.get(_integer(manager[1]) or 0)
     if family is None:
         return None
     return frozenset(b.key for b in settings.backends if (b.role, b.type) == family)
@@ -220,25 +221,49 @@ def _json_record(raw: str, where: str) -> Record:
         item = json.loads(raw)
     except json.JSONDecodeError as err:
         raise DbfsmError(f"{where}:{err.colno}: not JSON: {err.msg}") from None
+    except ValueError:  # an integer past Python's digit limit
+        raise DbfsmError(f"{where}: not JSON: a number too long to read") from None
+    except RecursionError:
+        raise DbfsmError(f"{where}: not JSON: nested too deeply") from None
     if not isinstance(item, dict):
         raise DbfsmError(f"{where}: a record must be a JSON object")
     kind, t = item.get("type"), item.get("t")
     if not isinstance(kind, str) or kind not in _JSON_FIELDS:
-        raise DbfsmError(f"{where}: unknown record type {kind!r}")
-    if not isinstance(t, int | float) or isinstance(t, bool) or not math.isfinite(t) or t < 0:
-        raise DbfsmError(f"{where}: 't' must be a number of seconds, not {t!r}")
+        expected = ", ".join(_JSON_FIELDS)
+        raise DbfsmError(f"{where}: 'type' must be one of {expected}, not {describe(kind)}")
+    seconds = _seconds(t)
+    if seconds is None:
+        raise DbfsmError(f"{where}: 't' must be a number of seconds, not {describe(t)}")
     for name, kind_of in _JSON_FIELDS[kind].items():
         value = item.get(name)
         if not isinstance(value, kind_of) or (kind_of is int and isinstance(value, bool)):
             raise DbfsmError(f"{where}: {kind} record needs {name!r} ({kind_of.__name__})")
     data = {k: v for k, v in item.items() if k not in ("t", "type")}
-    return Record(float(t), kind, data)
+    return Record(seconds, kind, data)
+
+
+def _seconds(t: object) -> float | None:
+    """`t` as a time of the run: a finite number >= 0 (an integer too large for a float or
+    NaN is none), else None."""
+    if not isinstance(t, int | float) or isinstance(t, bool):
+        return None
+    try:
+        seconds = float(t)
+    except OverflowError:
+        return None
+    return seconds if math.isfinite(seconds) and seconds >= 0 else None
+
+
+def _integer(digits: str) -> int | None:
+    """A number a message's text states; None past any count a run can reach (and past
+    what Python converts from text)."""
+    return int(digits) if digits.isdigit() and len(digits) <= 18 else None
 
 
 def _read_jsonl(text: str, name: str, settings: ServerSettings) -> Trace:
     observations: list[Observation] = []
     end, exit_code, last, previous = 0.0, None, 0, 0.0
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(kealog.split_lines(text), start=1):
         if not raw.strip():
             continue
         where = f"{name}:{number}"
@@ -276,20 +301,12 @@ def _read_kea_log(text: str, name: str, settings: ServerSettings, known: frozens
 
 
 def read_trace(path: str, settings: ServerSettings) -> Trace:
-    try:
-        with open(path, "rb") as handle:
-            data = handle.read()
-    except OSError as err:
-        raise DbfsmError(f"{path}: cannot read the trace: {err.strerror or err}") from None
-    try:
-        text = data.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = data[: err.start].count(b"\n") + 1
-        raise DbfsmError(f"{path}:{line}: not UTF-8 text") from None
-    first = next((line for line in text.splitlines() if line.strip()), "")
+    text = read_text(path, "the trace")  # bounded in size and time (a FIFO), UTF-8
+    lines = kealog.split_lines(text)
+    first = next((line for line in lines if line.strip()), "")
     if first.lstrip().startswith("{"):
         return _read_jsonl(text, path, settings)
-    if not any(kealog.looks_like_kea_log(line) for line in text.splitlines()):
+    if not any(kealog.looks_like_kea_log(line) for line in lines):
         raise DbfsmError(f"{path}:1: neither dbfsm JSON Lines nor a Kea log")
     return _read_kea_log(text, path, settings, _known_commands(settings))
 
@@ -626,6 +643,8 @@ class Branch:
     def _commands(self, o: Observation) -> list[Command]:
         """The command (or signal) that the observation shows arriving."""
         if o.kind in ("COMMAND_RECEIVED", "command"):
+            if not o.details:  # a log line cut before the command's name: none to propose
+                return []
             name = str(o.details[0])
         elif (
             o.kind.endswith("_DYNAMIC_RECONFIGURATION")
@@ -650,7 +669,8 @@ class Branch:
         for o in self.ctx.trace.observations[self.at :]:
             if o.kind == "command" and o.details[0] == "dhcp-disable":
                 period = _MAX_PERIOD.search(o.text)
-                return {"max-period": int(period[1])} if period else {}
+                seconds = None if period is None else _integer(period[1])
+                return {} if seconds is None else {"max-period": seconds}
         return {}
 
     def _finish(self) -> Failure | list[Candidate] | None:

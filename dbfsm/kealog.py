@@ -22,9 +22,10 @@ from fsm.errors import DbfsmError
 from fsm.records import Record
 
 _HEADER = re.compile(
-    r"(?P<stamp>\d{4}-\d{2}-\d{2} \d{2}:\d{2}:\d{2}\.\d{3})(?:\.(?P<us>\d{3}))?\s+"
+    r"(?P<stamp>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3})"
+    r"(?:\.(?P<us>[0-9]{3}))?\s+"
     r"(?P<severity>DEBUG|INFO|WARN|ERROR|FATAL)\s+"
-    r"\[(?P<logger>[^\]/]+)/(?P<pid>\d+)(?:\.\d+)?\]\s+"
+    r"\[(?P<logger>[^\]/]+)/(?P<pid>[0-9]{1,10})(?:\.[0-9]+)?\]\s+"
     r"(?P<id>[A-Z][A-Z0-9_]*)(?: (?P<text>.*))?$"
 )
 
@@ -57,6 +58,12 @@ class KeaLog:
     end: float  # seconds from the first line to the last one
 
 
+def split_lines(text: str) -> list[str]:
+    """A trace's lines as the file has them: split at line feeds only (a record's text may
+    hold a form feed or U+2028, which `str.splitlines` would also split at), CR stripped."""
+    return [line.removesuffix("\r") for line in text.split("\n")]
+
+
 def looks_like_kea_log(line: str) -> bool:
     return _HEADER.match(line) is not None
 
@@ -81,9 +88,9 @@ def _written_by_kea2(message_id: str, text: str) -> bool:
 def _seconds(stamp: str, microseconds: str | None, where: str) -> float:
     try:
         when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f")
-    except ValueError:
+        return when.timestamp() + int(microseconds or 0) / 1e6
+    except (ValueError, OverflowError, OSError):  # OverflowError, OSError: out of the clock's range
         raise DbfsmError(f"{where}: not a valid timestamp: {stamp}") from None
-    return when.timestamp() + int(microseconds or 0) / 1e6
 
 
 def read(text: str, universe: int, name: str) -> KeaLog:
@@ -104,7 +111,7 @@ def read(text: str, universe: int, name: str) -> KeaLog:
             data = {"id": canonical_id(message_id), "severity": severity, "text": "\n".join(parts)}
             lines.append(Line(number, Record(t, "log", data), written))
 
-    for number, raw in enumerate(text.splitlines(), start=1):
+    for number, raw in enumerate(split_lines(text), start=1):
         header = _HEADER.match(raw)
         if header is None:
             if current is not None:

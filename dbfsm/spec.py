@@ -24,6 +24,7 @@ from pathlib import Path
 from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, normalise, read
 from dbfsm.simulate import Simulation
 from fsm.actions import Action, Stayed, Transitioned
+from fsm.config import read_text
 from fsm.errors import ConfigError, DbfsmError
 from fsm.graph import GRAPHS, Graph, Transition
 from fsm.records import Record, record_of, summary
@@ -96,13 +97,9 @@ def default_specs() -> Path:
 
 
 def read_documentation(path: str | None = None) -> str:
-    file = Path(path) if path else default_specs() / DOCUMENTATION
-    try:
-        return file.read_text(encoding="utf-8")
-    except OSError as err:
-        raise ConfigError(f"cannot read the documentation: {err.strerror}", str(file)) from err
-    except UnicodeDecodeError as err:
-        raise ConfigError("the documentation is not valid UTF-8", str(file)) from err
+    """The documentation the quotes come from, read within the bounds of every file a user
+    names (`fsm.config.read_text`: no hang on a FIFO, no unbounded file)."""
+    return read_text(path if path else default_specs() / DOCUMENTATION, "the documentation")
 
 
 def _paths(paths: Sequence[str]) -> list[str]:
@@ -188,6 +185,24 @@ def junit(outcomes: Sequence[Outcome], files: Sequence[ClauseFile]) -> bytes:
         root.set(name, str(sum(int(s.get(name, "0")) for s in root)))
     ET.indent(root)
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
+
+
+def write_report(path: str, data: bytes) -> None:
+    """Write `data` to the file a user named. Opened without blocking, so a FIFO nobody reads
+    is refused rather than waited on; any name the system refuses is one line of error."""
+    try:
+        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC)
+    except (OSError, ValueError) as err:
+        reason = err.strerror if isinstance(err, OSError) else "not a valid file name"
+        raise ConfigError(f"cannot write JUnit XML: {reason}", path) from None
+    try:
+        os.set_blocking(fd, True)
+        with os.fdopen(fd, "wb", closefd=False) as handle:
+            handle.write(data)
+    except OSError as err:
+        raise ConfigError(f"cannot write JUnit XML: {err.strerror or err}", path) from None
+    finally:
+        os.close(fd)
 
 
 # --------------------------------------------------------------------------------------------
@@ -347,8 +362,5 @@ def command(args: argparse.Namespace) -> int:
         return 1 if cov.gaps() or cov.rules_without_clause else 0
     sys.stdout.write(report(files, outcomes))
     if args.junit:
-        try:
-            Path(args.junit).write_bytes(junit(outcomes, files))
-        except OSError as err:
-            raise DbfsmError(f"{args.junit}: cannot write JUnit XML: {err.strerror}") from err
+        write_report(args.junit, junit(outcomes, files))
     return 0 if all(o.passed for o in outcomes) else 1

@@ -312,10 +312,14 @@ GOOD = '{"t": 0.0, "type": "serving", "serving": true}\n'
             "TRACE:2:2: not JSON: Expecting property name enclosed in double quotes",
         ),
         (GOOD + "[1, 2]\n", "TRACE:2: a record must be a JSON object"),
-        (GOOD + '{"t": 1, "type": "gossip"}\n', "TRACE:2: unknown record type 'gossip'"),
+        (
+            GOOD + '{"t": 1, "type": "gossip"}\n',
+            "TRACE:2: 'type' must be one of log, serving, attempt, command, exit, summary, "
+            "not a string",
+        ),
         (
             GOOD + '{"t": "soon", "type": "exit", "code": 1}\n',
-            "TRACE:2: 't' must be a number of seconds, not 'soon'",
+            "TRACE:2: 't' must be a number of seconds, not a string",
         ),
         (
             GOOD + '{"t": 1, "type": "attempt", "backend": "x", "n": 1, "of": 3}\n',
@@ -362,7 +366,9 @@ def test_bad_invocations(capsys, tmp_path) -> None:
     assert bad(capsys, str(broken), GOOD, tmp_path).startswith(f"{broken}:1:")
     (tmp_path / "binary").write_bytes(b'{"t": 0}\n\xff\n')
     code, _, err = conform(capsys, "--config", CONFIG, str(tmp_path / "binary"))
-    assert code == 2 and err == f"dbfsm conform: {tmp_path / 'binary'}:2: not UTF-8 text\n"
+    assert (
+        code == 2 and err == f"dbfsm conform: {tmp_path / 'binary'}:2:1: file is not valid UTF-8\n"
+    )
 
 
 def test_readme_examples_are_real(capsys, monkeypatch) -> None:

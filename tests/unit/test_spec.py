@@ -390,7 +390,7 @@ def test_the_default_is_the_projects_specs(capsys, monkeypatch, tmp_path):
 
 def test_missing_paths_are_bad_input(capsys, tmp_path):
     code, _, err = invoke(capsys, "spec", "run", str(tmp_path / "nothing.yaml"))
-    assert code == 2 and "no such file or directory" in err
+    assert code == 2 and "cannot read clause file: No such file or directory" in err
     code, _, err = invoke(capsys, "spec", "coverage", str(tmp_path))
     assert code == 2 and "no clause files (*.yaml)" in err
 
