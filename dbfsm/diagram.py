@@ -14,6 +14,7 @@ import sys
 from importlib import resources
 from pathlib import Path
 
+from dbfsm.output import write_file
 from dbfsm.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
 from dbfsm.views import VIEWS, Highlight, View, get_view, trace
 from fsm.errors import DbfsmError
@@ -98,10 +99,7 @@ def render(view: View, fmt: str, highlight: Highlight | None = None) -> bytes:
 
 
 def _write(path: Path, data: bytes) -> None:
-    try:
-        path.write_bytes(data)
-    except OSError as err:
-        raise DbfsmError(f"cannot write {path}: {err.strerror or err}") from None
+    write_file(str(path), data, "the diagram")
 
 
 def command(args: argparse.Namespace) -> int:

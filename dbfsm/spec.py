@@ -22,10 +22,11 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, normalise, read
+from dbfsm.output import write_file
 from dbfsm.simulate import Simulation
 from fsm.actions import Action, Stayed, Transitioned
 from fsm.config import read_text
-from fsm.errors import ConfigError, DbfsmError
+from fsm.errors import DbfsmError
 from fsm.graph import GRAPHS, Graph, Transition
 from fsm.records import Record, record_of, summary
 from fsm.rules import RULES
@@ -187,24 +188,6 @@ def junit(outcomes: Sequence[Outcome], files: Sequence[ClauseFile]) -> bytes:
     return bytes(ET.tostring(root, encoding="utf-8", xml_declaration=True)) + b"\n"
 
 
-def write_report(path: str, data: bytes) -> None:
-    """Write `data` to the file a user named. Opened without blocking, so a FIFO nobody reads
-    is refused rather than waited on; any name the system refuses is one line of error."""
-    try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError) as err:
-        reason = err.strerror if isinstance(err, OSError) else "not a valid file name"
-        raise ConfigError(f"cannot write JUnit XML: {reason}", path) from None
-    try:
-        os.set_blocking(fd, True)
-        with os.fdopen(fd, "wb", closefd=False) as handle:
-            handle.write(data)
-    except OSError as err:
-        raise ConfigError(f"cannot write JUnit XML: {err.strerror or err}", path) from None
-    finally:
-        os.close(fd)
-
-
 # --------------------------------------------------------------------------------------------
 # spec coverage
 # --------------------------------------------------------------------------------------------
@@ -362,5 +345,5 @@ def command(args: argparse.Namespace) -> int:
         return 1 if cov.gaps() or cov.rules_without_clause else 0
     sys.stdout.write(report(files, outcomes))
     if args.junit:
-        write_report(args.junit, junit(outcomes, files))
+        write_file(args.junit, junit(outcomes, files), "JUnit XML")
     return 0 if all(o.passed for o in outcomes) else 1

@@ -21,14 +21,13 @@ import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 from dbfsm.counterexample import scenario
 from dbfsm.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
 from dbfsm.invariants import PASSWORD_MARK
+from dbfsm.output import write_file
 from dbfsm.statespace import Found, StateGraph, explore
-from fsm.errors import DbfsmError
 from fsm.settings import DbType, OnFail, Role
 
 DEFAULT_OUTPUT = "verify-counterexample.yaml"
@@ -441,11 +440,7 @@ def command(args: argparse.Namespace) -> int:
     )
     if counterexample is not None:
         text = counterexample.scenario(bound.wait_ms)
-        try:
-            Path(args.output).write_text(text)
-        except OSError as err:
-            message = f"{args.output}: cannot write the counterexample: {err.strerror}"
-            raise DbfsmError(message) from None
+        write_file(args.output, text.encode("utf-8"), "the counterexample")
         config = "; ".join(map(str, counterexample.databases))
         out.write(f"VIOLATION in configuration: {config}\n  {counterexample.invariant}\n")
         out.write(f"shortest counterexample, {len(counterexample.path)} steps: ")
