@@ -23,7 +23,11 @@ def test_a_regular_file_is_written_and_replaced(tmp_path: Path) -> None:
 
 @pytest.mark.parametrize(
     ("name", "reason"),
-    [("fifo", "No such device or address"), ("dir", "Is a directory"), ("nul\0", "not valid")],
+    [
+        ("fifo", "No such device or address"),
+        ("dir", "Is a directory"),
+        ("nul\0", "not a valid file name"),
+    ],
 )
 def test_what_cannot_be_written_is_refused_at_once(tmp_path: Path, name: str, reason: str) -> None:
     path = str(tmp_path / name)
