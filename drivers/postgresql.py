@@ -150,16 +150,20 @@ class PostgreSQLSession:
         return QueryFailed(reason)
 
     async def _answered(self, work: Awaitable[T]) -> T:
-        """`work`'s result, waiting no longer than tcp-user-timeout for the server."""
+        """`work`'s result, waiting no longer than tcp-user-timeout for the server: past it,
+        the socket is shut down and `work` fails at once, in this task (nothing is left
+        running on the socket for `close` to miss)."""
         if self._answer_within is None:
             return await work
-        task = asyncio.ensure_future(work)
+        timer = asyncio.get_running_loop().call_later(self._answer_within, self._no_answer)
         try:
-            return await asyncio.wait_for(asyncio.shield(task), self._answer_within)
-        except TimeoutError:
-            self._silent = True
-            self._shut_down_socket()  # the statement fails at once
-            return await task
+            return await work
+        finally:
+            timer.cancel()
+
+    def _no_answer(self) -> None:
+        self._silent = True
+        self._shut_down_socket()
 
     async def _fetch(self, sql: str, params: Sequence[object]) -> list[Row]:
         cursor = await self._conn.execute(sql.encode(), params or None)

@@ -10,6 +10,7 @@ optional idle watch notices a server that closed the connection before any reque
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import itertools
 import time
 from collections.abc import Callable
@@ -304,3 +305,35 @@ def test_a_connect_of_many_slow_steps_is_bounded_as_a_whole(
     measured(
         _engine(server), "open, 0.4 s latency per step", "open fails", took, "connect-timeout 1s"
     )
+
+
+def test_a_request_cancelled_under_tcp_user_timeout_leaves_nothing_running(
+    healthy_pg: PrivateServer,
+) -> None:
+    """The bound on an answer runs in the request's own task: cancelling the request (a run
+    stopping) leaves no statement behind on the socket, and the next connection is clean."""
+
+    async def scenario() -> tuple[set[asyncio.Task[Any]], Lost | Opened | OpenFailed | None]:
+        driver = LiveDriver()
+        await _opened(driver, healthy_pg.database_map(**{"tcp-user-timeout": 1}))
+        healthy_pg.pause()
+        request = asyncio.create_task(driver.use(LEASE, 1))
+        await asyncio.sleep(0.2)
+        request.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await request
+        healthy_pg.resume()
+        await driver.aclose()
+        await asyncio.sleep(1.5)  # past the timeout: a stray timer or statement would act now
+        left = asyncio.all_tasks() - {asyncio.current_task()}
+        again = LiveDriver()
+        answer = await again.open(open_request(healthy_pg.database_map(), LEASE, 2))
+        await again.aclose()
+        return left, answer
+
+    try:
+        left, answer = asyncio.run(scenario())
+    finally:
+        healthy_pg.resume()
+    assert not left
+    assert isinstance(answer, Opened)
