@@ -151,15 +151,27 @@ class PostgreSQLSession:
 
     async def _answered(self, work: Awaitable[T]) -> T:
         """`work`'s result, waiting no longer than tcp-user-timeout for the server: past it,
-        the socket is shut down and `work` fails at once, in this task (nothing is left
-        running on the socket for `close` to miss)."""
-        if self._answer_within is None:
-            return await work
-        timer = asyncio.get_running_loop().call_later(self._answer_within, self._no_answer)
+        the socket is shut down and `work` fails at once. A request cancelled from outside (a
+        run stopping) ends its statement the same way, never by psycopg's cancel request,
+        which libpq sends blocking, to a server that may be the silent one; either way the
+        statement has ended when this returns, so nothing is left running on the socket."""
+        loop = asyncio.get_running_loop()
+        task = asyncio.ensure_future(work)
+        timer = None
+        if self._answer_within is not None:
+            timer = loop.call_later(self._answer_within, self._no_answer)
         try:
-            return await work
+            return await asyncio.shield(task)
+        except asyncio.CancelledError:
+            if not task.done():
+                self._shut_down_socket()
+                await asyncio.wait({task})
+            if not task.cancelled():
+                task.exception()  # retrieved: the cancellation is what the caller sees
+            raise
         finally:
-            timer.cancel()
+            if timer is not None:
+                timer.cancel()
 
     def _no_answer(self) -> None:
         self._silent = True

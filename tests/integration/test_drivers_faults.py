@@ -324,8 +324,9 @@ def test_a_request_cancelled_under_tcp_user_timeout_leaves_nothing_running(
             await request
         healthy_pg.resume()
         await driver.aclose()
-        await asyncio.sleep(1.5)  # past the timeout: a stray timer or statement would act now
+        await asyncio.sleep(0)
         left = asyncio.all_tasks() - {asyncio.current_task()}
+        await asyncio.sleep(1.5)  # past the timeout: a stray timer or statement would act now
         again = LiveDriver()
         answer = await again.open(open_request(healthy_pg.database_map(), LEASE, 2))
         await again.aclose()
