@@ -10,10 +10,10 @@ from typing import Any
 
 import pytest
 
-from dbfsm.cli import main
 from drivers import schema
 from drivers.live import connect
 from fsm import config
+from tests.cli import invoke
 from tests.integration.servers import PrivateServer, free_port
 
 _names = itertools.count()
@@ -35,27 +35,21 @@ def empty(server: PrivateServer, tmp_path: Path) -> tuple[str, PrivateServer]:
     return _config(tmp_path, server.database_map(name=name)), server
 
 
-def _run(capsys: pytest.CaptureFixture[str], *argv: str) -> tuple[int, str, str]:
-    code = main(list(argv))
-    out, err = capsys.readouterr()
-    return code, out, err
-
-
 def test_init_version_and_refusal(empty: tuple[str, PrivateServer], capsys: Any) -> None:
     path, server = empty
-    assert _run(capsys, "db-version", path) == (
+    assert invoke(capsys, "db-version", path) == (
         1,
         "",
         "dbfsm db-version: lease-database: no dbfsm schema (no schema_version table); "
         "run dbfsm db-init\n",
     )
-    assert _run(capsys, "db-init", path) == (
+    assert invoke(capsys, "db-init", path) == (
         0,
         "Schema version reported after initialization: 2.0\n",
         "",
     )
-    assert _run(capsys, "db-version", path, "lease-database") == (0, "2.0\n", "")
-    code, out, err = _run(capsys, "db-init", path)
+    assert invoke(capsys, "db-version", path, "lease-database") == (0, "2.0\n", "")
+    code, out, err = invoke(capsys, "db-init", path)
     assert (code, out) == (1, "")
     assert err.startswith("dbfsm db-init: lease-database: expected an empty database admin_")
     assert "config_audit, hosts, lease4, schema_version" in err
@@ -74,13 +68,13 @@ def test_upgrade_from_1_0(empty: tuple[str, PrivateServer], capsys: Any) -> None
             await session.close()
 
     asyncio.run(old())
-    assert _run(capsys, "db-version", path) == (0, "1.0\n", "")
-    assert _run(capsys, "db-upgrade", path) == (
+    assert invoke(capsys, "db-version", path) == (0, "1.0\n", "")
+    assert invoke(capsys, "db-upgrade", path) == (
         0,
         "Schema version reported before upgrade: 1.0\nSchema version reported after upgrade: 2.0\n",
         "",
     )
-    assert _run(capsys, "db-upgrade", path) == (
+    assert invoke(capsys, "db-upgrade", path) == (
         0,
         "Schema version reported before upgrade: 2.0\nSchema version reported after upgrade: 2.0\n",
         "",
@@ -93,15 +87,15 @@ def test_hosts_database_by_index(
     name = f"admin_{next(_names)}"
     server.create_database(name)
     path = _config(tmp_path, {"type": "memfile"}, (server.database_map(name=name),))
-    assert _run(capsys, "db-init", path, "hosts-databases[0]")[0] == 0
-    assert _run(capsys, "db-version", path, "hosts-databases[0]") == (0, "2.0\n", "")
+    assert invoke(capsys, "db-init", path, "hosts-databases[0]")[0] == 0
+    assert invoke(capsys, "db-version", path, "hosts-databases[0]") == (0, "2.0\n", "")
 
 
 def test_unreachable_is_exit_1_without_the_password(
     server: PrivateServer, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     path = _config(tmp_path, server.database_map(port=free_port(), **{"connect-timeout": 2}))
-    code, out, err = _run(capsys, "db-version", path)
+    code, out, err = invoke(capsys, "db-version", path)
     assert (code, out) == (1, "")
     assert err.startswith("dbfsm db-version: cannot reach lease-database: ")
     assert err.count("\n") == 1 and "refused" in err.lower()
@@ -119,7 +113,7 @@ def test_bad_input_is_one_line_and_exit_2(
     tmp_path: Path, capsys: pytest.CaptureFixture[str], argv: list[str], message: str
 ) -> None:
     path = _config(tmp_path, {"type": "memfile"})
-    code, out, err = _run(capsys, "db-init", path, *argv)
+    code, out, err = invoke(capsys, "db-init", path, *argv)
     assert (code, out) == (2, "")
     assert err.startswith("dbfsm db-init: ") and message in err and err.count("\n") == 1
 
@@ -127,6 +121,6 @@ def test_bad_input_is_one_line_and_exit_2(
 def test_bad_configuration_is_exit_2(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
     path = tmp_path / "bad.json"
     path.write_text('{"Dhcp4": {"lease-database": {"type": "mysql", "prot": 1}}}')
-    code, _, err = _run(capsys, "db-version", str(path))
+    code, _, err = invoke(capsys, "db-version", str(path))
     assert code == 2
     assert err.startswith(f"dbfsm db-version: {path}:1:") and err.count("\n") == 1

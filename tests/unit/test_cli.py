@@ -13,22 +13,12 @@ from pathlib import Path
 import pytest
 
 from dbfsm import scenario, simulate
-from dbfsm.cli import main
 from fsm import __version__
 from fsm.records import to_jsonl, to_text
+from tests.cli import invoke
 
 DEFAULT = str(resources.files("dbfsm") / "examples" / "default.yaml")
 REPO = Path(__file__).resolve().parents[2]
-
-
-def invoke(capsys, *argv: str) -> tuple[int, str, str]:
-    """Run `dbfsm ARGV`; (exit status, stdout, stderr). argparse exits by SystemExit."""
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def bad_input(capsys, *argv: str) -> str:

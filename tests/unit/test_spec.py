@@ -13,7 +13,6 @@ import pytest
 
 import fsm.engine
 from dbfsm import clauses, spec
-from dbfsm.cli import main
 from fsm.actions import Stayed
 from fsm.backend import Backend
 from fsm.compiled import compile_graph
@@ -23,6 +22,7 @@ from fsm.graph import GRAPHS
 from fsm.records import Record
 from fsm.rules import RULES
 from fsm.settings import OnFail
+from tests.cli import invoke
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
 DOCUMENTATION = (SPECS / spec.DOCUMENTATION).read_text(encoding="utf-8")
@@ -30,15 +30,6 @@ LEASE = (
     "{Dhcp4: {lease-database: {type: mysql, name: kea, max-reconnect-tries: 3, "
     "reconnect-wait-time: 2000, on-fail: stop-retry-exit}}}"
 )
-
-
-def invoke(capsys, *argv: str) -> tuple[int, str, str]:
-    try:
-        code = main(list(argv))
-    except SystemExit as exit_:
-        code = exit_.code if isinstance(exit_.code, int) else 1
-    out, err = capsys.readouterr()
-    return code, out, err
 
 
 def clause_file(tmp_path: Path, body: str, name: str = "c.yaml") -> str:
