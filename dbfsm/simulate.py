@@ -26,7 +26,7 @@ from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
-from fsm.records import Record, jsonl_line, record_of, summary, text_line
+from fsm.records import JsonLines, Record, record_of, summary, text_line
 from fsm.settings import Role
 
 # Backend states in which requests use the connection: online (a loss not yet noticed) and
@@ -234,11 +234,11 @@ def command(args: argparse.Namespace) -> int:
 
 def json_sink(out: Output) -> Sink:
     """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
-    write = out.write
+    write, line = out.write, JsonLines().line
 
     def sink(record: Record) -> None:
         if record.type != "scenario":
-            write(jsonl_line(record))
+            write(line(record))
 
     return sink
 

@@ -3,93 +3,98 @@
 The engine never performs I/O; a runtime carries out `Open`, `Close`, `StartTimer` and
 `CancelTimer`, and passes the notifications (`Log`, `ServingChanged`, `AttemptResult`,
 `Reply`, `Exit`, `Transitioned`, `Stayed`) to whoever subscribed.
+
+Each is a value: its fields are `Final`, so the type checker refuses any assignment. They are
+slotted rather than `frozen` dataclasses because a frozen one checks every assignment at run
+time, which makes each construction about four times slower, and the engine makes several on
+every step.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fsm.messages import LogMessage
 from fsm.settings import BackendSettings
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Open:
     """Open a connection. `attempt` is set for reconnect attempts (n of `of`)."""
 
-    backend: str
-    instance: int
-    settings: BackendSettings
-    attempt: int | None = None
-    of: int | None = None
+    backend: Final[str]
+    instance: Final[int]
+    settings: Final[BackendSettings]
+    attempt: Final[int | None] = None
+    of: Final[int | None] = None
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Close:
-    backend: str
-    instance: int
+    backend: Final[str]
+    instance: Final[int]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class StartTimer:
-    name: str
-    delay: float  # seconds
+    name: Final[str]
+    delay: Final[float]  # seconds
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class CancelTimer:
-    name: str
+    name: Final[str]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Log:
-    message: LogMessage
+    message: Final[LogMessage]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ServingChanged:
-    serving: bool
+    serving: Final[bool]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class AttemptResult:
-    backend: str
-    n: int
-    of: int
-    ok: bool
+    backend: Final[str]
+    n: Final[int]
+    of: Final[int]
+    ok: Final[bool]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Reply:
-    id: int
-    command: str
-    response: dict[str, Any]
+    id: Final[int]
+    command: Final[str]
+    response: Final[dict[str, Any]]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Exit:
-    code: int
+    code: Final[int]
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Transitioned:
-    machine: str  # "server" or a backend key
-    trigger: str
-    source: str
-    dest: str
-    index: int  # which declaration of its graph was taken (fsm.graph `transitions`)
+    machine: Final[str]  # "server" or a backend key
+    trigger: Final[str]
+    source: Final[str]
+    dest: Final[str]
+    index: Final[int]  # which declaration of its graph was taken (fsm.graph `transitions`)
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Stayed:
     """A declaration without a destination was taken: the machine handled `trigger` and
     stays in `state`. Separate from `Transitioned`, which always means a change of state."""
 
-    machine: str
-    trigger: str
-    state: str
-    index: int
+    machine: Final[str]
+    trigger: Final[str]
+    state: Final[str]
+    index: Final[int]
 
 
 Action = (

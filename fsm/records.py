@@ -11,16 +11,18 @@ from __future__ import annotations
 import json
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Final
 
 from fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class Record:
-    t: float
-    type: str
-    data: Mapping[str, Any]
+    """One thing that happened at `t`; a value, like the actions (see `fsm.actions`)."""
+
+    t: Final[float]
+    type: Final[str]
+    data: Final[Mapping[str, Any]]
 
     def to_json(self) -> dict[str, Any]:
         return {"t": round(self.t, 6), "type": self.type, **self.data}
@@ -55,38 +57,72 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
 
 _STRING = json.encoder.encode_basestring_ascii  # json.dumps' own (C) string encoder
 _LITERALS = {True: "true", False: "false", None: "null"}
-_KEYS: dict[str, str] = {}  # a record key -> its JSON text and separator, made once
+_BODIES_LIMIT = 1024
 
 
-def jsonl_line(r: Record) -> str:
-    """One JSON Lines record, newline included: exactly `json.dumps(r.to_json())`, written
-    directly, since every record is one flat map (the hot path of `dbfsm simulate`)."""
-    data = r.data
-    if "t" in data or "type" in data:  # keys that replace the record's own: never in practice
-        return json.dumps(r.to_json()) + "\n"
-    parts = [f'{{"t": {round(r.t, 6)!r}, "type": {_STRING(r.type)}']
+class JsonLines:
+    """Writes records as JSON Lines: each line exactly `json.dumps(r.to_json())`, written
+    directly, since every record is one flat map (the hot path of `dbfsm simulate`).
+
+    A run repeats itself: records come in bursts at one instant, and a server logs the same
+    few messages again and again. So the text of the last time is kept, and so is the rest
+    of each line whose values are all text (no other value can equal a text, so a line found
+    again is exactly the line that would be written)."""
+
+    def __init__(self) -> None:
+        self._t: float | None = None
+        self._head = ""
+        self._bodies: dict[tuple[object, ...], str] = {}
+
+    def line(self, r: Record) -> str:
+        data = r.data
+        if "t" in data or "type" in data:  # keys that replace the record's own: never in practice
+            return json.dumps(r.to_json()) + "\n"
+        if r.t is not self._t:  # records of one instant share its time: the same object
+            self._t = r.t
+            self._head = f'{{"t": {round(r.t, 6)!r}'
+        try:
+            key: tuple[object, ...] | None = (r.type, *data.items())
+            body = self._bodies.get(key)  # type: ignore[arg-type]
+        except TypeError:  # a value that cannot be a key (a list): written every time
+            key = body = None
+        if body is None:
+            body, text_only = _body(r.type, data)
+            if key is not None and text_only:
+                if len(self._bodies) >= _BODIES_LIMIT:
+                    self._bodies.clear()
+                self._bodies[key] = body
+        return self._head + body
+
+
+def _body(type_: str, data: Mapping[str, Any]) -> tuple[str, bool]:
+    """The line after its time, and whether every value in it is text."""
+    parts = [', "type": ', _STRING(type_)]
+    text_only = True
     for key, value in data.items():
-        name = _KEYS.get(key)
-        if name is None:
-            name = f", {_STRING(key)}: "
-            if len(_KEYS) < 256:
-                _KEYS[key] = name
-        parts.append(name)
+        parts += (", ", _STRING(key), ": ")
         kind = type(value)
         if kind is str:
             parts.append(_STRING(value))
-        elif kind is bool or value is None:
+            continue
+        text_only = False
+        if kind is bool or value is None:
             parts.append(_LITERALS[value])
         elif kind is int:
             parts.append(int.__repr__(value))
         else:
             parts.append(json.dumps(value))
     parts.append("}\n")
-    return "".join(parts)
+    return "".join(parts), text_only
+
+
+def jsonl_line(r: Record) -> str:
+    """One JSON Lines record, newline included."""
+    return JsonLines().line(r)
 
 
 def to_jsonl(records: Iterable[Record]) -> str:
-    return "".join(map(jsonl_line, records))
+    return "".join(map(JsonLines().line, records))
 
 
 def _describe(r: Record) -> str:
