@@ -62,9 +62,10 @@ class Result:
 class Simulation:
     """One run of a scenario. Without a `sink` every record and state change is collected
     into the `Result`; with one, each record goes to the sink as it happens and nothing is
-    kept, so a run of any length takes the same memory."""
+    kept, so a run of any length takes the same memory. Without `markers`, no record is
+    made of the scenario's own events (JSON output leaves them out)."""
 
-    def __init__(self, scenario: Scenario, sink: Sink | None = None) -> None:
+    def __init__(self, scenario: Scenario, sink: Sink | None = None, *, markers: bool = True):
         self.scenario = scenario
         self.clock = VirtualClock()
         self.driver = SimulatedDriver()
@@ -74,6 +75,7 @@ class Simulation:
         self.transitions: list[tuple[float, Transitioned]] = []
         self._collect = sink is None
         self._write: Sink = self.records.append if sink is None else sink
+        self._markers = markers
         self._request_pending = False
         self._poll_pending = False
         self._last_request = -math.inf
@@ -108,7 +110,8 @@ class Simulation:
     # -- scenario events ----------------------------------------------------------------------
 
     def _apply(self, event: ScenarioEvent) -> None:
-        self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
+        if self._markers:
+            self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
         match event.kind:
             case "down" | "up":
                 assert event.backend is not None
@@ -203,9 +206,9 @@ def _next_tick(now: float, start: float, every: float, last: float = -math.inf) 
     return t + every if t <= last else t
 
 
-def run(scenario: Scenario, sink: Sink | None = None) -> Result:
+def run(scenario: Scenario, sink: Sink | None = None, *, markers: bool = True) -> Result:
     """Run `scenario`; records are collected into the result, or passed to `sink`."""
-    return Simulation(scenario, sink).run()
+    return Simulation(scenario, sink, markers=markers).run()
 
 
 def builtin_example(name: str) -> str:
@@ -228,7 +231,10 @@ def command(args: argparse.Namespace) -> int:
 
     path = args.scenario or builtin_example("default")
     loaded = scenario.load(path, config_override=args.config)
-    run(loaded, json_sink(sys.stdout) if args.format == "json" else text_sink(sys.stdout))
+    if args.format == "json":
+        run(loaded, json_sink(sys.stdout), markers=False)
+    else:
+        run(loaded, text_sink(sys.stdout))
     return 0
 
 

@@ -26,7 +26,6 @@ class SimulatedServer:
     schema: str | None = None  # None: the version the live drivers expect (drivers.schema)
     tls: bool = True  # the server offers TLS
     open_instances: set[int] = field(default_factory=set)
-    broken_instances: set[int] = field(default_factory=set)
 
 
 class SimulatedDriver:
@@ -34,6 +33,9 @@ class SimulatedDriver:
 
     def __init__(self) -> None:
         self.servers: dict[str, SimulatedServer] = {}
+        # Connections broken by a server going down, as (backend, instance): one set for
+        # all servers, since a simulation asks after every step whether any is broken.
+        self._broken: set[tuple[str, int]] = set()
 
     def server(self, backend: str) -> SimulatedServer:
         server = self.servers.get(backend)
@@ -47,18 +49,18 @@ class SimulatedDriver:
         server = self.server(backend)
         server.up = up
         if not up:
-            server.broken_instances |= server.open_instances
+            self._broken.update((backend, instance) for instance in server.open_instances)
 
     def set_schema(self, backend: str, version: str | None) -> None:
         self.server(backend).schema = version
 
     def broken(self, backend: str, instance: int) -> bool:
-        return instance in self.server(backend).broken_instances
+        return (backend, instance) in self._broken
 
     @property
     def any_broken(self) -> bool:
         """Cheap test run after every step of a simulation: is there a loss to notice?"""
-        return any(s.broken_instances for s in self.servers.values())
+        return bool(self._broken)
 
     # -- driver operations --------------------------------------------------------------------
 
@@ -66,7 +68,7 @@ class SimulatedDriver:
         server = self.server(request.backend)
         db_type = request.settings.type
         if request.attempt is not None:  # Kea recreates the manager: the broken one is gone
-            server.broken_instances.discard(request.instance)
+            self._broken.discard((request.backend, request.instance))
         if not server.up:
             return OpenFailed(request.backend, request.instance, _refused(request))
         expected = schema.text(schema.SCHEMA_VERSION)
@@ -74,7 +76,7 @@ class SimulatedDriver:
             reason = schema.mismatch(_ENGINE_NAMES[db_type], str(server.schema))
             return OpenFailed(request.backend, request.instance, reason, schema_mismatch=True)
         server.open_instances.add(request.instance)
-        server.broken_instances.discard(request.instance)
+        self._broken.discard((request.backend, request.instance))
         # As with PyMySQL: configured TLS falls back to clear text on a server without it.
         clear_text = (
             db_type is DbType.MYSQL
@@ -86,7 +88,7 @@ class SimulatedDriver:
     def close_now(self, request: Close) -> None:
         server = self.server(request.backend)
         server.open_instances.discard(request.instance)
-        server.broken_instances.discard(request.instance)
+        self._broken.discard((request.backend, request.instance))
 
     def use_now(self, backend: str, instance: int) -> Lost | None:
         if self.broken(backend, instance):
