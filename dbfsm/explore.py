@@ -19,7 +19,6 @@ path its exact time. The checker (`dbfsm.invariants`) watches every call into th
 
 from __future__ import annotations
 
-import copy
 from collections import deque
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
@@ -199,7 +198,7 @@ class World:
         this world as it was: no engine call, so no replay is needed to try it."""
         assert not step.drives_engine
         saved = (
-            copy.deepcopy(self.driver.servers),
+            self.driver.snapshot(),
             self._expiring,
             self._instant,
             self._instants,
@@ -208,12 +207,13 @@ class World:
         self.apply(step)
         after = self.key(), self.summary()
         (
-            self.driver.servers,
+            servers,
             self._expiring,
             self._instant,
             self._instants,
             self._events_since,
         ) = saved
+        self.driver.restore(servers)
         self.log.pop()
         return after
 

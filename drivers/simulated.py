@@ -8,6 +8,7 @@ broken connection, whatever its outcome; without one (reconnect disabled) it sta
 
 from __future__ import annotations
 
+import copy
 from dataclasses import dataclass, field
 
 from drivers import schema
@@ -28,6 +29,9 @@ class SimulatedServer:
     open_instances: set[int] = field(default_factory=set)
 
 
+Snapshot = tuple[dict[str, SimulatedServer], set[tuple[str, int]]]
+
+
 class SimulatedDriver:
     """Synchronous core, used by the virtual runtime; async wrappers for the live one."""
 
@@ -42,6 +46,14 @@ class SimulatedDriver:
         if server is None:  # not setdefault: that would build a server on every call
             server = self.servers[backend] = SimulatedServer()
         return server
+
+    def snapshot(self) -> Snapshot:
+        """Everything the servers are, to `restore` later (a model checker tries a step and
+        takes it back)."""
+        return copy.deepcopy(self.servers), set(self._broken)
+
+    def restore(self, snapshot: Snapshot) -> None:
+        self.servers, self._broken = snapshot
 
     # -- faults -------------------------------------------------------------------------------
 
