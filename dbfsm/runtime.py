@@ -111,18 +111,21 @@ class VirtualRuntime:
             del self._timers[name]
             self.deliver(TimerFired(name))
 
-    def run_until(self, end: float, after_step: Callable[[], None] = lambda: None) -> None:
+    def run_until(self, end: float, after_step: Callable[[], None] | None = None) -> None:
         """Run everything scheduled up to `end` (inclusive), or until the server exits."""
-        while self._agenda and not self.engine.exited:
-            t, _, _, thing = self._agenda[0]
+        agenda, clock, engine = self._agenda, self.clock, self.engine
+        while agenda and not engine.exited:
+            t, _, _, thing = agenda[0]
             if t > end:
                 break
-            heapq.heappop(self._agenda)
-            self.clock.now = max(self.clock.now, t)
+            heapq.heappop(agenda)
+            if t > clock.now:  # an equal time keeps its object: records of an instant share it
+                clock.now = t
             thing()
-            after_step()
-        if not self.engine.exited:
-            self.clock.now = max(self.clock.now, end)
+            if after_step is not None:
+                after_step()
+        if not engine.exited:
+            clock.now = max(clock.now, end)
 
 
 class ServerExited(Exception):

@@ -33,6 +33,7 @@ from fsm.settings import Role
 # abandoned (a broken connection kept when reconnection is disabled; after attempts the
 # connection was replaced, so the driver finds nothing broken there).
 _IN_USE = frozenset({"online", "abandoned"})
+_CONFIG = Role.CONFIG
 
 
 Sink = Callable[[Record], None]
@@ -69,11 +70,16 @@ class Simulation:
         self.scenario = scenario
         self.clock = VirtualClock()
         self.driver = SimulatedDriver()
-        self.engine = Engine(scenario.settings, clock=self.clock, loader=scenario.load_config)
+        self._collect = sink is None
+        self.engine = Engine(
+            scenario.settings,
+            clock=self.clock,
+            loader=scenario.load_config,
+            transitions=self._collect,
+        )
         self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, self._notify)
         self.records: list[Record] = []
         self.transitions: list[tuple[float, Transitioned]] = []
-        self._collect = sink is None
         self._write: Sink = self.records.append if sink is None else sink
         self._markers = markers
         self._request_pending = False
@@ -130,9 +136,8 @@ class Simulation:
                 self.runtime.execute(self.engine.command(event.command, self._commands))
 
     def _notify(self, action: Action, t: float) -> None:
-        if isinstance(action, Transitioned):
-            if self._collect:
-                self.transitions.append((t, action))
+        if isinstance(action, Transitioned):  # only while collecting: see the engine's
+            self.transitions.append((t, action))
             return
         record = record_of(action, t)
         if record is not None:
@@ -141,14 +146,24 @@ class Simulation:
     # -- noticing losses ----------------------------------------------------------------------
 
     def _unnoticed(self, config_backends: bool) -> list[str]:
-        """Backends whose connection is broken but still in use as if it were fine."""
-        return [
-            key
-            for key, b in self.engine.server.backends.items()
-            if b.state in _IN_USE
-            and (b.settings.role is Role.CONFIG) == config_backends
-            and self.driver.broken(key, b.instance)
-        ]
+        """Backends whose connection is broken but still in use as if it were fine, in the
+        configuration's order. Found from the broken connections, which are few: a step
+        never goes through every backend."""
+        backends = self.engine.server.backends
+        found = []
+        for key, instance in self.driver.broken_connections:
+            b = backends.get(key)
+            if (
+                b is not None
+                and b.instance == instance
+                and b.state in _IN_USE
+                and (b.settings.role is _CONFIG) == config_backends
+            ):
+                found.append(key)
+        if len(found) > 1:
+            order = {key: i for i, key in enumerate(backends)}
+            found.sort(key=order.__getitem__)
+        return found
 
     def _use(self, key: str, client: bool) -> None:
         backend = self.engine.server.backends.get(key)
@@ -162,9 +177,9 @@ class Simulation:
             self.runtime.deliver(lost)
 
     def _notice_losses(self) -> None:
-        traffic = self.scenario.traffic
-        if self.engine.exited or not self.driver.any_broken:
+        if not self.driver.broken_connections or self.engine.exited:
             return
+        traffic = self.scenario.traffic
         now = self.clock.now
         serving = self.engine.serving
         if serving and traffic.kind == "continuous":  # one use per backend and instant

@@ -38,8 +38,8 @@ class SimulatedDriver:
     def __init__(self) -> None:
         self.servers: dict[str, SimulatedServer] = {}
         # Connections broken by a server going down, as (backend, instance): one set for
-        # all servers, since a simulation asks after every step whether any is broken.
-        self._broken: set[tuple[str, int]] = set()
+        # all servers, since a simulation asks after every step which are broken.
+        self.broken_connections: set[tuple[str, int]] = set()
 
     def server(self, backend: str) -> SimulatedServer:
         server = self.servers.get(backend)
@@ -50,10 +50,10 @@ class SimulatedDriver:
     def snapshot(self) -> Snapshot:
         """Everything the servers are, to `restore` later (a model checker tries a step and
         takes it back)."""
-        return copy.deepcopy(self.servers), set(self._broken)
+        return copy.deepcopy(self.servers), set(self.broken_connections)
 
     def restore(self, snapshot: Snapshot) -> None:
-        self.servers, self._broken = snapshot
+        self.servers, self.broken_connections = snapshot
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -61,18 +61,14 @@ class SimulatedDriver:
         server = self.server(backend)
         server.up = up
         if not up:
-            self._broken.update((backend, instance) for instance in server.open_instances)
+            broken = ((backend, instance) for instance in server.open_instances)
+            self.broken_connections.update(broken)
 
     def set_schema(self, backend: str, version: str | None) -> None:
         self.server(backend).schema = version
 
     def broken(self, backend: str, instance: int) -> bool:
-        return (backend, instance) in self._broken
-
-    @property
-    def any_broken(self) -> bool:
-        """Cheap test run after every step of a simulation: is there a loss to notice?"""
-        return bool(self._broken)
+        return (backend, instance) in self.broken_connections
 
     # -- driver operations --------------------------------------------------------------------
 
@@ -80,7 +76,7 @@ class SimulatedDriver:
         server = self.server(request.backend)
         db_type = request.settings.type
         if request.attempt is not None:  # Kea recreates the manager: the broken one is gone
-            self._broken.discard((request.backend, request.instance))
+            self.broken_connections.discard((request.backend, request.instance))
         if not server.up:
             return OpenFailed(request.backend, request.instance, _refused(request))
         expected = schema.text(schema.SCHEMA_VERSION)
@@ -88,7 +84,7 @@ class SimulatedDriver:
             reason = schema.mismatch(_ENGINE_NAMES[db_type], str(server.schema))
             return OpenFailed(request.backend, request.instance, reason, schema_mismatch=True)
         server.open_instances.add(request.instance)
-        self._broken.discard((request.backend, request.instance))
+        self.broken_connections.discard((request.backend, request.instance))
         # As with PyMySQL: configured TLS falls back to clear text on a server without it.
         clear_text = (
             db_type is DbType.MYSQL
@@ -100,7 +96,7 @@ class SimulatedDriver:
     def close_now(self, request: Close) -> None:
         server = self.server(request.backend)
         server.open_instances.discard(request.instance)
-        self._broken.discard((request.backend, request.instance))
+        self.broken_connections.discard((request.backend, request.instance))
 
     def use_now(self, backend: str, instance: int) -> Lost | None:
         if self.broken(backend, instance):

@@ -77,6 +77,7 @@ class Backend:
         self.state = BACKEND.initial  # changed only by the engine, as the graph says
         self.host = host
         self.settings = settings
+        self.key = settings.key
         self.instance = instance
         self.retries_left = settings.max_reconnect_tries
         self.config_applied = False
@@ -86,10 +87,6 @@ class Backend:
         # Recovery started by retry-on-startup runs under Kea's startup retry control (id 0).
         self.startup_retry = False
         self.manager_id = settings.manager_id
-
-    @property
-    def key(self) -> str:
-        return self.settings.key
 
     @functools.cached_property
     def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings

@@ -72,10 +72,14 @@ class Engine:
         clock: Callable[[], float] = lambda: 0.0,
         loader: Loader | None = None,
         pid: int = 0,
+        transitions: bool = True,
     ) -> None:
+        """`transitions`: whether the actions include `Transitioned` and `Stayed` (a runtime
+        that only writes records can do without them)."""
         self.clock = clock
         self.loader = loader
         self.pid = pid
+        self._announce = transitions
         self.started_at = clock()
         self._queue: deque[tuple[Any, str]] = deque()
         self._jobs: dict[tuple[Backend, str], None] = {}  # posted work, in order, once each
@@ -84,11 +88,14 @@ class Engine:
         self._listeners: list[Listener] = []
         self._last_serving: bool | None = None
         self._started = False
+        # Each machine's table and name (as in `Transitioned`), looked up on every trigger.
+        self._machines: dict[Any, tuple[Table, str]] = {}
         # Functions of the server's state, kept as plain attributes: a server embedding the
         # engine asks `serving` on every request.
         self.serving = False
         self.exited = False
         self.server = Server(self, settings)
+        self._machines[self.server] = (_SERVER_TABLE, "server")
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -122,28 +129,28 @@ class Engine:
         if self._started:
             raise UnexpectedEvent("the engine has already been started")
         self._started = True
-        return self._run(self.server, "start")
+        return self._call(self._fire, self.server, "start")
 
     def handle(self, event: Event) -> list[Action]:
         if self.exited:
             return []
-        if isinstance(event, Command):
-            return self._call(lambda: dispatch(self, event))
         if isinstance(event, TimerFired):
-            return self._call(lambda: self._timer(event.name))
+            return self._call(self._timer, event.name)
+        if isinstance(event, Command):
+            return self._call(dispatch, self, event)
         backend = self.server.backends.get(event.backend)
         if backend is None or backend.instance != event.instance or backend.state == "closed":
             return []  # a report about a connection closed since: stale
         if isinstance(event, Opened):
             backend.tls_missing = event.tls_missing
-            return self._run(backend, "opened")
+            return self._call(self._fire, backend, "opened")
         if isinstance(event, OpenFailed):
             backend.last_error = event.reason
             backend.schema_mismatch = event.schema_mismatch
-            return self._run(backend, "open_failed")
+            return self._call(self._fire, backend, "open_failed")
         if isinstance(event, Lost):
             backend.last_error = event.reason
-            return self._call(lambda: self.post_job(backend, "lost"))
+            return self._call(self.post_job, backend, "lost")
         raise TypeError(f"not an event: {event!r}")
 
     def command(self, request: object, id: int = 0) -> list[Action]:
@@ -169,7 +176,7 @@ class Engine:
         """Post recovery work for `backend` (Kea's startRecoverDbConnection): it runs once
         the work posted before it has run, including that work's first reconnect attempt.
         Work already posted for the same backend and trigger is not posted twice."""
-        if (backend.state, trigger) not in self._table(backend):
+        if (backend.state, trigger) not in self._machine(backend)[0]:
             raise UnexpectedEvent(
                 f"{backend.key}: no transition for {trigger!r} in {backend.state}"
             )
@@ -182,11 +189,11 @@ class Engine:
                 listener(action)
 
     def attach(self, backend: Backend) -> None:
-        """Nothing to do: a backend's table follows from its on-fail mode (kept for the
-        Machinery protocol, which lets another engine track its models)."""
+        """Keep the backend's table (its on-fail mode's) and name at hand."""
+        self._machines[backend] = (_BACKEND_TABLES[backend.settings.on_fail], backend.key)
 
     def detach(self, backend: Backend) -> None:
-        """See `attach`."""
+        self._machines.pop(backend, None)
 
     def reply(self, id: int, command: str, response: dict[str, Any]) -> None:
         self.emit(Reply(id, command, response))
@@ -208,12 +215,10 @@ class Engine:
         elif owner is not None:
             owner()
 
-    def _run(self, model: Any, trigger: str) -> list[Action]:
-        return self._call(lambda: self._fire(model, trigger))
-
-    def _call(self, step: Callable[[], object]) -> list[Action]:
+    def _call(self, step: Callable[..., object], *args: Any) -> list[Action]:
+        """Run `step(*args)`, then the triggers it posted and the posted work it let run."""
         self._out = []
-        step()
+        step(*args)
         while not self.exited:
             if self._queue:
                 self._fire(*self._queue.popleft())
@@ -238,16 +243,18 @@ class Engine:
             job = next(iter(self._jobs))
             del self._jobs[job]
             backend, trigger = job
-            if (backend.state, trigger) in self._table(backend):
+            if (backend.state, trigger) in self._machine(backend)[0]:
                 self._holding = backend
                 return job
         return None
 
-    def _name(self, model: Any) -> str:
-        return "server" if model is self.server else str(model.key)
-
-    def _table(self, model: Any) -> Table:
-        return _SERVER_TABLE if model is self.server else _BACKEND_TABLES[model.settings.on_fail]
+    def _machine(self, model: Any) -> tuple[Table, str]:
+        """The model's table and name; a backend closed by a reconfiguration (posted work
+        may still name it) is looked up from its settings."""
+        machine = self._machines.get(model)
+        if machine is None:
+            return _BACKEND_TABLES[model.settings.on_fail], str(model.key)
+        return machine
 
     def _fire(self, model: Any, trigger: str) -> None:
         """Take the one transition of `trigger` whose guards hold: announce it
@@ -255,20 +262,23 @@ class Engine:
         then run its effects in order."""
         state = model.state
         server = model is self.server
-        steps = self._table(model).get((state, trigger))
+        table, name = self._machine(model)
+        steps = table.get((state, trigger))
         if steps is None:
-            raise UnexpectedEvent(f"{self._name(model)}: no transition for {trigger!r} in {state}")
+            raise UnexpectedEvent(f"{name}: no transition for {trigger!r} in {state}")
         for step in steps:
             guard = step.guard
             if guard is None or guard(model):
                 break
         else:
-            raise UnexpectedEvent(f"{self._name(model)}: no guard of {trigger!r} holds in {state}")
+            raise UnexpectedEvent(f"{name}: no guard of {trigger!r} holds in {state}")
         dest = step.dest
         if dest is None:
-            self.emit(Stayed(self._name(model), trigger, state, step.index))
+            if self._announce:
+                self.emit(Stayed(name, trigger, state, step.index))
         else:
-            self.emit(Transitioned(self._name(model), trigger, state, dest, step.index))
+            if self._announce:
+                self.emit(Transitioned(name, trigger, state, dest, step.index))
             if server:
                 self._server_leaves(dest)
             model.state = dest

@@ -44,6 +44,7 @@ class Server:
     def __init__(self, machinery: Machinery, settings: ServerSettings) -> None:
         self.state = SERVER.initial  # changed only by the engine, as the graph says
         self.machinery = machinery
+        self.emit: Callable[[Action], None] = machinery.emit  # what backends emit, directly
         self.current: ServerSettings | None = None  # the committed configuration
         self.pending: ServerSettings = settings  # the configuration being applied
         self.backends: dict[str, Backend] = {}
@@ -73,9 +74,6 @@ class Server:
         return any(b.state == "retry_pending" and stops(b) for b in self.backends.values())
 
     # -- Host protocol, used by backends -------------------------------------------------------
-
-    def emit(self, action: Action) -> None:
-        self.machinery.emit(action)
 
     def log(self, name: str, *args: object) -> None:
         self.emit(Log(messages.server(self.universe, name, *args)))
