@@ -39,6 +39,9 @@ _OPEN_RETRY_MESSAGES = {
 }
 
 
+_SAID_LIMIT = 256  # Logs a backend keeps to emit again (attempt numbers alone are endless)
+
+
 class Host(Protocol):
     """What a backend needs from the server that owns it."""
 
@@ -87,6 +90,7 @@ class Backend:
         # Recovery started by retry-on-startup runs under Kea's startup retry control (id 0).
         self.startup_retry = False
         self.manager_id = settings.manager_id
+        self._said: dict[tuple[bool, str, tuple[object, ...]], Log] = {}
 
     @functools.cached_property
     def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings
@@ -108,11 +112,28 @@ class Backend:
         self.host.emit(Log(message))
 
     def _server_log(self, name: str, *args: object) -> None:
-        self._log(messages.server(self.host.universe, name, *args))
+        """Log the server's message `name` (`fsm.messages.server`)."""
+        self._say(False, name, args)
 
     def _backend_log(self, name: str, *args: object) -> None:
-        s = self.settings
-        self._log(messages.backend(s.role, s.type, self.host.universe, name, *args))
+        """Log this backend's hook message `name` (`fsm.messages.backend`)."""
+        self._say(True, name, args)
+
+    def _say(self, hook: bool, name: str, args: tuple[object, ...]) -> None:
+        # A backend says the same few things again and again (the same manager, timer and
+        # error): each `Log` is made once and emitted again, up to a bound.
+        key = (hook, name, args)
+        log = self._said.get(key)
+        if log is None:
+            s, universe = self.settings, self.host.universe
+            if hook:
+                message = messages.backend(s.role, s.type, universe, name, *args)
+            else:
+                message = messages.server(universe, name, *args)
+            if len(self._said) >= _SAID_LIMIT:
+                self._said.clear()
+            log = self._said[key] = Log(message)
+        self.host.emit(log)
 
     def _exits(self) -> bool:
         return BACKEND.guards["exits_on_failure"].holds(self)

@@ -134,42 +134,20 @@ class MessageTemplate:
         return max((int(n) for n in _PLACEHOLDER.findall(self.template)), default=0)
 
     def format(self, *args: object) -> LogMessage:
-        """Substitute `args` for `%1`, `%2`, ... (Kea's order and rules).
-
-        A server logs the same few messages with the same arguments over and over, so each
-        result is kept and handed out again: arguments are text or integers (`bool`
-        included), whose equal values always give equal texts (`True` and `1` are both
-        "1"), so equal arguments may share one message."""
-        key = (self.id, args)
-        message = _FORMATTED.get(key)
-        if message is None:
-            if len(args) != self.arity:
-                raise ValueError(
-                    f"{self.id} takes {self.arity} argument(s), got {len(args)}: {args!r}"
-                )
-            text = self.template
-            for index, arg in enumerate(args, start=1):
-                text = text.replace(f"%{index}", _as_text(arg))
-            message = LogMessage(self.id, self.severity, text)
-            if len(_FORMATTED) >= _FORMATTED_LIMIT:
-                _FORMATTED.clear()
-            _FORMATTED[key] = message
-        return message
-
-
-# Formatted messages by (ID, arguments), kept up to a bound (a long run's attempt numbers
-# alone would otherwise grow it without end).
-_FORMATTED: dict[tuple[str, tuple[object, ...]], LogMessage] = {}
-_FORMATTED_LIMIT: Final = 4096
+        """Substitute `args` for `%1`, `%2`, ... (Kea's order and rules)."""
+        if len(args) != self.arity:
+            raise ValueError(f"{self.id} takes {self.arity} argument(s), got {len(args)}: {args!r}")
+        text = self.template
+        for index, arg in enumerate(args, start=1):
+            text = text.replace(f"%{index}", _as_text(arg))
+        return LogMessage(self.id, self.severity, text)
 
 
 def _as_text(arg: object) -> str:
-    # boost::lexical_cast<std::string>: bool -> "1"/"0"; text and integers as printed.
+    # boost::lexical_cast<std::string>: bool -> "1"/"0"; everything else as printed.
     if isinstance(arg, bool):
         return "1" if arg else "0"
-    if isinstance(arg, str | int):
-        return str(arg)
-    raise TypeError(f"a log argument must be text or an integer, not {type(arg).__name__}")
+    return str(arg)
 
 
 DEBUG: Final = Severity.DEBUG
