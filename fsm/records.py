@@ -55,19 +55,19 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
     return Record(t, "summary", data)
 
 
-_STRING = json.encoder.encode_basestring_ascii  # json.dumps' own (C) string encoder
-_LITERALS = {True: "true", False: "false", None: "null"}
+# Values whose equal instances always have the same JSON text (unlike floats: 0.0 and -0.0).
+_REPEATABLE = frozenset({str, int, bool, type(None)})
 _BODIES_LIMIT = 1024
 
 
 class JsonLines:
-    """Writes records as JSON Lines: each line exactly `json.dumps(r.to_json())`, written
-    directly, since every record is one flat map (the hot path of `dbfsm simulate`).
+    """Writes records as JSON Lines: each line exactly `json.dumps(r.to_json())`.
 
-    A run repeats itself: records come in bursts at one instant, and a server logs the same
-    few messages again and again. So the text of the last time is kept, and so is the rest
-    of each line whose values are all text (no other value can equal a text, so a line found
-    again is exactly the line that would be written)."""
+    A run repeats itself (the hot path of `dbfsm simulate`): records come in bursts at one
+    instant, and a server logs the same few messages and attempts again and again. So the
+    text of the last time is kept, and so is the rest of each line whose values are text,
+    integers, booleans or null, under its keys, its values and their types (`1 == True`, yet
+    they are written differently)."""
 
     def __init__(self) -> None:
         self._t: float | None = None
@@ -75,45 +75,26 @@ class JsonLines:
         self._bodies: dict[tuple[object, ...], str] = {}
 
     def line(self, r: Record) -> str:
-        data = r.data
-        if "t" in data or "type" in data:  # keys that replace the record's own: never in practice
-            return json.dumps(r.to_json()) + "\n"
         if r.t is not self._t:  # records of one instant share its time: the same object
             self._t = r.t
-            self._head = f'{{"t": {round(r.t, 6)!r}'
+            self._head = f'{{"t": {round(r.t, 6)!r}, '
+        data = r.data
+        values = data.values()
+        key: tuple[object, ...] | None
         try:
-            key: tuple[object, ...] | None = (r.type, *data.items())
-            body = self._bodies.get(key)  # type: ignore[arg-type]
+            key = (r.type, *data, *values, *map(type, values))
+            body = self._bodies.get(key)
         except TypeError:  # a value that cannot be a key (a list): written every time
             key = body = None
         if body is None:
-            body, text_only = _body(r.type, data)
-            if key is not None and text_only:
+            if "t" in data or "type" in data:  # they replace the record's own: never in practice
+                return json.dumps(r.to_json()) + "\n"
+            body = json.dumps({"type": r.type, **data})[1:] + "\n"
+            if key is not None and _REPEATABLE.issuperset(map(type, values)):
                 if len(self._bodies) >= _BODIES_LIMIT:
                     self._bodies.clear()
                 self._bodies[key] = body
         return self._head + body
-
-
-def _body(type_: str, data: Mapping[str, Any]) -> tuple[str, bool]:
-    """The line after its time, and whether every value in it is text."""
-    parts = [', "type": ', _STRING(type_)]
-    text_only = True
-    for key, value in data.items():
-        parts += (", ", _STRING(key), ": ")
-        kind = type(value)
-        if kind is str:
-            parts.append(_STRING(value))
-            continue
-        text_only = False
-        if kind is bool or value is None:
-            parts.append(_LITERALS[value])
-        elif kind is int:
-            parts.append(int.__repr__(value))
-        else:
-            parts.append(json.dumps(value))
-    parts.append("}\n")
-    return "".join(parts), text_only
 
 
 def jsonl_line(r: Record) -> str:

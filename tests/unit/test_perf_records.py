@@ -37,20 +37,21 @@ def test_a_json_line_is_what_json_dumps_writes(record: Record) -> None:
     assert jsonl_line(record) == _dumps(record)
 
 
+_ALIKE = ["1", 1, True, 1.0, 0, False, 0.0, -0.0, None, "x", (1,), (True,), [1]]
 repeating = st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=4).flatmap(
     lambda keys: st.builds(
         Record,
         st.sampled_from([0, 0.0, 1, 1.0, 2.5, 1e-05]),
         st.sampled_from(["log", "attempt"]),
-        st.fixed_dictionaries({k: st.sampled_from(["1", 1, True, 1.0, None, "x"]) for k in keys}),
+        st.fixed_dictionaries({k: st.sampled_from(_ALIKE) for k in keys}),
     )
 )
 
 
 @given(st.lists(repeating, max_size=30))
 def test_lines_written_again_are_what_json_dumps_writes(records: list[Record]) -> None:
-    """What one writer keeps for later lines (times, text-only lines) never stands in for
-    a line that differs: 1, 1.0, True and "1" all look alike to a dictionary."""
+    """What one writer keeps for later lines (times, bodies) never stands in for a line
+    that differs: 1, 1.0 and True, or 0.0 and -0.0, all look alike to a dictionary."""
     assert to_jsonl(records) == "".join(map(_dumps, records))
 
 
