@@ -17,12 +17,13 @@ Errors name the file, line and column of the offending value.
 
 from __future__ import annotations
 
+import operator
 import os
 import re
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from dbfsm import documents
 from dbfsm.documents import DocPath, Document
@@ -34,7 +35,8 @@ MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
 _BACKEND_KEY = re.compile(r"lease-database|hosts-database|(hosts|config)-databases\[\d+\]")
 _FAULTS = ("down", "up", "use", "schema", "tls", "no-tls")
-_EVENT_KEYS = {"at", "command", "version", *_FAULTS}
+_KINDS = frozenset({*_FAULTS, "command"})
+_EVENT_KEYS = {"at", "version", *_KINDS}
 _TOP_KEYS = {"config", "until", "traffic", "events", "description"}
 
 
@@ -47,14 +49,16 @@ class Traffic:
     start: float = 0.0
 
 
-@dataclass(frozen=True)
+@dataclass(slots=True, unsafe_hash=True)
 class ScenarioEvent:
-    at: float
-    kind: str  # down, up, use, schema, tls, no-tls, command
-    backend: str | None = None
-    version: str | None = None
+    """One event of a scenario; a value, like the engine's events (see `fsm.events`)."""
+
+    at: Final[float]
+    kind: Final[str]  # down, up, use, schema, tls, no-tls, command
+    backend: Final[str | None] = None
+    version: Final[str | None] = None
     # A command may hold a configuration with its passwords: not in the repr.
-    command: Mapping[str, Any] | None = field(default=None, repr=False)
+    command: Final[Mapping[str, Any] | None] = field(default=None, repr=False, hash=False)
 
     def describe(self) -> str:
         if self.kind == "command" and self.command is not None:
@@ -193,43 +197,54 @@ def _events(
 ) -> tuple[ScenarioEvent, ...]:
     if not isinstance(value, list):
         raise doc.error(("events",), "must be a list")
-    events = [_event(doc, item, ("events", i), until) for i, item in enumerate(value)]
+    backend_names: set[str] = set()  # names already found well formed: a few, used often
+    events = [_event(doc, item, i, until, backend_names) for i, item in enumerate(value)]
     known = {b.key for b in settings.backends} | _keys_set_by_commands(events)
     for i, event in enumerate(events):
         if event.backend is not None and event.backend not in known:
             message = f"no backend {shown(event.backend)} (known: {_list(known)})"
             raise doc.error(("events", i, event.kind), message)
-    return tuple(sorted(events, key=lambda e: e.at))
+    return tuple(sorted(events, key=operator.attrgetter("at")))
 
 
-def _event(doc: Document, item: Any, path: DocPath, until: float) -> ScenarioEvent:
+def _event(
+    doc: Document, item: Any, index: int, until: float, backend_names: set[str]
+) -> ScenarioEvent:
+    """One event; checked without building a path or a message unless something is wrong,
+    since a long scenario has tens of thousands."""
+    path = ("events", index)
     if not isinstance(item, dict):
         raise doc.error(path, "an event must be a map such as {at: 2.0, down: lease-database}")
+    kind = None
     for key in item:
         if key not in _EVENT_KEYS:
             message = f"unknown key (expected one of {_list(_EVENT_KEYS)})"
             raise doc.error((*path, key), message, key=True)
+        if key in _KINDS:
+            kind = key if kind is None else ""  # "": more than one
     if "at" not in item:
         raise doc.error(path, "missing 'at' (seconds)")
-    at = _number(doc, item, (*path, "at"), default=0.0)
+    at = item["at"]
+    if type(at) is not float or not 0 <= at <= MAX_SECONDS:
+        at = _number(doc, item, (*path, "at"), default=0.0)
     if at > until:
         raise doc.error((*path, "at"), f"{at} is after the end of the scenario ({until})")
-    kinds = [k for k in (*_FAULTS, "command") if k in item]
-    if len(kinds) != 1:
-        raise doc.error(path, f"needs exactly one of {_list({*_FAULTS, 'command'})}")
-    kind = kinds[0]
+    if not kind:
+        raise doc.error(path, f"needs exactly one of {_list(_KINDS)}")
     if kind == "command":
         if not isinstance(item["command"], dict):
             message = "must be a map {command: NAME, arguments: {...}}"
             raise doc.error((*path, "command"), message)
         return ScenarioEvent(at, kind, command=item["command"])
     backend = item[kind]
-    if not isinstance(backend, str) or not _BACKEND_KEY.fullmatch(backend):
-        raise doc.error(
-            (*path, kind),
-            f"{shown(backend)} is not a backend name (lease-database, hosts-database, "
-            "hosts-databases[N], config-databases[N])",
-        )
+    if not isinstance(backend, str) or backend not in backend_names:
+        if not isinstance(backend, str) or not _BACKEND_KEY.fullmatch(backend):
+            raise doc.error(
+                (*path, kind),
+                f"{shown(backend)} is not a backend name (lease-database, hosts-database, "
+                "hosts-databases[N], config-databases[N])",
+            )
+        backend_names.add(backend)
     version = item.get("version")
     if (kind == "schema") != (version is not None):
         raise doc.error(path, "'version' goes with 'schema' and only with it")
@@ -252,5 +267,5 @@ def _keys_set_by_commands(events: list[ScenarioEvent]) -> set[str]:
     return keys
 
 
-def _list(items: set[str]) -> str:
+def _list(items: Iterable[str]) -> str:
     return ", ".join(sorted(items))
