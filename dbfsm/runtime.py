@@ -68,16 +68,10 @@ class VirtualRuntime:
         self._draw()
 
     def _draw(self) -> None:
+        """Put the next fed thing in the agenda (when the one before it comes due)."""
         item = next(self._feed, None)
         if item is not None:
-            heapq.heappush(self._agenda, (item[0], _FED, next(self._order), self._fed(item[1])))
-
-    def _fed(self, thing: Callable[[], None]) -> Callable[[], None]:
-        def run() -> None:
-            self._draw()
-            thing()
-
-        return run
+            heapq.heappush(self._agenda, (item[0], _FED, next(self._order), item[1]))
 
     def deliver(self, event: Event) -> None:
         self.execute(self.engine.handle(event))
@@ -115,10 +109,12 @@ class VirtualRuntime:
         """Run everything scheduled up to `end` (inclusive), or until the server exits."""
         agenda, clock, engine = self._agenda, self.clock, self.engine
         while agenda and not engine.exited:
-            t, _, _, thing = agenda[0]
+            t, group, _, thing = agenda[0]
             if t > end:
                 break
             heapq.heappop(agenda)
+            if group == _FED:
+                self._draw()
             if t > clock.now:  # an equal time keeps its object: records of an instant share it
                 clock.now = t
             thing()

@@ -19,6 +19,7 @@ from fsm.settings import DbType
 
 _DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
+_EXPECTED_SCHEMA = schema.text(schema.SCHEMA_VERSION)
 
 
 @dataclass
@@ -79,8 +80,7 @@ class SimulatedDriver:
             self.broken_connections.discard((request.backend, request.instance))
         if not server.up:
             return OpenFailed(request.backend, request.instance, _refused(request))
-        expected = schema.text(schema.SCHEMA_VERSION)
-        if db_type in _ENGINE_NAMES and server.schema not in (None, expected):
+        if db_type in _ENGINE_NAMES and server.schema not in (None, _EXPECTED_SCHEMA):
             reason = schema.mismatch(_ENGINE_NAMES[db_type], str(server.schema))
             return OpenFailed(request.backend, request.instance, reason, schema_mismatch=True)
         server.open_instances.add(request.instance)

@@ -169,7 +169,7 @@ class Backend:
     def request_attempt(self, _: Any = None) -> None:
         self.retries_left -= 1
         n, of = self.attempt_number, self.settings.max_reconnect_tries
-        self.host.emit(Open(self.key, self.instance, self.settings, attempt=n, of=of))
+        self.host.emit(Open(self.key, self.instance, self.settings, n, of))
 
     def log_attempt_failed(self, _: Any = None) -> None:
         n, of = self.attempt_number, self.settings.max_reconnect_tries
