@@ -136,7 +136,7 @@ class Simulation:
                 self.runtime.execute(self.engine.command(event.command, self._commands))
 
     def _notify(self, action: Action, t: float) -> None:
-        if isinstance(action, Transitioned):  # only while collecting: see the engine's
+        if type(action) is Transitioned:  # only while collecting: see the engine's
             self.transitions.append((t, action))
             return
         record = record_of(action, t)

@@ -262,7 +262,7 @@ class Engine:
         then run its effects in order."""
         state = model.state
         server = model is self.server
-        table, name = self._machine(model)
+        table, name = self._machines.get(model) or self._machine(model)
         steps = table.get((state, trigger))
         if steps is None:
             raise UnexpectedEvent(f"{name}: no transition for {trigger!r} in {state}")

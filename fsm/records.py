@@ -9,11 +9,12 @@ Every record has `t` (seconds from start) and `type`: `log` (`id`, `severity`, `
 from __future__ import annotations
 
 import json
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
 from fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
+from fsm.messages import LogMessage
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -30,24 +31,28 @@ class Record:
 
 def record_of(action: Action, t: float) -> Record | None:
     """The record a notification action becomes; None for requests to drivers and timers."""
-    if isinstance(action, Log):  # by far the most frequent: tested first, no match statement
-        message = action.message
-        data = {"id": message.id, "severity": str(message.severity), "text": message.text}
-        return Record(t, "log", data)
-    if isinstance(action, ServingChanged):
-        return Record(t, "serving", {"serving": action.serving})
-    if isinstance(action, AttemptResult):
-        a = action
-        return Record(t, "attempt", {"backend": a.backend, "n": a.n, "of": a.of, "ok": a.ok})
-    if isinstance(action, Reply):
-        response = action.response
-        text = response.get("text", "")
-        return Record(
-            t, "command", {"command": action.command, "result": response["result"], "text": text}
-        )
-    if isinstance(action, Exit):
-        return Record(t, "exit", {"code": action.code})
-    return None
+    data = _RECORD_DATA.get(type(action))
+    return None if data is None else Record(t, data[0], data[1](action))
+
+
+def _log(message: LogMessage) -> dict[str, Any]:
+    return {"id": message.id, "severity": str(message.severity), "text": message.text}
+
+
+def _command(action: Reply) -> dict[str, Any]:
+    response = action.response
+    text = response.get("text", "")
+    return {"command": action.command, "result": response["result"], "text": text}
+
+
+# Notification -> (record type, its data): a table, since this runs for every record.
+_RECORD_DATA: dict[type, tuple[str, Callable[[Any], Mapping[str, Any]]]] = {
+    Log: ("log", lambda a: _log(a.message)),
+    ServingChanged: ("serving", lambda a: {"serving": a.serving}),
+    AttemptResult: ("attempt", lambda a: {"backend": a.backend, "n": a.n, "of": a.of, "ok": a.ok}),
+    Reply: ("command", _command),
+    Exit: ("exit", lambda a: {"code": a.code}),
+}
 
 
 def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Record:
@@ -77,7 +82,7 @@ class JsonLines:
     def line(self, r: Record) -> str:
         if r.t is not self._t:  # records of one instant share its time: the same object
             self._t = r.t
-            self._head = f'{{"t": {round(r.t, 6)!r}, '
+            self._head = f'{{"t": {_seconds(r.t)}, '
         data = r.data
         values = data.values()
         key: tuple[object, ...] | None
@@ -95,6 +100,16 @@ class JsonLines:
                     self._bodies.clear()
                 self._bodies[key] = body
         return self._head + body
+
+
+def _seconds(t: float) -> str:
+    """`repr(round(t, 6))`, the way `json.dumps` writes a record's time, in one conversion
+    where it can: ".6f" rounds as `round` does, and between 1e-4 and 1e9 no shorter text
+    names the same float, so `repr` would give those digits less the trailing zeros."""
+    if type(t) is float and 1e-4 <= t < 1e9:
+        text = f"{t:.6f}".rstrip("0")
+        return text + "0" if text[-1] == "." else text
+    return repr(round(t, 6))
 
 
 def jsonl_line(r: Record) -> str:

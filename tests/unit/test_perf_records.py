@@ -22,7 +22,7 @@ values = st.one_of(
 )
 records = st.builds(
     Record,
-    st.one_of(st.floats(0, 1e7, allow_nan=False), st.integers(0, 10**6)),
+    st.one_of(st.floats(0, 1e10, allow_nan=False), st.integers(0, 10**6)),
     st.text(min_size=1),
     st.dictionaries(st.text(), values, max_size=6),
 )
