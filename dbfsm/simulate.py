@@ -26,7 +26,7 @@ from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
-from fsm.records import JsonLines, Record, record_of, summary, text_line
+from fsm.records import JsonLines, Record, Recorder, summary, text_line
 from fsm.settings import Role
 
 # Backend states in which requests use the connection: online (a loss not yet noticed) and
@@ -81,6 +81,7 @@ class Simulation:
         self.records: list[Record] = []
         self.transitions: list[tuple[float, Transitioned]] = []
         self._write: Sink = self.records.append if sink is None else sink
+        self._record = Recorder().record
         self._markers = markers
         self._request_pending = False
         self._poll_pending = False
@@ -139,7 +140,7 @@ class Simulation:
         if type(action) is Transitioned:  # only while collecting: see the engine's
             self.transitions.append((t, action))
             return
-        record = record_of(action, t)
+        record = self._record(action, t)
         if record is not None:
             self._write(record)
 

@@ -7,7 +7,7 @@ runs when is decided by `fsm.graph.BACKEND`, never here.
 from __future__ import annotations
 
 import functools
-from typing import TYPE_CHECKING, Any, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
 from fsm import messages
 from fsm.actions import Action, AttemptResult, Close, Log, Open
@@ -39,7 +39,8 @@ _OPEN_RETRY_MESSAGES = {
 }
 
 
-_SAID_LIMIT = 256  # Logs a backend keeps to emit again (attempt numbers alone are endless)
+_Kept = TypeVar("_Kept", Log, AttemptResult)
+_KEPT_LIMIT = 256  # actions a backend keeps to emit again (attempt numbers alone are endless)
 
 
 class Host(Protocol):
@@ -90,7 +91,8 @@ class Backend:
         # Recovery started by retry-on-startup runs under Kea's startup retry control (id 0).
         self.startup_retry = False
         self.manager_id = settings.manager_id
-        self._said: dict[tuple[bool, str, tuple[object, ...]], Log] = {}
+        # The logs and attempt results this backend emitted, to emit the same objects again.
+        self._kept: dict[tuple[object, ...], Log | AttemptResult] = {}
 
     @functools.cached_property
     def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings
@@ -121,19 +123,32 @@ class Backend:
 
     def _say(self, hook: bool, name: str, args: tuple[object, ...]) -> None:
         # A backend says the same few things again and again (the same manager, timer and
-        # error): each `Log` is made once and emitted again, up to a bound.
+        # error): each `Log` is made once and emitted again, as records and writers key on
+        # the action object (fsm.records.Recorder).
         key = (hook, name, args)
-        log = self._said.get(key)
+        log = self._kept.get(key)
         if log is None:
             s, universe = self.settings, self.host.universe
             if hook:
                 message = messages.backend(s.role, s.type, universe, name, *args)
             else:
                 message = messages.server(universe, name, *args)
-            if len(self._said) >= _SAID_LIMIT:
-                self._said.clear()
-            log = self._said[key] = Log(message)
+            log = self._keep(key, Log(message))
         self.host.emit(log)
+
+    def _attempt_result(self, ok: bool) -> None:
+        n = self.attempt_number
+        result = self._kept.get((n, ok))
+        if result is None:
+            of = self.settings.max_reconnect_tries
+            result = self._keep((n, ok), AttemptResult(self.key, n, of, ok))
+        self.host.emit(result)
+
+    def _keep(self, key: tuple[object, ...], action: _Kept) -> _Kept:
+        if len(self._kept) >= _KEPT_LIMIT:
+            self._kept.clear()
+        self._kept[key] = action
+        return action
 
     def _exits(self) -> bool:
         return BACKEND.guards["exits_on_failure"].holds(self)
@@ -172,8 +187,7 @@ class Backend:
         self.host.emit(Open(self.key, self.instance, self.settings, n, of))
 
     def log_attempt_failed(self, _: Any = None) -> None:
-        n, of = self.attempt_number, self.settings.max_reconnect_tries
-        self.host.emit(AttemptResult(self.key, n, of, ok=False))
+        self._attempt_result(ok=False)
         self._backend_log("DB_RECONNECT_ATTEMPT_FAILED", self.last_error)
 
     def schedule_attempt(self, _: Any = None) -> None:
@@ -192,8 +206,7 @@ class Backend:
             self._backend_log("NO_TLS")
 
     def resume_service(self, _: Any = None) -> None:
-        n, of = self.attempt_number, self.settings.max_reconnect_tries
-        self.host.emit(AttemptResult(self.key, n, of, ok=True))
+        self._attempt_result(ok=True)
         self.host.enable_service(self.key)
         self._server_log("DB_RECONNECT_SUCCEEDED", self.manager_id, self.timer_name)
         # A recovered manager is a new one with its own retry control.

@@ -60,6 +60,7 @@ check_model(SERVER, Server)
 _SERVER_TABLE = compile_graph(SERVER, Server)
 _BACKEND_TABLES = {mode: compile_graph(BACKEND, Backend, mode) for mode in OnFail}
 _AWAITING = BACKEND.awaiting
+_SERVING_NOTICES = {serving: ServingChanged(serving) for serving in (True, False)}
 
 
 class Engine:
@@ -294,4 +295,4 @@ class Engine:
         serving = dest == "serving"
         if serving != self._last_serving:
             self._last_serving = serving
-            self.emit(ServingChanged(serving))
+            self.emit(_SERVING_NOTICES[serving])

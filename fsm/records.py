@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
+from types import MappingProxyType
 from typing import Any, Final
 
 from fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
@@ -55,6 +56,33 @@ _RECORD_DATA: dict[type, tuple[str, Callable[[Any], Mapping[str, Any]]]] = {
 }
 
 
+_KEPT_LIMIT = 1024
+
+
+class Recorder:
+    """Makes the records of a run's notifications, as `record_of` does.
+
+    A server emits the same action objects again and again (a backend keeps the logs and
+    attempt results it emits; there are two serving notices), so the data of each action
+    object is made once, read-only, and shared by its records: a writer keeps what it wrote
+    for that one object (`JsonLines`)."""
+
+    def __init__(self) -> None:
+        self._made: dict[int, tuple[Action, str, Mapping[str, Any]]] = {}
+
+    def record(self, action: Action, t: float) -> Record | None:
+        made = self._made.get(id(action))
+        if made is None or made[0] is not action:  # kept with it: the id is not reused
+            record = record_of(action, t)
+            if record is None:
+                return None
+            if len(self._made) >= _KEPT_LIMIT:
+                self._made.clear()
+            data = MappingProxyType(dict(record.data))
+            made = self._made[id(action)] = (action, record.type, data)
+        return Record(t, made[1], made[2])
+
+
 def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Record:
     data = {"exit_code": exit_code, "serving": serving, "state": state}
     return Record(t, "summary", data)
@@ -62,7 +90,6 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
 
 # Values whose equal instances always have the same JSON text (unlike floats: 0.0 and -0.0).
 _REPEATABLE = frozenset({str, int, bool, type(None)})
-_BODIES_LIMIT = 1024
 
 
 class JsonLines:
@@ -71,18 +98,36 @@ class JsonLines:
     A run repeats itself (the hot path of `dbfsm simulate`): records come in bursts at one
     instant, and a server logs the same few messages and attempts again and again. So the
     text of the last time is kept, and so is the rest of each line whose values are text,
-    integers, booleans or null, under its keys, its values and their types (`1 == True`, yet
-    they are written differently)."""
+    integers, booleans or null: under its data object when that is a read-only view
+    (`Recorder` shares one per action object), else under its keys, its values and their
+    types (`1 == True`, yet they are written differently)."""
 
     def __init__(self) -> None:
         self._t: float | None = None
         self._head = ""
+        self._shared: dict[int, tuple[Mapping[str, Any], str]] = {}
         self._bodies: dict[tuple[object, ...], str] = {}
 
     def line(self, r: Record) -> str:
         if r.t is not self._t:  # records of one instant share its time: the same object
             self._t = r.t
             self._head = f'{{"t": {_seconds(r.t)}, '
+        data = r.data
+        shared = self._shared.get(id(data))
+        if shared is not None and shared[0] is data:  # kept with it: the id is not reused
+            return self._head + shared[1]
+        body = self._body(r)
+        if body is None:  # "t" or "type" among the data: they replace the record's own
+            return json.dumps(r.to_json()) + "\n"
+        if type(data) is MappingProxyType and _REPEATABLE.issuperset(map(type, data.values())):
+            if len(self._shared) >= _KEPT_LIMIT:
+                self._shared.clear()
+            self._shared[id(data)] = (data, body)
+        return self._head + body
+
+    def _body(self, r: Record) -> str | None:
+        """The line after its time; None when the data names "t" or "type" (never in
+        practice)."""
         data = r.data
         values = data.values()
         key: tuple[object, ...] | None
@@ -92,14 +137,14 @@ class JsonLines:
         except TypeError:  # a value that cannot be a key (a list): written every time
             key = body = None
         if body is None:
-            if "t" in data or "type" in data:  # they replace the record's own: never in practice
-                return json.dumps(r.to_json()) + "\n"
+            if "t" in data or "type" in data:
+                return None
             body = json.dumps({"type": r.type, **data})[1:] + "\n"
             if key is not None and _REPEATABLE.issuperset(map(type, values)):
-                if len(self._bodies) >= _BODIES_LIMIT:
+                if len(self._bodies) >= _KEPT_LIMIT:
                     self._bodies.clear()
                 self._bodies[key] = body
-        return self._head + body
+        return body
 
 
 def _seconds(t: float) -> str:

@@ -5,12 +5,15 @@ from __future__ import annotations
 import io
 import json
 
+import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
 from dbfsm import scenario
 from dbfsm.simulate import json_sink, run, text_sink
-from fsm.records import Record, jsonl_line, to_jsonl, to_text
+from fsm import messages
+from fsm.actions import Action, AttemptResult, Close, Exit, Log, Reply, ServingChanged
+from fsm.records import JsonLines, Record, Recorder, jsonl_line, record_of, to_jsonl, to_text
 
 values = st.one_of(
     st.none(),
@@ -53,6 +56,53 @@ def test_lines_written_again_are_what_json_dumps_writes(records: list[Record]) -
     """What one writer keeps for later lines (times, bodies) never stands in for a line
     that differs: 1, 1.0 and True, or 0.0 and -0.0, all look alike to a dictionary."""
     assert to_jsonl(records) == "".join(map(_dumps, records))
+
+
+def test_data_written_again_is_written_as_it_is_now() -> None:
+    """Only a read-only view is written from what was kept under its identity: a dict
+    changed between two lines is written as it is at the second."""
+    data = {"a": 1}
+    record, writer = Record(1.0, "log", data), JsonLines()
+    writer.line(record)
+    data["a"] = 2
+    assert writer.line(record) == _dumps(record)
+
+
+# Actions as a server emits them: some objects again and again, some equal but new objects.
+_STARTED = Log(messages.server(4, "STARTED", "3.0.0"))
+_ACTIONS: list[Action] = [
+    _STARTED,
+    _STARTED,
+    Log(messages.server(4, "STARTED", "3.0.0")),
+    Log(messages.server(6, "STARTED", "3.0.0")),
+    AttemptResult("lease-database", 1, 3, ok=False),
+    AttemptResult("lease-database", 1, 3, ok=True),
+    AttemptResult("lease-database", True, 3, ok=True),  # type: ignore[arg-type]
+    ServingChanged(True),
+    ServingChanged(False),
+    ServingChanged(1),  # type: ignore[arg-type]
+    Reply(7, "config-set", {"result": 0, "text": "done"}),
+    Exit(1),
+    Close("lease-database", 1),
+]
+
+
+@given(st.lists(st.tuples(st.sampled_from(_ACTIONS), st.sampled_from([0.0, 1, 1.5])), max_size=40))
+def test_recorded_actions_are_their_records(notices: list[tuple[Action, float]]) -> None:
+    """A recorder's records are `record_of`'s, whichever objects come again, and write as
+    `json.dumps` writes them."""
+    recorder = Recorder()
+    recorded = [recorder.record(action, t) for action, t in notices]
+    assert recorded == [record_of(action, t) for action, t in notices]
+    kept = [r for r in recorded if r is not None]
+    assert to_jsonl(kept) == "".join(map(_dumps, kept))
+
+
+def test_a_recorded_data_cannot_be_changed() -> None:
+    record = Recorder().record(_STARTED, 0.0)
+    assert record is not None
+    with pytest.raises(TypeError):
+        record.data["text"] = "changed"  # type: ignore[index]
 
 
 SCENARIO = """\
