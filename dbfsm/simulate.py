@@ -26,7 +26,7 @@ from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
-from fsm.records import JsonLines, Record, Recorder, summary, text_line
+from fsm.records import JsonLines, Record, record_of, summary, text_line
 from fsm.settings import Role
 
 # Backend states in which requests use the connection: online (a loss not yet noticed) and
@@ -37,6 +37,14 @@ _CONFIG = Role.CONFIG
 
 
 Sink = Callable[[Record], None]
+
+
+class NoticeSink(Protocol):
+    """A sink that also writes notifications from their actions, without making records of
+    them first (`json_sink`: the hot path of a long simulation)."""
+
+    def __call__(self, record: Record, /) -> None: ...
+    def notice(self, action: Action, t: float, /) -> None: ...
 
 
 class Output(Protocol):
@@ -77,11 +85,11 @@ class Simulation:
             loader=scenario.load_config,
             transitions=self._collect,
         )
-        self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, self._notify)
+        notice = getattr(sink, "notice", None)  # a NoticeSink's
+        self.runtime = VirtualRuntime(self.engine, self.driver, self.clock, notice or self._notify)
         self.records: list[Record] = []
         self.transitions: list[tuple[float, Transitioned]] = []
         self._write: Sink = self.records.append if sink is None else sink
-        self._record = Recorder().record
         self._markers = markers
         self._request_pending = False
         self._poll_pending = False
@@ -140,7 +148,7 @@ class Simulation:
         if type(action) is Transitioned:  # only while collecting: see the engine's
             self.transitions.append((t, action))
             return
-        record = self._record(action, t)
+        record = record_of(action, t)
         if record is not None:
             self._write(record)
 
@@ -254,15 +262,24 @@ def command(args: argparse.Namespace) -> int:
     return 0
 
 
-def json_sink(out: Output) -> Sink:
-    """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
-    write, line = out.write, JsonLines().line
+class _JsonSink:
+    def __init__(self, out: Output) -> None:
+        self._write = out.write
+        self._lines = JsonLines()
 
-    def sink(record: Record) -> None:
+    def __call__(self, record: Record) -> None:
         if record.type != "scenario":
-            write(line(record))
+            self._write(self._lines.line(record))
 
-    return sink
+    def notice(self, action: Action, t: float) -> None:
+        line = self._lines.notice(action, t)
+        if line is not None:
+            self._write(line)
+
+
+def json_sink(out: Output) -> NoticeSink:
+    """Write each record of the JSON schema (scenario markers are not) as a JSON line."""
+    return _JsonSink(out)
 
 
 def text_sink(out: Output) -> Sink:

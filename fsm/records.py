@@ -11,7 +11,6 @@ from __future__ import annotations
 import json
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import Any, Final
 
 from fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
@@ -56,33 +55,6 @@ _RECORD_DATA: dict[type, tuple[str, Callable[[Any], Mapping[str, Any]]]] = {
 }
 
 
-_KEPT_LIMIT = 1024
-
-
-class Recorder:
-    """Makes the records of a run's notifications, as `record_of` does.
-
-    A server emits the same action objects again and again (a backend keeps the logs and
-    attempt results it emits; there are two serving notices), so the data of each action
-    object is made once, read-only, and shared by its records: a writer keeps what it wrote
-    for that one object (`JsonLines`)."""
-
-    def __init__(self) -> None:
-        self._made: dict[int, tuple[Action, str, Mapping[str, Any]]] = {}
-
-    def record(self, action: Action, t: float) -> Record | None:
-        made = self._made.get(id(action))
-        if made is None or made[0] is not action:  # kept with it: the id is not reused
-            record = record_of(action, t)
-            if record is None:
-                return None
-            if len(self._made) >= _KEPT_LIMIT:
-                self._made.clear()
-            data = MappingProxyType(dict(record.data))
-            made = self._made[id(action)] = (action, record.type, data)
-        return Record(t, made[1], made[2])
-
-
 def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Record:
     data = {"exit_code": exit_code, "serving": serving, "state": state}
     return Record(t, "summary", data)
@@ -92,38 +64,58 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
 _REPEATABLE = frozenset({str, int, bool, type(None)})
 
 
+# Notifications whose objects a server emits again and again (a backend keeps the logs and
+# attempt results it emits; there are two serving notices), all of their fields values.
+_KEPT_ACTIONS = frozenset({Log, AttemptResult, ServingChanged, Exit})
+_KEPT_LIMIT = 1024
+
+
 class JsonLines:
     """Writes records as JSON Lines: each line exactly `json.dumps(r.to_json())`.
 
     A run repeats itself (the hot path of `dbfsm simulate`): records come in bursts at one
     instant, and a server logs the same few messages and attempts again and again. So the
     text of the last time is kept, and so is the rest of each line whose values are text,
-    integers, booleans or null: under its data object when that is a read-only view
-    (`Recorder` shares one per action object), else under its keys, its values and their
-    types (`1 == True`, yet they are written differently)."""
+    integers, booleans or null: under its keys, its values and their types (`1 == True`,
+    yet they are written differently), and, written from its action (`notice`), under the
+    action object."""
 
     def __init__(self) -> None:
         self._t: float | None = None
         self._head = ""
-        self._shared: dict[int, tuple[Mapping[str, Any], str]] = {}
         self._bodies: dict[tuple[object, ...], str] = {}
+        self._noticed: dict[int, tuple[Action, str]] = {}
 
     def line(self, r: Record) -> str:
         if r.t is not self._t:  # records of one instant share its time: the same object
-            self._t = r.t
-            self._head = f'{{"t": {_seconds(r.t)}, '
-        data = r.data
-        shared = self._shared.get(id(data))
-        if shared is not None and shared[0] is data:  # kept with it: the id is not reused
-            return self._head + shared[1]
+            self._at(r.t)
         body = self._body(r)
         if body is None:  # "t" or "type" among the data: they replace the record's own
             return json.dumps(r.to_json()) + "\n"
-        if type(data) is MappingProxyType and _REPEATABLE.issuperset(map(type, data.values())):
-            if len(self._shared) >= _KEPT_LIMIT:
-                self._shared.clear()
-            self._shared[id(data)] = (data, body)
         return self._head + body
+
+    def notice(self, action: Action, t: float) -> str | None:
+        """The line of `record_of(action, t)`; None if the action makes no record."""
+        if t is not self._t:
+            self._at(t)
+        noticed = self._noticed.get(id(action))  # kept with its object: no other has its id
+        if noticed is not None:
+            return self._head + noticed[1]
+        record = record_of(action, t)
+        if record is None:
+            return None
+        line = self.line(record)
+        if type(action) in _KEPT_ACTIONS and _REPEATABLE.issuperset(
+            map(type, record.data.values())
+        ):
+            if len(self._noticed) >= _KEPT_LIMIT:
+                self._noticed.clear()
+            self._noticed[id(action)] = (action, line[len(self._head) :])
+        return line
+
+    def _at(self, t: float) -> None:
+        self._t = t
+        self._head = f'{{"t": {_seconds(t)}, '
 
     def _body(self, r: Record) -> str | None:
         """The line after its time; None when the data names "t" or "type" (never in

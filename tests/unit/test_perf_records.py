@@ -5,7 +5,6 @@ from __future__ import annotations
 import io
 import json
 
-import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -13,7 +12,7 @@ from dbfsm import scenario
 from dbfsm.simulate import json_sink, run, text_sink
 from fsm import messages
 from fsm.actions import Action, AttemptResult, Close, Exit, Log, Reply, ServingChanged
-from fsm.records import JsonLines, Record, Recorder, jsonl_line, record_of, to_jsonl, to_text
+from fsm.records import JsonLines, Record, jsonl_line, record_of, to_jsonl, to_text
 
 values = st.one_of(
     st.none(),
@@ -58,16 +57,6 @@ def test_lines_written_again_are_what_json_dumps_writes(records: list[Record]) -
     assert to_jsonl(records) == "".join(map(_dumps, records))
 
 
-def test_data_written_again_is_written_as_it_is_now() -> None:
-    """Only a read-only view is written from what was kept under its identity: a dict
-    changed between two lines is written as it is at the second."""
-    data = {"a": 1}
-    record, writer = Record(1.0, "log", data), JsonLines()
-    writer.line(record)
-    data["a"] = 2
-    assert writer.line(record) == _dumps(record)
-
-
 # Actions as a server emits them: some objects again and again, some equal but new objects.
 _STARTED = Log(messages.server(4, "STARTED", "3.0.0"))
 _ACTIONS: list[Action] = [
@@ -88,21 +77,24 @@ _ACTIONS: list[Action] = [
 
 
 @given(st.lists(st.tuples(st.sampled_from(_ACTIONS), st.sampled_from([0.0, 1, 1.5])), max_size=40))
-def test_recorded_actions_are_their_records(notices: list[tuple[Action, float]]) -> None:
-    """A recorder's records are `record_of`'s, whichever objects come again, and write as
-    `json.dumps` writes them."""
-    recorder = Recorder()
-    recorded = [recorder.record(action, t) for action, t in notices]
-    assert recorded == [record_of(action, t) for action, t in notices]
-    kept = [r for r in recorded if r is not None]
-    assert to_jsonl(kept) == "".join(map(_dumps, kept))
+def test_a_notice_is_written_as_its_record(notices: list[tuple[Action, float]]) -> None:
+    """Lines written from actions are their records' lines, whichever objects come again,
+    and nothing for an action that makes no record."""
+    writer = JsonLines()
+    for action, t in notices:
+        record = record_of(action, t)
+        assert writer.notice(action, t) == (None if record is None else _dumps(record))
 
 
-def test_a_recorded_data_cannot_be_changed() -> None:
-    record = Recorder().record(_STARTED, 0.0)
-    assert record is not None
-    with pytest.raises(TypeError):
-        record.data["text"] = "changed"  # type: ignore[index]
+def test_a_notice_of_a_changed_reply_is_written_as_it_is_now() -> None:
+    """Only actions whose fields are values are written from what was kept for the object:
+    a reply's response is a dict, and may be changed."""
+    reply, writer = Reply(1, "status-get", {"result": 0, "text": "ok"}), JsonLines()
+    writer.notice(reply, 1.0)
+    reply.response["text"] = "changed"
+    assert writer.notice(reply, 1.0) == _dumps(
+        Record(1.0, "command", {"command": "status-get", "result": 0, "text": "changed"})
+    )
 
 
 SCENARIO = """\
