@@ -100,7 +100,7 @@ _PARTS = (
     ("reading the scenario", "dbfsm/scenario.py", "load"),
     ("the engine (every event, guards, effects, actions)", "fsm/engine.py", "handle"),
     ("of which formatting Kea's log texts", "fsm/messages.py", "format"),
-    ("writing JSON lines", "dbfsm/simulate.py", "sink"),
+    ("writing JSON lines", "dbfsm/simulate.py", "notice"),
     ("noticing losses (simulated requests)", "dbfsm/simulate.py", "_notice_losses"),
 )
 

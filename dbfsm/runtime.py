@@ -22,6 +22,8 @@ from fsm.events import Event, Lost, TimerFired
 
 Notify = Callable[[Action, float], None]
 
+_REQUESTS = frozenset({Open, StartTimer, CancelTimer, Close})  # what a runtime carries out
+
 CLOSE_GRACE = 5.0  # seconds a connection's requests may take to finish before it is closed
 
 
@@ -77,10 +79,12 @@ class VirtualRuntime:
         self.execute(self.engine.handle(event))
 
     def execute(self, actions: list[Action]) -> None:
-        now = self.clock.now
+        now, notify = self.clock.now, self.notify
         for action in actions:
             kind = type(action)  # the hot path of a simulation: no structural match here
-            if kind is Open:
+            if kind not in _REQUESTS:  # a notification: most of what the engine says
+                notify(action, now)
+            elif kind is Open:
                 assert isinstance(action, Open)
                 self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
             elif kind is StartTimer:
@@ -89,11 +93,9 @@ class VirtualRuntime:
             elif kind is CancelTimer:
                 assert isinstance(action, CancelTimer)
                 self._timers.pop(action.name, None)
-            elif kind is Close:
+            else:
                 assert isinstance(action, Close)
                 self.driver.close_now(action)
-            else:
-                self.notify(action, now)
 
     def _arm(self, name: str, t: float) -> None:
         armed = self._timers[name] = next(self._order)
