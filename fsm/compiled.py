@@ -1,12 +1,13 @@
-"""The declared graphs compiled into lookup tables, once, at import.
+"""The declared graphs compiled into lookup tables.
 
 `fsm.graph` stays the one source of truth; this module only reshapes it for speed. A table
 maps (state, trigger) to the transitions declared for that pair, in declaration order, each
 with its guards folded into one function and its effects resolved to the model's methods.
-A backend's `on-fail` never changes, so a backend table is compiled per mode: guards that
-depend only on the mode are decided at compile time and transitions impossible in that mode
-are left out. `tests/unit/test_engine_differential.py` runs the same declaration with the
-`transitions` library and checks that both take the same transition in every case.
+A backend's settings never change, `on-fail` included, so a backend table is compiled per
+combination of the guards that depend only on them (`Tables`): those guards are decided at
+compile time and transitions they rule out are left out.
+`tests/unit/test_engine_differential.py` runs the same declaration with the `transitions`
+library and checks that both take the same transition in every case.
 """
 
 from __future__ import annotations
@@ -17,7 +18,6 @@ from dataclasses import dataclass
 from typing import Any
 
 from fsm.graph import Graph, Transition
-from fsm.settings import OnFail
 
 Check = Callable[[Any], bool]
 
@@ -34,6 +34,8 @@ class Step:
 
 
 Table = Mapping[tuple[str, str], tuple[Step, ...]]
+Known = Mapping[str, bool]  # guards whose values are known for every model a table serves
+_NOTHING_KNOWN: Known = {}
 
 
 def _fold(when: tuple[Check, ...], unless: tuple[Check, ...]) -> Check | None:
@@ -55,26 +57,53 @@ def _fold(when: tuple[Check, ...], unless: tuple[Check, ...]) -> Check | None:
     return guard
 
 
-def _step(graph: Graph, index: int, t: Transition, model: type, mode: OnFail | None) -> Step:
-    def dynamic(names: tuple[str, ...]) -> tuple[Check, ...]:
-        # Under a known mode, a guard that depends only on the mode is already decided.
-        keep = (n for n in names if mode is None or graph.guards[n].modes is None)
-        return tuple(graph.guards[n].holds for n in keep)
+def _step(graph: Graph, index: int, t: Transition, model: type, known: Known) -> Step:
+    def unknown(names: tuple[str, ...]) -> tuple[Check, ...]:
+        return tuple(graph.guards[n].holds for n in names if n not in known)
 
     effects = tuple(getattr(model, name) for name in t.effects)
-    return Step(index, t.trigger, t.dest, _fold(dynamic(t.when), dynamic(t.unless)), effects)
+    return Step(index, t.trigger, t.dest, _fold(unknown(t.when), unknown(t.unless)), effects)
 
 
-def compile_graph(graph: Graph, model: type, mode: OnFail | None = None) -> Table:
-    """The table of `graph` for instances of `model`; with `mode`, for backends in it."""
+def _possible(t: Transition, known: Known) -> bool:
+    """Whether `t` can be taken at all where the guards of `known` have those values."""
+    return all(known.get(n, True) for n in t.when) and not any(
+        known.get(n, False) for n in t.unless
+    )
+
+
+def compile_graph(graph: Graph, model: type, known: Known = _NOTHING_KNOWN) -> Table:
+    """The table of `graph` for instances of `model`; with `known`, for those of them for
+    which these guards have these values: those guards are decided here, and transitions
+    they rule out are left out."""
     table: dict[tuple[str, str], list[Step]] = {}
     for index, t in enumerate(graph.transitions):
-        if mode is not None and not graph.possible_in_mode(t, mode):
+        if not _possible(t, known):
             continue
-        step = _step(graph, index, t, model, mode)
+        step = _step(graph, index, t, model, known)
         for source in t.source:
             table.setdefault((source, t.trigger), []).append(step)
     return {key: tuple(steps) for key, steps in table.items()}
+
+
+class Tables:
+    """The tables of a graph for its models, one per combination of the values of its fixed
+    guards (`Guard.fixed`: a backend's settings never change for its life), each compiled
+    when a model first needs it: a few at most."""
+
+    def __init__(self, graph: Graph, model: type) -> None:
+        self.graph = graph
+        self.model = model
+        self._fixed = tuple((name, g.holds) for name, g in graph.guards.items() if g.fixed)
+        self._tables: dict[tuple[bool, ...], Table] = {}
+
+    def for_model(self, model: Any) -> Table:
+        values = tuple(bool(holds(model)) for _, holds in self._fixed)
+        table = self._tables.get(values)
+        if table is None:
+            known = {name: value for (name, _), value in zip(self._fixed, values, strict=True)}
+            table = self._tables[values] = compile_graph(self.graph, self.model, known)
+        return table
 
 
 def select(table: Table, state: str, trigger: str, model: Any) -> Step | None:

@@ -21,12 +21,12 @@ from typing import Any
 from fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
 from fsm.backend import Backend
 from fsm.commands import dispatch
-from fsm.compiled import Table, compile_graph
+from fsm.compiled import Table, Tables
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from fsm.graph import BACKEND, SERVER, Graph
 from fsm.server import Server
-from fsm.settings import OnFail, ServerSettings
+from fsm.settings import ServerSettings
 
 Listener = Callable[[Action], None]
 Loader = Callable[[], ServerSettings]
@@ -57,8 +57,8 @@ def check_model(graph: Graph, model_class: type) -> None:
 check_model(BACKEND, Backend)
 check_model(SERVER, Server)
 
-_SERVER_TABLE = compile_graph(SERVER, Server)
-_BACKEND_TABLES = {mode: compile_graph(BACKEND, Backend, mode) for mode in OnFail}
+_SERVER_TABLES = Tables(SERVER, Server)
+_BACKEND_TABLES = Tables(BACKEND, Backend)
 _AWAITING = BACKEND.awaiting
 _SERVING_NOTICES = {serving: ServingChanged(serving) for serving in (True, False)}
 
@@ -96,7 +96,7 @@ class Engine:
         self.serving = False
         self.exited = False
         self.server = Server(self, settings)
-        self._machines[self.server] = (_SERVER_TABLE, "server")
+        self._machines[self.server] = (_SERVER_TABLES.for_model(self.server), "server")
 
     # -- public API ---------------------------------------------------------------------------
 
@@ -190,8 +190,8 @@ class Engine:
                 listener(action)
 
     def attach(self, backend: Backend) -> None:
-        """Keep the backend's table (its on-fail mode's) and name at hand."""
-        self._machines[backend] = (_BACKEND_TABLES[backend.settings.on_fail], backend.key)
+        """Keep the backend's table (the one for its settings) and name at hand."""
+        self._machines[backend] = (_BACKEND_TABLES.for_model(backend), backend.key)
 
     def detach(self, backend: Backend) -> None:
         self._machines.pop(backend, None)
@@ -254,7 +254,7 @@ class Engine:
         may still name it) is looked up from its settings."""
         machine = self._machines.get(model)
         if machine is None:
-            return _BACKEND_TABLES[model.settings.on_fail], str(model.key)
+            return _BACKEND_TABLES.for_model(model), str(model.key)
         return machine
 
     def _fire(self, model: Any, trigger: str) -> None:

@@ -45,13 +45,16 @@ class State:
 
 @dataclass(frozen=True)
 class Guard:
-    """A named condition. `modes` is set when the guard depends only on `on-fail`: it then
-    holds exactly for those modes, which is how a per-mode view of the graph is cut."""
+    """A named condition. `fixed`: it depends only on a backend's settings, which never
+    change for the backend's life, so it is decided once per backend (`fsm.compiled.Tables`).
+    `modes` is set when it depends only on `on-fail`: it then holds exactly for those modes,
+    which is how a per-mode view of the graph is cut."""
 
     name: str
     label: str  # the documentation's own words, for diagrams
     holds: Callable[[Any], bool]
     modes: frozenset[OnFail] | None = None
+    fixed: bool = False
 
 
 @dataclass(frozen=True)
@@ -111,7 +114,7 @@ class Graph:
 
 
 def _mode_guard(name: str, label: str, modes: frozenset[OnFail]) -> Guard:
-    return Guard(name, label, lambda m: m.settings.on_fail in modes, modes)
+    return Guard(name, label, lambda m: m.settings.on_fail in modes, modes, fixed=True)
 
 
 # --------------------------------------------------------------------------------------------
@@ -138,6 +141,7 @@ _BACKEND_GUARDS = {
             "retries_on_startup",
             "retry-on-startup",
             lambda m: m.settings.retry_on_startup and m.settings.reconnects,
+            fixed=True,
         ),
         Guard("schema_mismatch", "schema version mismatch", lambda m: m.schema_mismatch),
         Guard(
@@ -148,6 +152,7 @@ _BACKEND_GUARDS = {
                 or m.settings.max_reconnect_tries == 0
                 or m.settings.reconnect_wait_time == 0
             ),
+            fixed=True,
         ),
         Guard("retries_left", "retries left", lambda m: m.retries_left > 0),
         Guard(

@@ -17,7 +17,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transitions import MachineError
 
-from fsm.compiled import compile_graph, reference_machine, select
+from fsm.compiled import Tables, reference_machine, select
 from fsm.graph import BACKEND, SERVER, Graph
 from fsm.settings import BackendSettings, DbType, OnFail, Role
 
@@ -50,8 +50,7 @@ def _run(
     taken: list[int] = []
     reference_machine(graph, reference, lambda _event, index: taken.append(index))
     compiled.state = graph.initial
-    mode = inputs["settings"].on_fail if graph is BACKEND else None
-    table = compile_graph(compiled_from or graph, cls, mode)
+    table = Tables(compiled_from or graph, cls).for_model(compiled)
     for trigger, values in steps:
         for model in (reference, compiled):
             for name, value in values.items():

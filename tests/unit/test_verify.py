@@ -26,7 +26,7 @@ from dbfsm.verify import (
 )
 from fsm.actions import Action, Log, Transitioned
 from fsm.backend import Backend
-from fsm.compiled import compile_graph
+from fsm.compiled import Tables
 from fsm.graph import BACKEND, Graph
 from fsm.settings import DbType, OnFail, Role
 
@@ -134,8 +134,7 @@ def break_backends(
     again from the broken pieces (and restored with the monkeypatch)."""
     for name, method in methods.items():
         monkeypatch.setattr(Backend, name, method)
-    tables = {mode: compile_graph(graph, Backend, mode) for mode in OnFail}
-    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", tables)
+    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", Tables(graph, Backend))
 
 
 def _no_effect(self: Backend, event: object = None) -> None:
