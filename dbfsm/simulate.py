@@ -71,8 +71,9 @@ class Result:
 class Simulation:
     """One run of a scenario. Without a `sink` every record and state change is collected
     into the `Result`; with one, each record goes to the sink as it happens and nothing is
-    kept, so a run of any length takes the same memory. Without `markers`, no record is
-    made of the scenario's own events (JSON output leaves them out)."""
+    kept, so a run of any length takes the same memory; a `NoticeSink` is given the
+    notifications as actions, to write without records made of them first. Without `markers`,
+    no record is made of the scenario's own events (JSON output leaves them out)."""
 
     def __init__(self, scenario: Scenario, sink: Sink | None = None, *, markers: bool = True):
         self.scenario = scenario

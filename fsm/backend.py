@@ -123,8 +123,8 @@ class Backend:
 
     def _say(self, hook: bool, name: str, args: tuple[object, ...]) -> None:
         # A backend says the same few things again and again (the same manager, timer and
-        # error): each `Log` is made once and emitted again, as records and writers key on
-        # the action object (fsm.records.Recorder).
+        # error): each `Log` is made once and emitted again, and a writer keeps what it wrote
+        # for the object (fsm.records.JsonLines.notice).
         key = (hook, name, args)
         log = self._kept.get(key)
         if log is None:

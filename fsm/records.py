@@ -104,7 +104,7 @@ class JsonLines:
         record = record_of(action, t)
         if record is None:
             return None
-        line = self.line(record)
+        line = self.line(record)  # their data never names "t" or "type": a head and a body
         if type(action) in _KEPT_ACTIONS and _REPEATABLE.issuperset(
             map(type, record.data.values())
         ):
