@@ -2,7 +2,8 @@
 
 Each `benchmarks/bench_*.py` module is one section. A module with a `report()` function
 returning Markdown is imported and called; any other is run as a script
-(`python -m benchmarks.bench_NAME`) and what it prints is shown as it is. `--only NAME`
+(`python -m benchmarks.bench_NAME`) and what it prints is shown as it is: as Markdown when
+it begins with a "## " heading, else as preformatted text. `--only NAME`
 runs the named modules and prints their sections without rewriting the page.
 """
 
@@ -55,6 +56,8 @@ def section(name: str) -> str:
     )
     status = "" if done.returncode == 0 else f"\n(exit status {done.returncode})\n"
     output = (done.stdout + done.stderr).rstrip()
+    if done.returncode == 0 and output.startswith("## "):  # the script wrote its own Markdown
+        return output + "\n"
     return f"## {name}\n\n`python -m benchmarks.{name}`:\n\n```\n{output}\n```\n{status}"
 
 
