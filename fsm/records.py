@@ -60,9 +60,8 @@ def summary(t: float, exit_code: int | None, serving: bool, state: str) -> Recor
     return Record(t, "summary", data)
 
 
-# Values whose equal instances always have the same JSON text (unlike floats: 0.0 and -0.0).
-_REPEATABLE = frozenset({str, int, bool, type(None)})
-
+# Values that never change: a line written from them stays right for as long as it is kept.
+_UNCHANGING = frozenset({str, int, bool, type(None)})
 
 # Notifications whose objects a server emits again and again (a backend keeps the logs and
 # attempt results it emits; there are two serving notices), all of their fields values.
@@ -74,25 +73,21 @@ class JsonLines:
     """Writes records as JSON Lines: each line exactly `json.dumps(r.to_json())`.
 
     A run repeats itself (the hot path of `dbfsm simulate`): records come in bursts at one
-    instant, and a server logs the same few messages and attempts again and again. So the
-    text of the last time is kept, and so is the rest of each line whose values are text,
-    integers, booleans or null: under its keys, its values and their types (`1 == True`,
-    yet they are written differently), and, written from its action (`notice`), under the
-    action object."""
+    instant, and a server emits the same few action objects again and again. So the text of
+    the last time is kept, and so is the rest of each line written from an action (`notice`)
+    whose values are text, integers, booleans or null, under the action object."""
 
     def __init__(self) -> None:
         self._t: float | None = None
         self._head = ""
-        self._bodies: dict[tuple[object, ...], str] = {}
         self._noticed: dict[int, tuple[Action, str]] = {}
 
     def line(self, r: Record) -> str:
         if r.t is not self._t:  # records of one instant share its time: the same object
             self._at(r.t)
-        body = self._body(r)
-        if body is None:  # "t" or "type" among the data: they replace the record's own
+        if "t" in r.data or "type" in r.data:  # they replace the record's own: never in practice
             return json.dumps(r.to_json()) + "\n"
-        return self._head + body
+        return self._head + json.dumps({"type": r.type, **r.data})[1:] + "\n"
 
     def notice(self, action: Action, t: float) -> str | None:
         """The line of `record_of(action, t)`; None if the action makes no record."""
@@ -104,39 +99,18 @@ class JsonLines:
         record = record_of(action, t)
         if record is None:
             return None
-        line = self.line(record)  # their data never names "t" or "type": a head and a body
-        if type(action) in _KEPT_ACTIONS and _REPEATABLE.issuperset(
+        line = self.line(record)
+        if type(action) in _KEPT_ACTIONS and _UNCHANGING.issuperset(
             map(type, record.data.values())
         ):
             if len(self._noticed) >= _KEPT_LIMIT:
                 self._noticed.clear()
-            self._noticed[id(action)] = (action, line[len(self._head) :])
+            self._noticed[id(action)] = (action, line[len(self._head) :])  # the body
         return line
 
     def _at(self, t: float) -> None:
         self._t = t
         self._head = f'{{"t": {_seconds(t)}, '
-
-    def _body(self, r: Record) -> str | None:
-        """The line after its time; None when the data names "t" or "type" (never in
-        practice)."""
-        data = r.data
-        values = data.values()
-        key: tuple[object, ...] | None
-        try:
-            key = (r.type, *data, *values, *map(type, values))
-            body = self._bodies.get(key)
-        except TypeError:  # a value that cannot be a key (a list): written every time
-            key = body = None
-        if body is None:
-            if "t" in data or "type" in data:
-                return None
-            body = json.dumps({"type": r.type, **data})[1:] + "\n"
-            if key is not None and _REPEATABLE.issuperset(map(type, values)):
-                if len(self._bodies) >= _KEPT_LIMIT:
-                    self._bodies.clear()
-                self._bodies[key] = body
-        return body
 
 
 def _seconds(t: float) -> str:

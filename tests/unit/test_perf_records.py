@@ -52,8 +52,8 @@ repeating = st.lists(st.sampled_from(["a", "b"]), min_size=1, max_size=4).flatma
 
 @given(st.lists(repeating, max_size=30))
 def test_lines_written_again_are_what_json_dumps_writes(records: list[Record]) -> None:
-    """What one writer keeps for later lines (times, bodies) never stands in for a line
-    that differs: 1, 1.0 and True, or 0.0 and -0.0, all look alike to a dictionary."""
+    """What one writer keeps for later lines (the time of the instant) never stands in for
+    a line that differs: 1, 1.0 and True, or 0.0 and -0.0, all look alike to a dictionary."""
     assert to_jsonl(records) == "".join(map(_dumps, records))
 
 
