@@ -48,7 +48,7 @@ from fsm.engine import Engine, UnexpectedEvent
 from fsm.errors import DbfsmError
 from fsm.errors import kind as describe
 from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
-from fsm.graph import GRAPHS
+from fsm.graph import BACKEND, GRAPHS
 from fsm.records import Record, record_of, to_text
 from fsm.rules import RULES
 from fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
@@ -708,9 +708,8 @@ class Branch:
 
 # Where a backend goes when a loss starts a recovery episode (or ends it at once).
 _EPISODES = frozenset({"reconnecting", "fatal", "abandoned"})
-# Backend states in which a request can find the connection broken: in use, or kept broken
-# after its recovery was given up (Kea keeps it when reconnecting is disabled).
-_NOTICEABLE = frozenset({"online", "abandoned"})
+# Backend states in which a request can find the connection broken.
+_NOTICEABLE = BACKEND.used_by_requests
 
 
 def _cause(event: Event) -> str:

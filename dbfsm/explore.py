@@ -32,6 +32,7 @@ from fsm.config import from_document
 from fsm.engine import Engine
 from fsm.errors import DbfsmError
 from fsm.events import Command, Event, TimerFired
+from fsm.graph import BACKEND
 from fsm.settings import DB_CONNECTION_ORIGIN, Role, ServerSettings
 
 Request = Callable[[Mapping[str, Any]], dict[str, Any]]
@@ -89,9 +90,7 @@ _RANKS = {
 }
 
 
-# Backend states whose connection requests use: online, and abandoned (reconnection disabled:
-# Kea keeps the broken connection; after attempts it was replaced, and is not broken).
-_USED = frozenset({"online", "abandoned"})
+_USED = BACKEND.used_by_requests
 
 START = Step("start")
 ANSWER = Step("answer")

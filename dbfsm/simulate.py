@@ -26,13 +26,11 @@ from dbfsm.scenario import Scenario, ScenarioEvent
 from drivers.simulated import SimulatedDriver
 from fsm.actions import Action, Transitioned
 from fsm.engine import Engine
+from fsm.graph import BACKEND
 from fsm.records import JsonLines, Record, record_of, summary, text_line
 from fsm.settings import Role
 
-# Backend states in which requests use the connection: online (a loss not yet noticed) and
-# abandoned (a broken connection kept when reconnection is disabled; after attempts the
-# connection was replaced, so the driver finds nothing broken there).
-_IN_USE = frozenset({"online", "abandoned"})
+_IN_USE = BACKEND.used_by_requests
 _CONFIG = Role.CONFIG
 
 

@@ -36,11 +36,14 @@ ALL_MODES = frozenset(OnFail)
 class State:
     """`awaits_driver`: the machine has asked the driver to open a connection and waits for
     its answer. Kea opens synchronously, so nothing else it has posted runs meanwhile; the
-    engine holds its posted work (`Graph.awaiting`) for as long as a machine is here."""
+    engine holds its posted work (`Graph.awaiting`) for as long as a machine is here.
+    `requests_use`: requests go to the backend's connection here, so a request is what finds
+    it broken (`Graph.used_by_requests`)."""
 
     name: str
     meaning: str
     awaits_driver: bool = False
+    requests_use: bool = False
 
 
 @dataclass(frozen=True)
@@ -88,6 +91,10 @@ class Graph:
         return frozenset(s.name for s in self.states if s.awaits_driver)
 
     @property
+    def used_by_requests(self) -> frozenset[str]:
+        return frozenset(s.name for s in self.states if s.requests_use)
+
+    @property
     def triggers(self) -> tuple[str, ...]:
         return tuple(dict.fromkeys(t.trigger for t in self.transitions))
 
@@ -124,12 +131,14 @@ def _mode_guard(name: str, label: str, modes: frozenset[OnFail]) -> Guard:
 _BACKEND_STATES = (
     State("configured", "named by the configuration, not yet opened"),
     State("connecting", "being opened while a configuration is applied", awaits_driver=True),
-    State("online", "connected and in use"),
+    State("online", "connected and in use", requests_use=True),
     State("retry_pending", "could not be opened; recovery starts once the configuration is in"),
     State("unreachable", "could not be opened and is not retried: the configuration fails"),
     State("reconnecting", "a reconnect attempt is in flight", awaits_driver=True),
     State("waiting", "waiting reconnect-wait-time before the next attempt"),
-    State("abandoned", "no further retries until the next reconfiguration"),
+    # Kea keeps the broken connection when reconnecting is disabled, and requests still use
+    # it; after attempts ran out it was replaced, so they find nothing broken there.
+    State("abandoned", "no further retries until the next reconfiguration", requests_use=True),
     State("fatal", "cannot be recovered under an exit mode: the server exits"),
     State("closed", "disconnected by a reconfiguration or shutdown"),
 )
