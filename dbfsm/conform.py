@@ -147,7 +147,7 @@ def _details(record: Record) -> tuple[object, ...]:
     for suffix, pattern in _COMPARED_TEXT.items():
         found = pattern.search(str(d["text"])) if message_id.endswith(suffix) else None
         if found:
-            return tuple(g if _integer(g) is None else _integer(g) for g in found.groups())
+            return tuple(map(_number_or_text, found.groups()))
     return ()
 
 
@@ -258,6 +258,11 @@ def _integer(digits: str) -> int | None:
     """A number a message's text states; None past any count a run can reach (and past
     what Python converts from text)."""
     return int(digits) if digits.isdigit() and len(digits) <= 18 else None
+
+
+def _number_or_text(text: str) -> int | str:
+    number = _integer(text)
+    return text if number is None else number
 
 
 def _read_jsonl(text: str, name: str, settings: ServerSettings) -> Trace:

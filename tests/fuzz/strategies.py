@@ -5,6 +5,7 @@ control characters, an unknown key), or anything at all."""
 from __future__ import annotations
 
 import copy
+import json
 from typing import Any
 
 from hypothesis import strategies as st
@@ -119,3 +120,12 @@ def damaged(draw: st.DrawFn, template: Any) -> Any:
             else:
                 parent[path[-1]] = draw(values)
     return document
+
+
+def json_text(document: Any) -> str | None:
+    """`document` as JSON text; None when it holds an integer longer than Python converts to
+    text (no file can hold it)."""
+    try:
+        return json.dumps(document)
+    except ValueError:
+        return None

@@ -23,7 +23,7 @@ from fsm.errors import ConfigError
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH
-from .strategies import damaged, values
+from .strategies import damaged, json_text, values
 
 CORPUS = Path(__file__).parents[1] / "data" / "fuzz" / "config"
 SEEDS = sorted(CORPUS.glob("*.json"))
@@ -150,9 +150,8 @@ def test_damaged_documents_from_text_and_as_documents(document: Any) -> None:
     result = hostile.survive("config document", "damaged", lambda: config.from_document(document))
     if result.error is None:  # what check says of it, from simulated outages, in bounded time
         hostile.survive("check report", "damaged", lambda: report(config.from_document(document)))
-    try:
-        text = json.dumps(document)
-    except ValueError:  # an integer longer than Python converts to text: no file can hold it
+    text = json_text(document)
+    if text is None:
         return
     hostile.survive("config text", "damaged", lambda: config.parse_text(text, "kea.json"))
 
