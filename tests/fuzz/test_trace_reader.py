@@ -23,7 +23,7 @@ from fsm.records import Record, to_jsonl
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH
-from .strategies import damaged
+from .strategies import damaged, json_text
 
 CORPUS = Path(__file__).parents[1] / "data" / "fuzz" / "trace"
 # Each trace with the configuration of the run it records (the broken ones: any).
@@ -190,10 +190,10 @@ def test_damaged_records(document: Any) -> None:
     """Records with wrong types, missing fields, huge and non-finite numbers anywhere."""
     records = document.get("records") if isinstance(document, dict) else None
     lines = records if isinstance(records, list) else [document]
-    try:
-        text = "\n".join(json.dumps(line) for line in lines)
-    except ValueError:  # an integer longer than Python converts to text
+    texts = [json_text(line) for line in lines]
+    if None in texts:
         return
+    text = "\n".join(map(str, texts))
     settings = config.load_file(CORPUS / "stop-retry-exit.json")
 
     def check() -> None:
