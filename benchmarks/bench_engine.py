@@ -16,10 +16,10 @@ from collections.abc import Callable
 from typing import Any
 
 from benchmarks.measure import Figure, bare_trigger, interleaved, progress, table
-from fsm.actions import Action, Open, StartTimer, Transitioned
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.events import Lost, Opened, OpenFailed, TimerFired
+from dbfsm.fsm.actions import Action, Open, StartTimer, Transitioned
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Lost, Opened, OpenFailed, TimerFired
 
 LEASE = "lease-database"
 

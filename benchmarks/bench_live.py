@@ -34,9 +34,9 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))  # the repository's tests/
 
-from dbfsm.run import LiveRun
-from fsm import config
-from fsm.records import Record
+from dbfsm.fsm import config
+from dbfsm.fsm.records import Record
+from dbfsm.live.run import LiveRun
 from tests.integration.proxy import FaultProxy
 from tests.integration.servers import PrivateMariaDB, PrivatePostgres, PrivateServer
 

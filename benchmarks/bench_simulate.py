@@ -24,8 +24,9 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.measure import Figure, peak_bytes, progress, table, timed
-from dbfsm import cli, scenario
-from dbfsm.simulate import json_sink, run, text_sink
+from dbfsm import cli
+from dbfsm.simulation import scenario
+from dbfsm.simulation.simulate import json_sink, run, text_sink
 
 DAY = 86_400.0
 KEYS = ("lease-database", "hosts-databases[0]", "hosts-databases[1]")

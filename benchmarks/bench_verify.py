@@ -17,9 +17,9 @@ import sys
 import time
 from dataclasses import replace
 
-from dbfsm.verify import Bound, Report, document, run
-from fsm.config import from_document
-from fsm.engine import Engine
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.validation.verify import Bound, Report, document, run
 
 LADDER = (
     ("three backends", Bound(backends=3)),

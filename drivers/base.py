@@ -10,8 +10,8 @@ from __future__ import annotations
 
 from typing import Protocol
 
-from fsm.actions import Close, Open
-from fsm.events import Lost, Opened, OpenFailed
+from dbfsm.fsm.actions import Close, Open
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
 
 
 class Driver(Protocol):

@@ -27,14 +27,14 @@ import logging
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from drivers import schema
-from drivers.mysql import MySQLSession
-from drivers.postgresql import PostgreSQLSession
-from drivers.session import OpenError, QueryFailed, Session, SessionLost
-from fsm import messages
-from fsm.actions import Close, Open
-from fsm.events import Lost, Opened, OpenFailed
-from fsm.settings import BackendSettings, DbType, Role
+from dbfsm.drivers import schema
+from dbfsm.drivers.mysql import MySQLSession
+from dbfsm.drivers.postgresql import PostgreSQLSession
+from dbfsm.drivers.session import OpenError, QueryFailed, Session, SessionLost
+from dbfsm.fsm import messages
+from dbfsm.fsm.actions import Close, Open
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
+from dbfsm.fsm.settings import BackendSettings, DbType, Role
 
 log = logging.getLogger("dbfsm.drivers")
 

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 import pymysql
 import pymysql.connections
 
-from drivers import tls
-from drivers.passwords import password, redact
-from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+from dbfsm.drivers import tls
+from dbfsm.drivers.passwords import password, redact
+from dbfsm.drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
     name="MySQL",

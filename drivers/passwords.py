@@ -13,7 +13,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from drivers.session import OpenError
+from dbfsm.drivers.session import OpenError
 
 MASK = "*****"
 

@@ -28,9 +28,9 @@ from typing import Any, TypeVar
 
 import psycopg
 
-from drivers import tls
-from drivers.passwords import first_line, password
-from drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+from dbfsm.drivers import tls
+from dbfsm.drivers.passwords import first_line, password
+from dbfsm.drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
 
 DIALECT = Dialect(
     name="PostgreSQL",

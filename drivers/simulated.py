@@ -11,11 +11,11 @@ from __future__ import annotations
 import copy
 from dataclasses import dataclass, field
 
-from drivers import schema
-from drivers.tls import mysql_tls_configured
-from fsm.actions import Close, Open
-from fsm.events import Lost, Opened, OpenFailed
-from fsm.settings import DbType
+from dbfsm.drivers import schema
+from dbfsm.drivers.tls import mysql_tls_configured
+from dbfsm.fsm.actions import Close, Open
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
+from dbfsm.fsm.settings import DbType
 
 _DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}

@@ -20,7 +20,7 @@ from collections.abc import Iterator, Mapping
 from pathlib import Path
 from typing import Any
 
-from drivers.session import OpenError
+from dbfsm.drivers.session import OpenError
 
 MYSQL_TLS_KEYS = ("trust-anchor", "cert-file", "key-file", "cipher-list")
 POSTGRESQL_TLS_KEYS = ("ssl-mode", "trust-anchor", "cert-file", "key-file")

@@ -12,11 +12,12 @@ every step.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fsm.messages import LogMessage
-from fsm.settings import BackendSettings
+from dbfsm.fsm.messages import LogMessage
+from dbfsm.fsm.settings import BackendSettings
 
 
 @dataclass(slots=True, unsafe_hash=True)
@@ -110,3 +111,6 @@ Action = (
     | Transitioned
     | Stayed
 )
+
+# What a runtime calls with each notification the engine emits and the time it was emitted.
+Notify = Callable[[Action, float], None]

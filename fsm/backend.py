@@ -9,10 +9,10 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from fsm import messages
-from fsm.actions import Action, AttemptResult, Close, Log, Open
-from fsm.graph import BACKEND
-from fsm.settings import (
+from dbfsm.fsm import messages
+from dbfsm.fsm.actions import Action, AttemptResult, Close, Log, Open
+from dbfsm.fsm.graph import BACKEND
+from dbfsm.fsm.settings import (
     DB_CONNECTION_ORIGIN,
     STARTUP_MANAGER_ID,
     BackendSettings,
@@ -21,7 +21,7 @@ from fsm.settings import (
 )
 
 if TYPE_CHECKING:
-    from fsm.messages import LogMessage
+    from dbfsm.fsm.messages import LogMessage
 
 _MANAGER_NAMES = {
     (Role.LEASE, DbType.MYSQL): "MySqlLeaseMgr",

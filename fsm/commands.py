@@ -11,17 +11,17 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
-from fsm import __version__, messages
-from fsm.actions import Log
-from fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
-from fsm.config import check_json_data, from_document, json_path, redact
-from fsm.errors import ConfigError
-from fsm.events import Command
-from fsm.server import PendingReply
-from fsm.settings import DB_CONNECTION_ORIGIN, USER_COMMAND_ORIGIN, ServerSettings
+from dbfsm.fsm import __version__, messages
+from dbfsm.fsm.actions import Log
+from dbfsm.fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
+from dbfsm.fsm.config import check_json_data, from_document, json_path, redact
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.events import Command
+from dbfsm.fsm.server import PendingReply
+from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, USER_COMMAND_ORIGIN, ServerSettings
 
 if TYPE_CHECKING:
-    from fsm.engine import Engine
+    from dbfsm.fsm.engine import Engine
 
 _PROCESSING = "Error during command processing: "
 

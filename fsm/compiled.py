@@ -17,7 +17,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fsm.graph import Graph, Transition
+from dbfsm.fsm.graph import Graph, Transition
 
 Check = Callable[[Any], bool]
 

@@ -21,10 +21,10 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import Any
 
-from fsm import jsonc
-from fsm.errors import ConfigError, shown
-from fsm.jsonc import Path
-from fsm.settings import BackendSettings, DbType, OnFail, Role, ServerSettings
+from dbfsm.fsm import jsonc
+from dbfsm.fsm.errors import ConfigError, shown
+from dbfsm.fsm.jsonc import Path
+from dbfsm.fsm.settings import BackendSettings, DbType, OnFail, Role, ServerSettings
 
 __all__ = [
     "PARAMETERS",

@@ -18,15 +18,15 @@ from collections import deque
 from collections.abc import Callable
 from typing import Any
 
-from fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
-from fsm.backend import Backend
-from fsm.commands import dispatch
-from fsm.compiled import Table, Tables
-from fsm.errors import DbfsmError
-from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
-from fsm.graph import BACKEND, SERVER, Graph
-from fsm.server import Server
-from fsm.settings import ServerSettings
+from dbfsm.fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.commands import dispatch
+from dbfsm.fsm.compiled import Table, Tables
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
+from dbfsm.fsm.graph import BACKEND, SERVER, Graph
+from dbfsm.fsm.server import Server
+from dbfsm.fsm.settings import ServerSettings
 
 Listener = Callable[[Action], None]
 Loader = Callable[[], ServerSettings]

@@ -26,8 +26,8 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from fsm.rules import RULES
-from fsm.settings import OnFail
+from dbfsm.fsm.rules import RULES
+from dbfsm.fsm.settings import OnFail
 
 ALL_MODES = frozenset(OnFail)
 

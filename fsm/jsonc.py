@@ -20,7 +20,7 @@ import math
 import re
 from dataclasses import dataclass, field
 
-from fsm.errors import ConfigError
+from dbfsm.fsm.errors import ConfigError
 
 JsonValue = dict[str, "JsonValue"] | list["JsonValue"] | str | int | float | bool | None
 Path = tuple[str | int, ...]

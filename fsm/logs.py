@@ -10,8 +10,8 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 
-from fsm.actions import Action, Log
-from fsm.engine import Engine
+from dbfsm.fsm.actions import Action, Log
+from dbfsm.fsm.engine import Engine
 
 _COMPONENTS = (
     ("DHCP4_", "dhcp4"),

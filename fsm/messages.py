@@ -51,7 +51,7 @@ from enum import StrEnum
 from types import MappingProxyType
 from typing import Final
 
-from fsm.settings import DbType, Role
+from dbfsm.fsm.settings import DbType, Role
 
 __all__ = [
     "KEA_RELEASE",

@@ -13,8 +13,8 @@ from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import Any, Final
 
-from fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
-from fsm.messages import LogMessage
+from dbfsm.fsm.actions import Action, AttemptResult, Exit, Log, Reply, ServingChanged
+from dbfsm.fsm.messages import LogMessage
 
 
 @dataclass(slots=True, unsafe_hash=True)

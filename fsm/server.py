@@ -11,12 +11,12 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from fsm import messages
-from fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
-from fsm.answers import answer, config_hash
-from fsm.backend import Backend
-from fsm.graph import BACKEND, SERVER
-from fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
+from dbfsm.fsm import messages
+from dbfsm.fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
+from dbfsm.fsm.answers import answer, config_hash
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.graph import BACKEND, SERVER
+from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, ServerSettings
 
 
 class Machinery(Protocol):

@@ -17,9 +17,9 @@ from typing import Any
 
 import pytest
 
-from dbfsm import scenario, simulate
-from fsm.actions import Reply
-from fsm.records import Record
+from dbfsm.fsm.actions import Reply
+from dbfsm.fsm.records import Record
+from dbfsm.simulation import scenario, simulate
 
 
 @dataclass(frozen=True)

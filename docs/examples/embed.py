@@ -1,12 +1,12 @@
 import asyncio
 import logging
 
-from dbfsm.runtime import AsyncioRuntime
-from drivers.live import LiveDriver
-from fsm.actions import Transitioned
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.logs import forward
+from dbfsm.drivers.live import LiveDriver
+from dbfsm.fsm.actions import Transitioned
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.logs import forward
+from dbfsm.live.runtime import AsyncioRuntime
 
 # The local PostgreSQL (dbfsm creates its small schema in an empty database).
 DATABASE = {

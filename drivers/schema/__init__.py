@@ -12,7 +12,7 @@ from __future__ import annotations
 from importlib import resources
 from typing import Final
 
-from drivers.session import Dialect, Session
+from dbfsm.drivers.session import Dialect, Session
 
 Version = tuple[int, int]
 

@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbfsm import cli
-from fsm.errors import DbfsmError
+from dbfsm.fsm.errors import DbfsmError
 
 # Seconds one input may take: generous for a loaded two-core machine (a million YAML values
 # take about 7 s there); a hang, an alias bomb expanded or a quadratic

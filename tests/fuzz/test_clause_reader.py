@@ -13,9 +13,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm import clauses, spec
-from fsm import config
-from fsm.errors import ConfigError
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.validation import clauses, spec
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH

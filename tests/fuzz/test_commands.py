@@ -15,12 +15,12 @@ from typing import Any
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbfsm.runtime import VirtualClock, VirtualRuntime
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, Reply
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.errors import DbfsmError
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, Reply
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 from . import hostile
 from .profiles import FUZZ

@@ -17,9 +17,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm.check import report
-from fsm import config, jsonc
-from fsm.errors import ConfigError
+from dbfsm.fsm import config, jsonc
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.simulation.check import report
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH

@@ -15,9 +15,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import command as control_client
-from fsm import config
-from fsm.errors import DbfsmError
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.live import command as control_client
 
 from . import hostile
 
@@ -39,7 +39,7 @@ def reached(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reached]:
     calls = Reached()
 
     async def connect(settings: object) -> object:
-        from drivers.session import OpenError
+        from dbfsm.drivers.session import OpenError
 
         calls.append("database")
         raise OpenError("not connected: this test connects nowhere")
@@ -48,8 +48,8 @@ def reached(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reached]:
         calls.append("socket")
         raise OSError("not connected: this test connects nowhere")
 
-    monkeypatch.setattr("drivers.live.connect", connect)
-    monkeypatch.setattr("dbfsm.dbadmin.connect", connect)
+    monkeypatch.setattr("dbfsm.drivers.live.connect", connect)
+    monkeypatch.setattr("dbfsm.admin.database.connect", connect)
     monkeypatch.setattr(control_client, "ask", ask)
     monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
     yield calls

@@ -12,9 +12,9 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm import scenario, simulate
-from fsm import config
-from fsm.errors import ConfigError
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.simulation import scenario, simulate
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH

@@ -16,10 +16,10 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm import conform
-from fsm import config
-from fsm.errors import DbfsmError
-from fsm.records import Record, to_jsonl
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.records import Record, to_jsonl
+from dbfsm.validation import conform
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH

@@ -7,9 +7,9 @@ from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import Any
 
-from fsm import config
-from fsm.actions import Open
-from fsm.settings import BackendSettings
+from dbfsm.fsm import config
+from dbfsm.fsm.actions import Open
+from dbfsm.fsm.settings import BackendSettings
 
 LEASE = "lease-database"
 

@@ -10,9 +10,9 @@ from typing import Any
 
 import pytest
 
-from drivers import schema
-from drivers.live import connect
-from fsm import config
+from dbfsm.drivers import schema
+from dbfsm.drivers.live import connect
+from dbfsm.fsm import config
 from tests.cli import invoke
 from tests.integration.servers import PrivateServer, free_port
 

@@ -10,13 +10,13 @@ from typing import Any
 
 import pytest
 
-from dbfsm.runtime import AsyncioRuntime
-from drivers.live import LiveDriver
-from drivers.session import QueryFailed
-from fsm import config
-from fsm.actions import Action, Close, Log
-from fsm.engine import Engine
-from fsm.events import Lost, Opened, OpenFailed
+from dbfsm.drivers.live import LiveDriver
+from dbfsm.drivers.session import QueryFailed
+from dbfsm.fsm import config
+from dbfsm.fsm.actions import Action, Close, Log
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
+from dbfsm.live.runtime import AsyncioRuntime
 from tests.integration.servers import PrivateServer
 from tests.integration.support import LEASE, open_request
 

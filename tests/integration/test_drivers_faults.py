@@ -18,9 +18,9 @@ from typing import Any
 
 import pytest
 
-from drivers.live import LiveDriver
-from drivers.session import QueryFailed
-from fsm.events import Lost, Opened, OpenFailed
+from dbfsm.drivers.live import LiveDriver
+from dbfsm.drivers.session import QueryFailed
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
 from tests.integration.proxy import FaultProxy
 from tests.integration.servers import PrivateServer
 from tests.integration.support import LEASE, open_request

@@ -20,11 +20,11 @@ from typing import Any
 
 import pytest
 
-from dbfsm.command import ask
-from dbfsm.control import RECEIVE_TIMEOUT
-from dbfsm.run import LiveRun
-from fsm.config import from_document
-from fsm.records import Record
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.records import Record
+from dbfsm.live.command import ask
+from dbfsm.live.control import RECEIVE_TIMEOUT
+from dbfsm.live.run import LiveRun
 from tests.control_load import check, run_load
 from tests.integration.servers import PrivateMariaDB, PrivatePostgres, free_port
 

@@ -9,9 +9,9 @@ from typing import Any
 
 import pytest
 
-from drivers import schema
-from drivers.live import LiveDriver, connect
-from fsm.events import Opened, OpenFailed
+from dbfsm.drivers import schema
+from dbfsm.drivers.live import LiveDriver, connect
+from dbfsm.fsm.events import Opened, OpenFailed
 from tests.integration.servers import PrivateServer
 from tests.integration.support import LEASE, backend, open_request
 

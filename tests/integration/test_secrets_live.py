@@ -15,9 +15,9 @@ from typing import Any
 import pytest
 
 from dbfsm.cli import main
-from drivers.live import connect
-from drivers.session import DriverError
-from fsm import config
+from dbfsm.drivers.live import connect
+from dbfsm.drivers.session import DriverError
+from dbfsm.fsm import config
 from tests.integration.servers import PrivateServer
 
 _names = itertools.count()

@@ -32,10 +32,10 @@ from typing import Any
 
 import pytest
 
-from dbfsm.run import LiveRun
-from drivers.live import LiveDriver
-from fsm import config
-from fsm.records import Record
+from dbfsm.drivers.live import LiveDriver
+from dbfsm.fsm import config
+from dbfsm.fsm.records import Record
+from dbfsm.live.run import LiveRun
 
 SECONDS = float(os.environ.get("DBFSM_SOAK_SECONDS", "30"))
 FAULT_EVERY = 3.0  # seconds between faults

@@ -14,12 +14,12 @@ from typing import Any
 
 import pytest
 
-from dbfsm.runtime import AsyncioRuntime
-from drivers.live import LiveDriver
-from fsm import config
-from fsm.actions import Action, Log
-from fsm.engine import Engine
-from fsm.events import Opened, OpenFailed
+from dbfsm.drivers.live import LiveDriver
+from dbfsm.fsm import config
+from dbfsm.fsm.actions import Action, Log
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Opened, OpenFailed
+from dbfsm.live.runtime import AsyncioRuntime
 from tests.integration.certs import Pki
 from tests.integration.servers import USER, PrivateMariaDB, PrivatePostgres
 from tests.integration.support import LEASE, open_request

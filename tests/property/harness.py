@@ -1,8 +1,8 @@
 """A test runtime: one engine, a simulated driver, a virtual clock, every action recorded.
 
-Unlike `dbfsm.runtime.VirtualRuntime`, driver answers are not automatic: each `Open` waits in
-`pending` until the test answers it (`answer`, `settle`), so that answers can come late,
-out of order, after a reconfiguration (stale) or fail transiently. Time is kept in integer
+Unlike `dbfsm.simulation.virtual.VirtualRuntime`, driver answers are not automatic: each
+`Open` waits in `pending` until the test answers it (`answer`, `settle`), so that answers can
+come late, out of order, after a reconfiguration (stale) or fail transiently. Time is kept in integer
 milliseconds so that the reconnect loop's spacing can be checked exactly; the engine sees
 seconds. Timers fire only when the test advances time (`fire_next_timer`, `advance`).
 """
@@ -11,12 +11,12 @@ from __future__ import annotations
 
 from collections.abc import Callable
 
-from dbfsm.invariants import Observer, Stamped
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, CancelTimer, Close, Open, StartTimer
-from fsm.engine import Engine
-from fsm.events import Command, Event, OpenFailed, TimerFired
-from fsm.settings import ServerSettings
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, StartTimer
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Command, Event, OpenFailed, TimerFired
+from dbfsm.fsm.settings import ServerSettings
+from dbfsm.validation.invariants import Observer, Stamped
 
 
 class Harness:

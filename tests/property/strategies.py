@@ -13,8 +13,8 @@ from typing import Any
 
 from hypothesis import strategies as st
 
-from dbfsm.invariants import PASSWORD_MARK
-from fsm.settings import OnFail
+from dbfsm.fsm.settings import OnFail
+from dbfsm.validation.invariants import PASSWORD_MARK
 
 ON_FAIL = tuple(mode.value for mode in OnFail)
 WAIT_TIMES = (0, 100, 1000, 2500)  # reconnect-wait-time, milliseconds

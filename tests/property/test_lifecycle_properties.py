@@ -32,12 +32,12 @@ from hypothesis.stateful import (
     rule,
 )
 
-from dbfsm.invariants import EXIT_MODES, LifecycleChecker
-from fsm.actions import Action, Log, Open, Reply, ServingChanged
-from fsm.config import from_document, parse_text
-from fsm.errors import ConfigError
-from fsm.events import Lost, Opened, TimerFired
-from fsm.settings import DB_CONNECTION_ORIGIN, OnFail, ServerSettings
+from dbfsm.fsm.actions import Action, Log, Open, Reply, ServingChanged
+from dbfsm.fsm.config import from_document, parse_text
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.events import Lost, Opened, TimerFired
+from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, OnFail, ServerSettings
+from dbfsm.validation.invariants import EXIT_MODES, LifecycleChecker
 
 from .harness import Harness
 from .profiles import STATEFUL, focused

@@ -15,11 +15,11 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import docs
-from dbfsm.diagram import render
-from dbfsm.render import TAKEN_MARK, edge_label, self_loops, to_dot, to_image, to_mermaid
-from dbfsm.views import VIEWS, Edge, Highlight, View, trace
-from fsm.graph import Graph, Guard, State, Transition
+from dbfsm.docs import generate as docs
+from dbfsm.docs.diagram import render
+from dbfsm.docs.render import TAKEN_MARK, edge_label, self_loops, to_dot, to_image, to_mermaid
+from dbfsm.docs.views import VIEWS, Edge, Highlight, View, trace
+from dbfsm.fsm.graph import Graph, Guard, State, Transition
 
 from .graphviz import render_dot
 from .mermaid import MermaidResult, render_mermaid, render_mermaid_detailed

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.check import report
-from fsm import config
-from fsm.settings import ServerSettings
+from dbfsm.fsm import config
+from dbfsm.fsm.settings import ServerSettings
+from dbfsm.simulation.check import report
 
 CONFIGS = Path(__file__).parents[1] / "data" / "fuzz" / "config"
 MIXED = """{"Dhcp6": {

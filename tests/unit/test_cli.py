@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import scenario, simulate
-from fsm import __version__
-from fsm.records import to_jsonl, to_text
+from dbfsm.fsm import __version__
+from dbfsm.fsm.records import to_jsonl, to_text
+from dbfsm.simulation import scenario, simulate
 from tests.cli import invoke
 
 DEFAULT = str(resources.files("dbfsm") / "examples" / "default.yaml")

@@ -15,13 +15,13 @@ from typing import Any
 
 import pytest
 
-from dbfsm.runtime import VirtualClock, VirtualRuntime
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, Open, Reply
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.errors import ConfigError
-from fsm.settings import ServerSettings
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, Open, Reply
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.settings import ServerSettings
+from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 SECRETS = ("lease-pw", "hosts-pw-0", "hosts-pw-1", "cb-pw")
 COMMANDS = (

@@ -16,9 +16,9 @@ from typing import Any
 
 import pytest
 
-from fsm import config, jsonc
-from fsm.errors import ConfigError, DbfsmError
-from fsm.settings import DbType, OnFail, Role
+from dbfsm.fsm import config, jsonc
+from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.settings import DbType, OnFail, Role
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "kea-examples"
 EXAMPLE_FILES = sorted(EXAMPLES.glob("kea[46]/*.json"))

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import conform as conform_module
 from dbfsm.cli import main
+from dbfsm.validation import conform as conform_module
 
 TRACES = Path(__file__).resolve().parents[1] / "data" / "traces"
 

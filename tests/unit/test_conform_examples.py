@@ -14,9 +14,10 @@ from pathlib import Path
 import pytest
 from test_simulate_json import INLINE
 
-from dbfsm import conform, scenario, simulate
-from fsm.config import load_file
-from fsm.records import to_jsonl
+from dbfsm.fsm.config import load_file
+from dbfsm.fsm.records import to_jsonl
+from dbfsm.simulation import scenario, simulate
+from dbfsm.validation import conform
 
 EXAMPLES = sorted(
     p.name for p in (resources.files("dbfsm") / "examples").iterdir() if p.name.endswith(".yaml")

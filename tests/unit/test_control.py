@@ -16,12 +16,13 @@ from typing import Any
 
 import pytest
 
-from dbfsm import cli, control
-from dbfsm import command as control_client
-from dbfsm.control import ControlChannel, JsonFrame, Malformed, socket_name
-from dbfsm.runtime import ServerExited
-from fsm.config import from_document, load_file
-from fsm.errors import ConfigError, DbfsmError
+from dbfsm import cli
+from dbfsm.fsm.config import from_document, load_file
+from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.live import command as control_client
+from dbfsm.live import control
+from dbfsm.live.control import ControlChannel, JsonFrame, Malformed, socket_name
+from dbfsm.live.runtime import ServerExited
 
 COMMAND = b'{"command": "config-set", "arguments": {"a": "} ] \\" {", "b": [1, {"c": []}]}}'
 

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.run import LiveRun
-from drivers.simulated import SimulatedDriver
-from fsm.config import from_document
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.config import from_document
+from dbfsm.live.run import LiveRun
 from tests.control_load import check, run_load
 
 RECEIVE_TIMEOUT = 2.0

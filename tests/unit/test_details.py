@@ -6,11 +6,11 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import scenario
-from fsm import config
-from fsm.backend import access_string
-from fsm.errors import ConfigError
-from fsm.settings import Role
+from dbfsm.fsm import config
+from dbfsm.fsm.backend import access_string
+from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.settings import Role
+from dbfsm.simulation import scenario
 
 
 def test_access_string_is_keas() -> None:

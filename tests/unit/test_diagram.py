@@ -18,10 +18,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import cli, simulate
-from dbfsm import scenario as scenario_module
-from dbfsm.diagram import EXTENSIONS, command, highlight_of, render
-from dbfsm.render import (
+from dbfsm import cli
+from dbfsm.docs.diagram import EXTENSIONS, command, highlight_of, render
+from dbfsm.docs.render import (
     TAKEN_MARK,
     dot_quote,
     edge_label,
@@ -30,10 +29,12 @@ from dbfsm.render import (
     to_dot,
     to_mermaid,
 )
-from dbfsm.views import VIEWS, Edge, Highlight, View, get_view, trace
-from fsm.errors import DbfsmError
-from fsm.graph import BACKEND, GRAPHS, SERVER
-from fsm.settings import OnFail
+from dbfsm.docs.views import VIEWS, Edge, Highlight, View, get_view, trace
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.graph import BACKEND, GRAPHS, SERVER
+from dbfsm.fsm.settings import OnFail
+from dbfsm.simulation import scenario as scenario_module
+from dbfsm.simulation import simulate
 
 EXAMPLES = resources.files("dbfsm") / "examples"
 EXAMPLE_NAMES = sorted(
@@ -207,7 +208,7 @@ def test_dot_quote_escapes_backslashes_and_quotes() -> None:
 
 
 def test_state_names_mermaid_cannot_take_get_safe_ids() -> None:
-    from fsm.graph import Graph, Guard, State, Transition
+    from dbfsm.fsm.graph import Graph, Guard, State, Transition
 
     graph = Graph(
         name="odd",
@@ -256,7 +257,7 @@ def test_render_rejects_unknown_formats() -> None:
 
 _DUMP = """
 import sys
-from dbfsm.diagram import VIEWS, highlight_of, to_dot, to_mermaid
+from dbfsm.docs.diagram import VIEWS, highlight_of, to_dot, to_mermaid
 h = highlight_of(sys.argv[1])
 for v in VIEWS.values():
     for x in (None, h):

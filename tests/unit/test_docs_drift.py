@@ -11,10 +11,10 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import docs
-from dbfsm.render import to_mermaid
-from dbfsm.views import VIEWS
-from fsm.rules import RULES
+from dbfsm.docs import generate as docs
+from dbfsm.docs.render import to_mermaid
+from dbfsm.docs.views import VIEWS
+from dbfsm.fsm.rules import RULES
 
 DOCS = Path(__file__).resolve().parents[2] / "docs"
 

@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from dbfsm import documents
-from fsm.errors import ConfigError
+from dbfsm.files import documents
+from dbfsm.fsm.errors import ConfigError
 
 DATA = {
     "config": {"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea", "port": 3306}}},

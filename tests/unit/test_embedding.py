@@ -9,12 +9,12 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.runtime import AsyncioRuntime
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, Exit, Log, Transitioned
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.logs import forward
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, Exit, Log, Transitioned
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.logs import forward
+from dbfsm.live.runtime import AsyncioRuntime
 
 EXAMPLE = Path(__file__).resolve().parents[2] / "docs" / "examples" / "embed.py"
 

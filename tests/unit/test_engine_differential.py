@@ -17,9 +17,9 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from transitions import MachineError
 
-from fsm.compiled import Tables, reference_machine, select
-from fsm.graph import BACKEND, SERVER, Graph
-from fsm.settings import BackendSettings, DbType, OnFail, Role
+from dbfsm.fsm.compiled import Tables, reference_machine, select
+from dbfsm.fsm.graph import BACKEND, SERVER, Graph
+from dbfsm.fsm.settings import BackendSettings, DbType, OnFail, Role
 
 
 def _model_class(graph: Graph) -> type:

@@ -13,11 +13,11 @@ import textwrap
 from pathlib import Path
 from typing import Any
 
-from dbfsm import scenario, simulate
-from fsm.actions import Action, AttemptResult, Exit, Log, Open
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.events import Lost, Opened, OpenFailed
+from dbfsm.fsm.actions import Action, AttemptResult, Exit, Log, Open
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Lost, Opened, OpenFailed
+from dbfsm.simulation import scenario, simulate
 
 LEASE, HOSTS = "lease-database", "hosts-database"
 

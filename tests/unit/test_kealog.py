@@ -5,8 +5,8 @@ from __future__ import annotations
 
 import pytest
 
-from dbfsm import kealog
-from fsm.errors import DbfsmError
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.validation import kealog
 
 V4 = "[kea-dhcp4.dhcp4/25539.140654118367744]"
 SRV = "[kea-dhcp4.dhcpsrv/25539.140654118367744]"

@@ -11,11 +11,11 @@ import psycopg
 import pymysql
 import pytest
 
-from drivers import mysql, postgresql, schema, tls
-from drivers.passwords import first_line, redact
-from drivers.session import OpenError
-from fsm import config
-from fsm.actions import Open
+from dbfsm.drivers import mysql, postgresql, schema, tls
+from dbfsm.drivers.passwords import first_line, redact
+from dbfsm.drivers.session import OpenError
+from dbfsm.fsm import config
+from dbfsm.fsm.actions import Open
 
 SECRET = "s3cret-Pa55"
 
@@ -161,7 +161,7 @@ def test_mismatch_text_is_keas() -> None:
 
 
 def test_password_file_is_read_and_redacted(tmp_path: Path) -> None:
-    from drivers.passwords import password
+    from dbfsm.drivers.passwords import password
 
     secret_file = tmp_path / "pw"
     secret_file.write_text(f"{SECRET}\n")

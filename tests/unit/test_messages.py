@@ -12,8 +12,8 @@ import re
 
 import pytest
 
-from fsm import messages
-from fsm.messages import (
+from dbfsm.fsm import messages
+from dbfsm.fsm.messages import (
     LogMessage,
     MessageTemplate,
     Severity,
@@ -26,7 +26,7 @@ from fsm.messages import (
     server,
     server_template,
 )
-from fsm.settings import DbType, Role
+from dbfsm.fsm.settings import DbType, Role
 
 DBG, INF, WRN, ERR, FTL = (
     Severity.DEBUG,

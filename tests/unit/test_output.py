@@ -10,8 +10,8 @@ from pathlib import Path
 import pytest
 
 from dbfsm import cli
-from dbfsm.output import write_file
-from fsm.errors import ConfigError
+from dbfsm.files.output import write_file
+from dbfsm.fsm.errors import ConfigError
 
 
 def test_a_regular_file_is_written_and_replaced(tmp_path: Path) -> None:

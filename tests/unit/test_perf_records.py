@@ -8,11 +8,11 @@ import json
 from hypothesis import given
 from hypothesis import strategies as st
 
-from dbfsm import scenario
-from dbfsm.simulate import json_sink, run, text_sink
-from fsm import messages
-from fsm.actions import Action, AttemptResult, Close, Exit, Log, Reply, ServingChanged
-from fsm.records import JsonLines, Record, jsonl_line, record_of, to_jsonl, to_text
+from dbfsm.fsm import messages
+from dbfsm.fsm.actions import Action, AttemptResult, Close, Exit, Log, Reply, ServingChanged
+from dbfsm.fsm.records import JsonLines, Record, jsonl_line, record_of, to_jsonl, to_text
+from dbfsm.simulation import scenario
+from dbfsm.simulation.simulate import json_sink, run, text_sink
 
 values = st.one_of(
     st.none(),

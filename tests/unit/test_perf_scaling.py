@@ -8,7 +8,7 @@ import sys
 from typing import Any
 
 from benchmarks.bench_engine import episode, serving_engine
-from fsm.engine import Engine
+from dbfsm.fsm.engine import Engine
 
 
 def _episode(engine: Engine) -> None:

@@ -19,12 +19,12 @@ from typing import Any, TypeVar
 
 import pytest
 
-from dbfsm import scenario, simulate
-from fsm.actions import Log, Open
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.events import Lost, Opened
-from fsm.rules import RULES
+from dbfsm.fsm.actions import Log, Open
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Lost, Opened
+from dbfsm.fsm.rules import RULES
+from dbfsm.simulation import scenario, simulate
 
 F = TypeVar("F", bound=Callable[..., Any])
 COVERED: set[str] = set()

@@ -18,13 +18,13 @@ from typing import Any
 import pytest
 
 from dbfsm import cli
-from dbfsm.command import ask
-from dbfsm.run import LiveRun, printer
-from dbfsm.simulate import run as simulate
-from drivers.simulated import SimulatedDriver
-from fsm.config import from_document
-from fsm.events import Lost
-from fsm.records import Record, to_text
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.events import Lost
+from dbfsm.fsm.records import Record, to_text
+from dbfsm.live.command import ask
+from dbfsm.live.run import LiveRun, printer
+from dbfsm.simulation.simulate import run as simulate
 
 Body = Callable[[LiveRun], Awaitable[None]]
 
@@ -149,7 +149,7 @@ def test_a_loss_gives_the_simulated_timeline(tmp_path: Path) -> None:
 
 
 def simulate_scenario(text: str) -> list[Record]:
-    from dbfsm import scenario
+    from dbfsm.simulation import scenario
 
     parsed = scenario.parse(textwrap.dedent(text), "<test>", Path("."))
     return list(simulate(parsed).timeline())

@@ -12,9 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm import scenario, simulate
-from dbfsm.scenario import ScenarioEvent, Traffic
-from fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.simulation import scenario, simulate
+from dbfsm.simulation.scenario import ScenarioEvent, Traffic
 
 SOURCE = "scenario.yaml"
 CONFIG = "config: {Dhcp4: {lease-database: {type: mysql, name: kea}}}\n"

@@ -25,12 +25,13 @@ from typing import Any
 
 import pytest
 
-from dbfsm import cli, scenario, simulate
-from drivers.live import connect
-from drivers.session import OpenError
-from fsm import config, logs
-from fsm.errors import DbfsmError
-from fsm.records import to_jsonl
+from dbfsm import cli
+from dbfsm.drivers.live import connect
+from dbfsm.drivers.session import OpenError
+from dbfsm.fsm import config, logs
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.records import to_jsonl
+from dbfsm.simulation import scenario, simulate
 
 PASSWORD = "pw-Kea-5ecret-7f3a"
 FILE_SECRET = "pwfile-c0ntent-91be"

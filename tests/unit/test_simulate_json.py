@@ -19,9 +19,9 @@ from typing import Any
 
 import pytest
 
-from dbfsm import scenario, simulate
-from fsm.graph import SERVER
-from fsm.records import to_jsonl
+from dbfsm.fsm.graph import SERVER
+from dbfsm.fsm.records import to_jsonl
+from dbfsm.simulation import scenario, simulate
 
 FIELDS = {
     "log": {"id", "severity", "text"},

@@ -11,16 +11,16 @@ from pathlib import Path
 
 import pytest
 
-import fsm.engine
-from dbfsm import clauses, spec
-from fsm.actions import Stayed
-from fsm.backend import Backend
-from fsm.compiled import Tables
-from fsm.config import parse_text
-from fsm.engine import Engine
-from fsm.graph import GRAPHS
-from fsm.records import Record
-from fsm.rules import RULES
+import dbfsm.fsm.engine
+from dbfsm.fsm.actions import Stayed
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.compiled import Tables
+from dbfsm.fsm.config import parse_text
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.graph import GRAPHS
+from dbfsm.fsm.records import Record
+from dbfsm.fsm.rules import RULES
+from dbfsm.validation import clauses, spec
 from tests.cli import invoke
 
 SPECS = Path(__file__).resolve().parents[2] / "specs"
@@ -421,7 +421,7 @@ def test_readme_failure_report_is_what_a_broken_guard_gives(capsys, monkeypatch)
     graph = GRAPHS["backend"]
     guard = replace(graph.guards["retries_left"], holds=lambda m: m.retries_left > 1)
     broken = replace(graph, guards={**graph.guards, "retries_left": guard})
-    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", Tables(broken, Backend))
+    monkeypatch.setattr(dbfsm.fsm.engine, "_BACKEND_TABLES", Tables(broken, Backend))
     monkeypatch.chdir(SPECS.parent)
     code, out, _ = invoke(capsys, "spec", "run", "specs/normal-operation.yaml")
     assert code == 1

@@ -12,12 +12,12 @@ from typing import Any
 
 import pytest
 
-from dbfsm.runtime import VirtualClock, VirtualRuntime
-from drivers.simulated import SimulatedDriver
-from fsm import config
-from fsm.actions import Action, Log
-from fsm.engine import Engine
-from fsm.events import Lost
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm import config
+from dbfsm.fsm.actions import Action, Log
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Lost
+from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 
 def _run(entry: dict[str, Any], role: str, tls_offered: bool, lose: bool = False) -> list[str]:

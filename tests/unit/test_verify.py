@@ -10,12 +10,18 @@ from pathlib import Path
 import pytest
 import yaml
 
-import fsm.engine
-from dbfsm import cli, scenario, simulate
-from dbfsm.counterexample import scenario as scenario_text
-from dbfsm.explore import ANSWER, Setup, Step, Summary, World, replay
-from dbfsm.statespace import StateGraph, explore
-from dbfsm.verify import (
+import dbfsm.fsm.engine
+from dbfsm import cli
+from dbfsm.fsm.actions import Action, Log, Transitioned
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.compiled import Tables
+from dbfsm.fsm.graph import BACKEND, Graph
+from dbfsm.fsm.settings import DbType, OnFail, Role
+from dbfsm.simulation import scenario, simulate
+from dbfsm.validation.counterexample import scenario as scenario_text
+from dbfsm.validation.explore import ANSWER, Setup, Step, Summary, World, replay
+from dbfsm.validation.statespace import StateGraph, explore
+from dbfsm.validation.verify import (
     Bound,
     Database,
     document,
@@ -24,11 +30,6 @@ from dbfsm.verify import (
     replay_until_violation,
     run,
 )
-from fsm.actions import Action, Log, Transitioned
-from fsm.backend import Backend
-from fsm.compiled import Tables
-from fsm.graph import BACKEND, Graph
-from fsm.settings import DbType, OnFail, Role
 
 STOP = OnFail.STOP_RETRY_EXIT
 CONTINUE = OnFail.SERVE_RETRY_CONTINUE
@@ -134,7 +135,7 @@ def break_backends(
     again from the broken pieces (and restored with the monkeypatch)."""
     for name, method in methods.items():
         monkeypatch.setattr(Backend, name, method)
-    monkeypatch.setattr(fsm.engine, "_BACKEND_TABLES", Tables(graph, Backend))
+    monkeypatch.setattr(dbfsm.fsm.engine, "_BACKEND_TABLES", Tables(graph, Backend))
 
 
 def _no_effect(self: Backend, event: object = None) -> None:
@@ -204,7 +205,7 @@ def _resume_without_enabling(self: Backend, event: object = None) -> None:
 
 def test_posted_work_that_never_runs_is_caught(monkeypatch: pytest.MonkeyPatch) -> None:
     """An engine that posts recovery work and never runs it leaves the loss unanswered."""
-    monkeypatch.setattr(fsm.engine.Engine, "_next_job", lambda self: None)
+    monkeypatch.setattr(dbfsm.fsm.engine.Engine, "_next_job", lambda self: None)
     _, found = run(Bound(backends=1, modes=(CONTINUE,), tries=(1,)))
     assert found is not None
     assert found.invariant == "no deadlock: posted work 'lost' of lease-database never runs"

@@ -32,7 +32,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
-from fsm.actions import (
+from dbfsm.fsm.actions import (
     Action,
     AttemptResult,
     Exit,
@@ -42,10 +42,10 @@ from fsm.actions import (
     ServingChanged,
     Transitioned,
 )
-from fsm.engine import Engine
-from fsm.events import Command, TimerFired
-from fsm.messages import Severity
-from fsm.settings import DB_CONNECTION_ORIGIN, BackendSettings, DbType, OnFail
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Command, TimerFired
+from dbfsm.fsm.messages import Severity
+from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, BackendSettings, DbType, OnFail
 
 # Every configuration a checked run uses carries this in each password, so that a password
 # leaking into a log text or a command reply is found by searching for it.

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from dbfsm.explore import Setup, Step, Summary, Violation, World, replay
+from dbfsm.validation.explore import Setup, Step, Summary, Violation, World, replay
 
 _STANDING = 3000  # worlds kept standing at most (memory: tens of kilobytes each)
 

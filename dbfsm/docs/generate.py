@@ -15,11 +15,11 @@ from collections.abc import Iterable, Sequence
 from importlib import resources
 from pathlib import Path
 
-from dbfsm.render import TAKEN_MARK, guard_words, to_dot, to_mermaid
-from dbfsm.views import VIEWS, Highlight, View, trace
-from fsm.graph import GRAPHS, Graph, Transition
-from fsm.rules import RULES
-from fsm.settings import OnFail
+from dbfsm.docs.render import TAKEN_MARK, guard_words, to_dot, to_mermaid
+from dbfsm.docs.views import VIEWS, Highlight, View, trace
+from dbfsm.fsm.graph import GRAPHS, Graph, Transition
+from dbfsm.fsm.rules import RULES
+from dbfsm.fsm.settings import OnFail
 
 COMMAND = "python -m dbfsm.docs"
 LIFECYCLE = "lifecycle.md"

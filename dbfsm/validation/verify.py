@@ -23,12 +23,12 @@ from collections.abc import Callable, Iterator, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from dbfsm.counterexample import scenario
-from dbfsm.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
-from dbfsm.invariants import PASSWORD_MARK
-from dbfsm.output import write_file
-from dbfsm.statespace import Found, StateGraph, explore
-from fsm.settings import DbType, OnFail, Role
+from dbfsm.files.output import write_file
+from dbfsm.fsm.settings import DbType, OnFail, Role
+from dbfsm.validation.counterexample import scenario
+from dbfsm.validation.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
+from dbfsm.validation.invariants import PASSWORD_MARK
+from dbfsm.validation.statespace import Found, StateGraph, explore
 
 DEFAULT_OUTPUT = "verify-counterexample.yaml"
 _EPISODE = frozenset({"waiting", "reconnecting"})

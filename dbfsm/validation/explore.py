@@ -24,16 +24,16 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
-from dbfsm.invariants import LifecycleChecker, Stamped
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, CancelTimer, Close, Open, StartTimer
-from fsm.backend import Backend
-from fsm.config import from_document
-from fsm.engine import Engine
-from fsm.errors import DbfsmError
-from fsm.events import Command, Event, TimerFired
-from fsm.graph import BACKEND
-from fsm.settings import DB_CONNECTION_ORIGIN, Role, ServerSettings
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, StartTimer
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.events import Command, Event, TimerFired
+from dbfsm.fsm.graph import BACKEND
+from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, Role, ServerSettings
+from dbfsm.validation.invariants import LifecycleChecker, Stamped
 
 Request = Callable[[Mapping[str, Any]], dict[str, Any]]
 

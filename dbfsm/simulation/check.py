@@ -14,11 +14,11 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
 
-from dbfsm.scenario import Scenario, ScenarioEvent, Traffic
-from dbfsm.simulate import Result, run
-from fsm.config import from_document
-from fsm.records import Record
-from fsm.settings import BackendSettings, Role, ServerSettings
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.records import Record
+from dbfsm.fsm.settings import BackendSettings, Role, ServerSettings
+from dbfsm.simulation.scenario import Scenario, ScenarioEvent, Traffic
+from dbfsm.simulation.simulate import Result, run
 
 _LOSS_AT = 1.0
 
@@ -246,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from fsm.config import load_file
+    from dbfsm.fsm.config import load_file
 
     sys.stdout.write(report(load_file(args.config)))
     return 0

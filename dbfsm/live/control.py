@@ -26,11 +26,11 @@ import stat
 import tempfile
 from collections.abc import Awaitable, Callable, Mapping
 
-from dbfsm.runtime import ServerExited
-from fsm import jsonc
-from fsm.answers import ERROR, Answer, answer
-from fsm.errors import ConfigError, DbfsmError
-from fsm.settings import ServerSettings
+from dbfsm.fsm import jsonc
+from dbfsm.fsm.answers import ERROR, Answer, answer
+from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.settings import ServerSettings
+from dbfsm.live.runtime import ServerExited
 
 # Kea's TIMEOUT_DHCP_SERVER_RECEIVE_COMMAND: a whole command must arrive within 10 seconds.
 RECEIVE_TIMEOUT = 10.0

@@ -38,14 +38,15 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from dbfsm import documents, scenario
-from dbfsm.documents import DocPath, Document
-from dbfsm.scenario import Scenario
-from fsm.config import read_text
-from fsm.errors import ConfigError, kind
-from fsm.graph import GRAPHS
-from fsm.records import Record
-from fsm.rules import RULES, Rule
+from dbfsm.files import documents
+from dbfsm.files.documents import DocPath, Document
+from dbfsm.fsm.config import read_text
+from dbfsm.fsm.errors import ConfigError, kind
+from dbfsm.fsm.graph import GRAPHS
+from dbfsm.fsm.records import Record
+from dbfsm.fsm.rules import RULES, Rule
+from dbfsm.simulation import scenario
+from dbfsm.simulation.scenario import Scenario
 
 # The record types an expectation can name, and the record field its key's value is.
 MAIN_FIELD: Mapping[str, str] = {

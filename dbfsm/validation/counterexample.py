@@ -17,7 +17,7 @@ from typing import Any
 
 import yaml
 
-from dbfsm.explore import COMMANDS, StepLog
+from dbfsm.validation.explore import COMMANDS, StepLog
 
 # (later, earlier, least gap): t[later] - t[earlier] >= gap
 Constraint = tuple[int, int, int]

@@ -14,10 +14,10 @@ import sys
 from importlib import resources
 from pathlib import Path
 
-from dbfsm.output import write_file
-from dbfsm.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
-from dbfsm.views import VIEWS, Highlight, View, get_view, trace
-from fsm.errors import DbfsmError
+from dbfsm.docs.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
+from dbfsm.docs.views import VIEWS, Highlight, View, get_view, trace
+from dbfsm.files.output import write_file
+from dbfsm.fsm.errors import DbfsmError
 
 __all__ = [
     "ALL",

@@ -20,12 +20,12 @@ import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
-from drivers import schema
-from drivers.live import connect
-from drivers.session import OpenError, QueryFailed, Session, SessionLost
-from fsm import config
-from fsm.errors import DbfsmError
-from fsm.settings import BackendSettings, DbType
+from dbfsm.drivers import schema
+from dbfsm.drivers.live import connect
+from dbfsm.drivers.session import OpenError, QueryFailed, Session, SessionLost
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.settings import BackendSettings, DbType
 
 DEFAULT_BACKEND = "lease-database"
 EXIT_FAILED = 1

@@ -40,18 +40,18 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
-from dbfsm import kealog
-from fsm import messages
-from fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
-from fsm.config import load_file, read_text
-from fsm.engine import Engine, UnexpectedEvent
-from fsm.errors import DbfsmError
-from fsm.errors import kind as describe
-from fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
-from fsm.graph import BACKEND, GRAPHS
-from fsm.records import Record, record_of, to_text
-from fsm.rules import RULES
-from fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
+from dbfsm.fsm import messages
+from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
+from dbfsm.fsm.config import load_file, read_text
+from dbfsm.fsm.engine import Engine, UnexpectedEvent
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import kind as describe
+from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
+from dbfsm.fsm.graph import BACKEND, GRAPHS
+from dbfsm.fsm.records import Record, record_of, to_text
+from dbfsm.fsm.rules import RULES
+from dbfsm.fsm.settings import MANAGER_IDS, DbType, Role, ServerSettings
+from dbfsm.validation import kealog
 
 RESOLUTION = 0.001  # seconds: most Kea timestamps show milliseconds only
 DEFAULT_TOLERANCE = 0.5

@@ -22,9 +22,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
-from fsm import jsonc
-from fsm.config import MAX_VALUES, check_json_data, json_path, read_text
-from fsm.errors import ConfigError, shown
+from dbfsm.fsm import jsonc
+from dbfsm.fsm.config import MAX_VALUES, check_json_data, json_path, read_text
+from dbfsm.fsm.errors import ConfigError, shown
 
 __all__ = ["DocPath", "Document", "load", "parse"]
 

@@ -29,16 +29,16 @@ import time
 from collections.abc import Callable
 from typing import TextIO
 
-from dbfsm.control import RECEIVE_TIMEOUT, ControlChannel, socket_name
-from dbfsm.runtime import AsyncioRuntime
-from drivers.base import Driver
-from fsm.actions import Action
-from fsm.config import load_file
-from fsm.engine import Engine
-from fsm.errors import DbfsmError
-from fsm.events import Lost
-from fsm.records import Record, record_of, summary, to_jsonl, to_text
-from fsm.settings import Role, ServerSettings
+from dbfsm.drivers.base import Driver
+from dbfsm.fsm.actions import Action
+from dbfsm.fsm.config import load_file
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.events import Lost
+from dbfsm.fsm.records import Record, record_of, summary, to_jsonl, to_text
+from dbfsm.fsm.settings import Role, ServerSettings
+from dbfsm.live.control import RECEIVE_TIMEOUT, ControlChannel, socket_name
+from dbfsm.live.runtime import AsyncioRuntime
 
 Sink = Callable[[Record], None]
 
@@ -220,7 +220,7 @@ def _loader(settings: ServerSettings) -> Callable[[], ServerSettings] | None:
 
 
 def _live_driver(probe_interval: float | None, on_lost: Callable[[Lost], None]) -> Driver:
-    from drivers.live import LiveDriver
+    from dbfsm.drivers.live import LiveDriver
 
     return LiveDriver(probe_interval=probe_interval, on_lost=on_lost)
 

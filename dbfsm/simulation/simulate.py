@@ -21,14 +21,14 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
-from dbfsm.runtime import VirtualClock, VirtualRuntime
-from dbfsm.scenario import Scenario, ScenarioEvent
-from drivers.simulated import SimulatedDriver
-from fsm.actions import Action, Transitioned
-from fsm.engine import Engine
-from fsm.graph import BACKEND
-from fsm.records import JsonLines, Record, record_of, summary, text_line
-from fsm.settings import Role
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, Transitioned
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.graph import BACKEND
+from dbfsm.fsm.records import JsonLines, Record, record_of, summary, text_line
+from dbfsm.fsm.settings import Role
+from dbfsm.simulation.scenario import Scenario, ScenarioEvent
+from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 _IN_USE = BACKEND.used_by_requests
 _CONFIG = Role.CONFIG
@@ -250,7 +250,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from dbfsm import scenario
+    from dbfsm.simulation import scenario
 
     path = args.scenario or builtin_example("default")
     loaded = scenario.load(path, config_override=args.config)

@@ -21,18 +21,26 @@ from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 
-from dbfsm.clauses import Case, Clause, ClauseFile, Divergence, divergence, normalise, read
-from dbfsm.output import write_file
-from dbfsm.simulate import Simulation
-from fsm.actions import Action, Stayed, Transitioned
-from fsm.config import read_text
-from fsm.errors import DbfsmError
-from fsm.graph import GRAPHS, Graph, Transition
-from fsm.records import Record, record_of, summary
-from fsm.rules import RULES
+from dbfsm.files.output import write_file
+from dbfsm.fsm.actions import Action, Stayed, Transitioned
+from dbfsm.fsm.config import read_text
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.graph import GRAPHS, Graph, Transition
+from dbfsm.fsm.records import Record, record_of, summary
+from dbfsm.fsm.rules import RULES
+from dbfsm.simulation.simulate import Simulation
+from dbfsm.validation.clauses import (
+    Case,
+    Clause,
+    ClauseFile,
+    Divergence,
+    divergence,
+    normalise,
+    read,
+)
 
 DOCUMENTATION = "kea-database-connectivity.txt"  # the section the clauses quote, in specs/
-_CHECKOUT_SPECS = Path(__file__).resolve().parent.parent / "specs"
+_CHECKOUT_SPECS = Path(__file__).resolve().parents[2] / "specs"
 
 Taken = tuple[str, int]  # (graph name, index of the declaration in its graph)
 

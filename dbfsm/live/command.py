@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 
-from fsm.errors import DbfsmError, shown
+from dbfsm.fsm.errors import DbfsmError, shown
 
 EXIT_UNREACHABLE = 1
 DEFAULT_TIMEOUT = 60.0  # config-set answers only once the new backends have connected

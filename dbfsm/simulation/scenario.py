@@ -25,11 +25,11 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Final
 
-from dbfsm import documents
-from dbfsm.documents import DocPath, Document
-from fsm import config
-from fsm.errors import ConfigError, kind, shown
-from fsm.settings import ServerSettings
+from dbfsm.files import documents
+from dbfsm.files.documents import DocPath, Document
+from dbfsm.fsm import config
+from dbfsm.fsm.errors import ConfigError, kind, shown
+from dbfsm.fsm.settings import ServerSettings
 
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance

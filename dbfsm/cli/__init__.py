@@ -14,30 +14,45 @@ import sys
 from collections.abc import Sequence
 from typing import NoReturn
 
-from fsm import __version__
-from fsm.errors import DbfsmError
+from dbfsm.fsm import __version__
+from dbfsm.fsm.errors import DbfsmError
 
 EXIT_BAD_INPUT = 2
 
 # subcommand -> (module, one-line help), in the order `dbfsm --help` lists them.
 COMMANDS = {
     "check": (
-        "dbfsm.check",
+        "dbfsm.simulation.check",
         "validate a Kea configuration and say what each backend's failure will do",
     ),
-    "simulate": ("dbfsm.simulate", "run a scenario against simulated backends on a virtual clock"),
-    "run": ("dbfsm.run", "run the engine live against the configured databases"),
-    "command": ("dbfsm.command", "send one command to a running `dbfsm run` and print the answer"),
-    "diagram": ("dbfsm.diagram", "draw the lifecycle graphs"),
-    "spec": ("dbfsm.spec", "run the documentation's clauses (specs/) and show their coverage"),
-    "verify": ("dbfsm.verify", "check every reachable state of a bounded space of configurations"),
+    "simulate": (
+        "dbfsm.simulation.simulate",
+        "run a scenario against simulated backends on a virtual clock",
+    ),
+    "run": ("dbfsm.live.run", "run the engine live against the configured databases"),
+    "command": (
+        "dbfsm.live.command",
+        "send one command to a running `dbfsm run` and print the answer",
+    ),
+    "diagram": ("dbfsm.docs.diagram", "draw the lifecycle graphs"),
+    "spec": (
+        "dbfsm.validation.spec",
+        "run the documentation's clauses (specs/) and show their coverage",
+    ),
+    "verify": (
+        "dbfsm.validation.verify",
+        "check every reachable state of a bounded space of configurations",
+    ),
     "conform": (
-        "dbfsm.conform",
+        "dbfsm.validation.conform",
         "check that a recorded run (dbfsm records or a Kea log) is one the model allows",
     ),
-    "db-init": ("dbfsm.dbadmin", "create dbfsm's schema in a backend's empty database"),
-    "db-version": ("dbfsm.dbadmin", "print the schema version a backend's database holds"),
-    "db-upgrade": ("dbfsm.dbadmin", "upgrade a backend's database to dbfsm's schema version"),
+    "db-init": ("dbfsm.admin.database", "create dbfsm's schema in a backend's empty database"),
+    "db-version": ("dbfsm.admin.database", "print the schema version a backend's database holds"),
+    "db-upgrade": (
+        "dbfsm.admin.database",
+        "upgrade a backend's database to dbfsm's schema version",
+    ),
 }
 
 

@@ -18,8 +18,8 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from fsm.errors import DbfsmError
-from fsm.records import Record
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.records import Record
 
 _HEADER = re.compile(
     r"(?P<stamp>[0-9]{4}-[0-9]{2}-[0-9]{2} [0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{3})"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from fsm.errors import ConfigError
+from dbfsm.fsm.errors import ConfigError
 
 
 def write_file(path: str, data: bytes, what: str) -> None:

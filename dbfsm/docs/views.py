@@ -24,9 +24,9 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from fsm.errors import DbfsmError
-from fsm.graph import BACKEND, SERVER, Graph, State, Transition
-from fsm.settings import OnFail
+from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.graph import BACKEND, SERVER, Graph, State, Transition
+from dbfsm.fsm.settings import OnFail
 
 
 @dataclass(frozen=True)
@@ -175,9 +175,9 @@ class Highlight:
 
 def trace(scenario_path: str | Path) -> Highlight:
     """Simulate the scenario at `scenario_path` and return the path it takes."""
-    from dbfsm import scenario
-    from dbfsm.simulate import Simulation
-    from fsm.actions import Transitioned
+    from dbfsm.fsm.actions import Transitioned
+    from dbfsm.simulation import scenario
+    from dbfsm.simulation.simulate import Simulation
 
     path = Path(scenario_path)
     loaded = scenario.load(path)

@@ -1,0 +1,119 @@
+"""The virtual runtime: the engine's actions carried out on a clock that jumps.
+
+`VirtualRuntime` keeps time as a number that jumps from one scheduled thing to the next, so a
+simulated day runs in moments and every run is reproducible. `dbfsm.live.runtime` does the
+same on asyncio's real clock for live drivers.
+"""
+
+from __future__ import annotations
+
+import functools
+import heapq
+import itertools
+from collections.abc import Callable, Iterable, Iterator
+
+from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm.actions import Action, CancelTimer, Close, Notify, Open, StartTimer
+from dbfsm.fsm.engine import Engine
+from dbfsm.fsm.events import Event, TimerFired
+
+_REQUESTS = frozenset({Open, StartTimer, CancelTimer, Close})  # what a runtime carries out
+
+
+class VirtualClock:
+    def __init__(self) -> None:
+        self.now = 0.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+# Things due at the same time run in this order: those scheduled before a feed began, then
+# the fed ones (in feed order), then those scheduled since.
+_BEFORE_FEED, _FED, _AFTER_FEED = 0, 1, 2
+
+
+class VirtualRuntime:
+    """Runs an engine against a simulated driver on a virtual clock."""
+
+    def __init__(
+        self, engine: Engine, driver: SimulatedDriver, clock: VirtualClock, notify: Notify
+    ) -> None:
+        self.engine = engine
+        self.driver = driver
+        self.clock = clock
+        self.notify = notify
+        self._agenda: list[tuple[float, int, int, Callable[[], None]]] = []
+        self._order = itertools.count()
+        self._group = _BEFORE_FEED
+        self._feed: Iterator[tuple[float, Callable[[], None]]] = iter(())
+        self._timers: dict[str, int] = {}  # timer name -> the ticket that is still armed
+
+    def at(self, t: float, thing: Callable[[], None]) -> int:
+        ticket = next(self._order)
+        heapq.heappush(self._agenda, (t, self._group, ticket, thing))
+        return ticket
+
+    def feed(self, things: Iterable[tuple[float, Callable[[], None]]]) -> None:
+        """Schedule `things` (in order of time), drawing each only when the one before it is
+        due: a long scenario never sits in the agenda whole. They run as if all had been
+        scheduled now with `at`."""
+        self._group = _AFTER_FEED
+        self._feed = iter(things)
+        self._draw()
+
+    def _draw(self) -> None:
+        """Put the next fed thing in the agenda (when the one before it comes due)."""
+        item = next(self._feed, None)
+        if item is not None:
+            heapq.heappush(self._agenda, (item[0], _FED, next(self._order), item[1]))
+
+    def deliver(self, event: Event) -> None:
+        self.execute(self.engine.handle(event))
+
+    def execute(self, actions: list[Action]) -> None:
+        now, notify = self.clock.now, self.notify
+        for action in actions:
+            kind = type(action)  # the hot path of a simulation: no structural match here
+            if kind not in _REQUESTS:  # a notification: most of what the engine says
+                notify(action, now)
+            elif kind is Open:
+                assert isinstance(action, Open)
+                self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
+            elif kind is StartTimer:
+                assert isinstance(action, StartTimer)
+                self._arm(action.name, now + action.delay)
+            elif kind is CancelTimer:
+                assert isinstance(action, CancelTimer)
+                self._timers.pop(action.name, None)
+            else:
+                assert isinstance(action, Close)
+                self.driver.close_now(action)
+
+    def _arm(self, name: str, t: float) -> None:
+        armed = self._timers[name] = next(self._order)
+        self.at(t, lambda: self._expire(name, armed))
+
+    def _expire(self, name: str, armed: int) -> None:
+        """Deliver a timer's expiry unless it was cancelled or re-armed since."""
+        if self._timers.get(name) == armed:
+            del self._timers[name]
+            self.deliver(TimerFired(name))
+
+    def run_until(self, end: float, after_step: Callable[[], None] | None = None) -> None:
+        """Run everything scheduled up to `end` (inclusive), or until the server exits."""
+        agenda, clock, engine = self._agenda, self.clock, self.engine
+        while agenda and not engine.exited:
+            t, group, _, thing = agenda[0]
+            if t > end:
+                break
+            heapq.heappop(agenda)
+            if group == _FED:
+                self._draw()
+            if t > clock.now:  # an equal time keeps its object: records of an instant share it
+                clock.now = t
+            thing()
+            if after_step is not None:
+                after_step()
+        if not engine.exited:
+            clock.now = max(clock.now, end)
