@@ -74,8 +74,11 @@ def is_loss(error: BaseException, still_open: bool) -> bool:
     return isinstance(error, pymysql.err.InterfaceError) or "Already closed" in str(error)
 
 
-def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connection[Any], bool]:
-    """Blocking: open, with the handshake bounded by connect-timeout; (conn, tls_missing)."""
+def connect_blocking(
+    parameters: Mapping[str, Any], *, autocommit: bool = True
+) -> tuple[pymysql.connections.Connection[Any], bool]:
+    """Blocking: open, with the handshake bounded by connect-timeout; (conn, tls_missing).
+    dbfsm's own sessions commit every statement; a service's connections may not."""
     connect_timeout = int(parameters.get("connect-timeout", 5))
     read_timeout = int(parameters.get("read-timeout", 0)) or None
     write_timeout = int(parameters.get("write-timeout", 0)) or None
@@ -88,7 +91,7 @@ def _connect(parameters: Mapping[str, Any]) -> tuple[pymysql.connections.Connect
         connect_timeout=connect_timeout,
         read_timeout=connect_timeout,
         write_timeout=connect_timeout,
-        autocommit=True,
+        autocommit=autocommit,
         charset="utf8mb4",
         defer_connect=True,
         ssl_disabled=True,  # its default context would load the system CAs on every connect
@@ -157,7 +160,7 @@ class MySQLSession:
         (name lookup, TCP, greeting, TLS, authentication): the whole is bounded too, and a
         connection that still completes after it is closed."""
         worker = ThreadPoolExecutor(max_workers=1, thread_name_prefix="dbfsm-mysql")
-        attempt = asyncio.get_running_loop().run_in_executor(worker, _connect, parameters)
+        attempt = asyncio.get_running_loop().run_in_executor(worker, connect_blocking, parameters)
         bound = float(parameters.get("connect-timeout", 5)) + _CONNECT_GRACE
         try:
             conn, tls_missing = await asyncio.wait_for(asyncio.shield(attempt), bound)

@@ -15,9 +15,11 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+from dbfsm.fsm.errors import Error
 
-class DriverError(Exception):
-    """A database said no. Not bad input (`fsm.errors.DbfsmError`): the driver turns it
+
+class DriverError(Error):
+    """A database said no. Not bad input (`fsm.errors.InputError`): the driver turns it
     into a report for the engine, `dbfsm db-*` into exit status 1."""
 
 

@@ -9,10 +9,10 @@ configuration's backends have settled, as Kea answers only after connecting them
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import Any, Protocol
 
 from dbfsm.fsm import __version__, messages
-from dbfsm.fsm.actions import Log
+from dbfsm.fsm.actions import Action, Log
 from dbfsm.fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
 from dbfsm.fsm.config import check_json_data, from_document, json_path, redact
 from dbfsm.fsm.errors import ConfigError
@@ -20,15 +20,59 @@ from dbfsm.fsm.events import Command
 from dbfsm.fsm.server import PendingReply
 from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, USER_COMMAND_ORIGIN, ServerSettings
 
-if TYPE_CHECKING:
-    from dbfsm.fsm.engine import Engine
-
 _PROCESSING = "Error during command processing: "
 
-Handler = Callable[["Engine", Command, Mapping[str, Any]], Answer | None]
+
+class ControlledServer(Protocol):
+    """What the handlers may use of the server model (`fsm.server.Server` is one): its
+    NetworkState and timers, and the configuration and reply of a reconfiguration."""
+
+    pending: ServerSettings
+    reply: PendingReply | None
+    exit_code: int | None
+
+    @property
+    def universe(self) -> int: ...
+    @property
+    def origins(self) -> Mapping[str, int]: ...
+
+    def log(self, name: str, *args: object) -> None: ...
+    def disable_service(self, origin: int, owner: str) -> None: ...
+    def enable_origin(self, origin: int) -> None: ...
+    def arm_timer(self, name: str, delay: float, owner: Callable[[], None]) -> None: ...
+    def disarm_timer(self, name: str) -> None: ...
 
 
-def dispatch(engine: Engine, command: Command) -> None:
+class Control(Protocol):
+    """What the command handlers may read and do, and nothing more (`fsm.engine.Engine` is
+    one): the facts `status-get` reports, the configuration and its loader, the server
+    model the commands act on, and the engine's outputs and one-trigger runner."""
+
+    @property
+    def pid(self) -> int: ...
+    @property
+    def started_at(self) -> float: ...
+    @property
+    def committed_at(self) -> float | None: ...
+    @property
+    def state(self) -> str: ...
+    @property
+    def settings(self) -> ServerSettings: ...
+    @property
+    def loader(self) -> Callable[[], ServerSettings] | None: ...
+    @property
+    def server(self) -> ControlledServer: ...
+
+    def now(self) -> float: ...
+    def emit(self, action: Action) -> None: ...
+    def reply(self, id: int, command: str, response: dict[str, Any]) -> None: ...
+    def fire(self, model: Any, trigger: str) -> bool: ...
+
+
+Handler = Callable[[Control, Command, Mapping[str, Any]], Answer | None]
+
+
+def dispatch(engine: Control, command: Command) -> None:
     """Answer `command` through `engine.reply`, now or once a reconfiguration settles."""
     request = command.request
     name = request.get("command") if isinstance(request, dict) else None
@@ -132,9 +176,9 @@ def _origin_timer(origin: int) -> str:
 # -- handlers ----------------------------------------------------------------------------------
 
 
-def _status_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
+def _status_get(engine: Control, _: Command, __: Mapping[str, Any]) -> Answer:
     origins = set(engine.server.origins.values())
-    now = engine.clock()
+    now = engine.now()
     state = {
         "disabled-by-db-connection": sorted(o for o in origins if o >= DB_CONNECTION_ORIGIN),
         "disabled-by-local-command": sorted(o for o in origins if 1000 <= o < 2000),
@@ -157,14 +201,14 @@ def _status_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
 _CONFIGURED = ("serving", "not_serving")
 
 
-def _config_get(engine: Engine, _: Command, __: Mapping[str, Any]) -> Answer:
+def _config_get(engine: Control, _: Command, __: Mapping[str, Any]) -> Answer:
     document = engine.settings.document
     shown = redact(dict(document))
     assert isinstance(shown, dict)
     return answer(SUCCESS, "", {**shown, "hash": config_hash(document)})
 
 
-def _settings_from(engine: Engine, arguments: Mapping[str, Any]) -> ServerSettings:
+def _settings_from(engine: Control, arguments: Mapping[str, Any]) -> ServerSettings:
     if not arguments:
         raise _refuse("Missing mandatory 'arguments' parameter.")
     root = engine.settings.root
@@ -182,7 +226,7 @@ def _settings_from(engine: Engine, arguments: Mapping[str, Any]) -> ServerSettin
         raise _refuse(str(err)) from err
 
 
-def _reconfigure(engine: Engine, command: Command, settings: ServerSettings) -> None:
+def _reconfigure(engine: Control, command: Command, settings: ServerSettings) -> None:
     server = engine.server
     previous = server.pending, server.reply
     server.pending = settings
@@ -198,11 +242,11 @@ def _name(command: Command) -> str:
     return str(request["command"])
 
 
-def _config_set(engine: Engine, command: Command, arguments: Mapping[str, Any]) -> None:
+def _config_set(engine: Control, command: Command, arguments: Mapping[str, Any]) -> None:
     _reconfigure(engine, command, _settings_from(engine, arguments))
 
 
-def _config_reload(engine: Engine, command: Command, _: Mapping[str, Any]) -> None:
+def _config_reload(engine: Control, command: Command, _: Mapping[str, Any]) -> None:
     if engine.loader is None:
         raise _refuse(
             "Config reload failed: JSON configuration file not specified. "
@@ -220,7 +264,7 @@ def _config_reload(engine: Engine, command: Command, _: Mapping[str, Any]) -> No
     _reconfigure(engine, command, settings)
 
 
-def _config_test(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> Answer:
+def _config_test(engine: Control, _: Command, arguments: Mapping[str, Any]) -> Answer:
     _settings_from(engine, arguments)
     return answer(
         SUCCESS,
@@ -229,7 +273,7 @@ def _config_test(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> An
     )
 
 
-def _dhcp_disable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> Answer:
+def _dhcp_disable(engine: Control, _: Command, arguments: Mapping[str, Any]) -> Answer:
     server = engine.server
     max_period = _int_argument(arguments, "max-period")
     if max_period is not None and max_period <= 0:
@@ -246,7 +290,7 @@ def _dhcp_disable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> A
     return answer(SUCCESS, text)
 
 
-def _dhcp_enable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> Answer:
+def _dhcp_enable(engine: Control, _: Command, arguments: Mapping[str, Any]) -> Answer:
     server = engine.server
     origin = _origin(arguments)
     server.disarm_timer(_origin_timer(origin))
@@ -254,7 +298,7 @@ def _dhcp_enable(engine: Engine, _: Command, arguments: Mapping[str, Any]) -> An
     return answer(SUCCESS, "DHCP service successfully enabled")
 
 
-def _shutdown(engine: Engine, command: Command, arguments: Mapping[str, Any]) -> None:
+def _shutdown(engine: Control, command: Command, arguments: Mapping[str, Any]) -> None:
     code = arguments.get("exit-value", 0)
     if not isinstance(code, int) or isinstance(code, bool):
         raise _refuse("parameter 'exit-value' is not an integer")
@@ -263,13 +307,13 @@ def _shutdown(engine: Engine, command: Command, arguments: Mapping[str, Any]) ->
     engine.fire(engine.server, "shutdown")
 
 
-def _version_get(_: Engine, __: Command, ___: Mapping[str, Any]) -> Answer:
+def _version_get(_: Control, __: Command, ___: Mapping[str, Any]) -> Answer:
     release = messages.KEA_RELEASE
     extended = f"{release} (dbfsm {__version__}: Kea's database-connectivity behaviour)"
     return answer(SUCCESS, release, {"extended": extended})
 
 
-def _list_commands(_: Engine, __: Command, ___: Mapping[str, Any]) -> Answer:
+def _list_commands(_: Control, __: Command, ___: Mapping[str, Any]) -> Answer:
     return answer(SUCCESS, "", sorted(_HANDLERS))
 
 

@@ -15,9 +15,12 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from dbfsm.fsm.graph import Graph, Transition
+
+if TYPE_CHECKING:
+    from transitions import Machine
 
 Check = Callable[[Any], bool]
 
@@ -115,16 +118,23 @@ def select(table: Table, state: str, trigger: str, model: Any) -> Step | None:
     return None
 
 
-def reference_machine(graph: Graph, model: Any, observe: Callable[[Any, int], None]) -> Any:
+def reference_machine(
+    graph: Graph, model: Any, observe: Callable[[Any, int], None] | None = None
+) -> Machine:
     """The same declaration run by the `transitions` library: the reference the tables are
-    checked against. Each transition gets its declared guards as one condition, a
-    before-callback telling `observe` which declaration (its index) is taken, and its
-    declared effects, in order, as methods of the model."""
+    checked against (and `fsm.reference.transitions_machine`, its public form). Each
+    transition gets its declared guards as one condition, a before-callback telling
+    `observe` (if given) which declaration (its index) is taken, and its declared effects,
+    in order, as methods of the model."""
     from transitions import Machine
 
     def spec(index: int, t: Transition) -> dict[str, Any]:
         holds = graph.condition(t)
         effects = t.effects
+        before: list[Callable[[Any], None]] = []
+        if observe is not None:
+            report = observe
+            before.append(lambda event: report(event, index))
 
         def run_effects(event: Any) -> None:
             for name in effects:
@@ -135,7 +145,7 @@ def reference_machine(graph: Graph, model: Any, observe: Callable[[Any, int], No
             "source": list(t.source),
             "dest": t.dest,
             "conditions": [lambda event: holds(event.model)] if t.when or t.unless else [],
-            "before": [lambda event: observe(event, index)],
+            "before": before,
             "after": [run_effects] if effects else [],
         }
 

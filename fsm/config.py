@@ -6,16 +6,14 @@ at connect time. dbfsm applies all three, in that order, to text and to document
 one code path driven by one parameter table (`PARAMETERS`); only the way an error is located
 differs (`FILE:LINE:COL` for text, a JSON path for documents). Kea's message texts are kept
 wherever Kea has one, minus its trailing `(<pos>)`: the position is in `ConfigError.where`.
+This module takes text and documents only; reading a file is the tools' work
+(`dbfsm.files.reading.load_file`).
 """
 
 from __future__ import annotations
 
 import copy
-import errno
 import math
-import os
-import select
-import stat
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from enum import Enum
@@ -31,9 +29,7 @@ __all__ = [
     "check_json_data",
     "from_document",
     "json_path",
-    "load_file",
     "parse_text",
-    "read_text",
     "redact",
 ]
 
@@ -42,33 +38,6 @@ REDACTED = "*****"
 # ---------------------------------------------------------------------------------------------
 # Public API
 # ---------------------------------------------------------------------------------------------
-
-
-def load_file(path: str | os.PathLike[str]) -> ServerSettings:
-    """Read and validate a Kea configuration file (JSON with `//`, `#` and `/* */` comments)."""
-    name = os.fspath(path)
-    return _from_text(read_text(name, "configuration file"), name, name)
-
-
-def read_text(path: str | os.PathLike[str], what: str) -> str:
-    """The UTF-8 text of a file a user named, read within bounds of time and memory.
-
-    Refuses a directory, a file over `MAX_FILE_BYTES`, and a FIFO or device that gives no data
-    for `STREAM_TIMEOUT` seconds (so a FIFO nobody writes to cannot hang the reader); a
-    byte-order mark is skipped. `what` names the file in errors ("scenario", ...).
-    """
-    name = os.fspath(path)
-    try:
-        fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
-    except (OSError, ValueError) as err:
-        raise ConfigError(f"cannot read {what}: {_reason(err)}", name) from None
-    try:
-        data = _read_all(fd, name, what)
-    except OSError as err:
-        raise ConfigError(f"cannot read {what}: {_reason(err)}", name) from None
-    finally:
-        os.close(fd)
-    return _decode(data, name)
 
 
 def parse_text(text: str, source: str = "<string>") -> ServerSettings:
@@ -382,51 +351,8 @@ def _json_path_locator(prefix: str) -> Locate:
 
 
 # ---------------------------------------------------------------------------------------------
-# Reading a file a user named (the one place the core does I/O)
+# Text: read fast, located only when there is an error
 # ---------------------------------------------------------------------------------------------
-
-MAX_FILE_BYTES = 64 * 1024 * 1024
-STREAM_TIMEOUT = 10.0  # seconds a FIFO or device may stay silent
-
-
-def _reason(err: Exception) -> str:
-    if isinstance(err, OSError) and err.strerror:
-        return err.strerror
-    return "not a valid file name" if isinstance(err, ValueError) else str(err)
-
-
-def _read_all(fd: int, name: str, what: str) -> bytes:
-    info = os.fstat(fd)
-    if stat.S_ISDIR(info.st_mode):
-        raise ConfigError(f"cannot read {what}: {os.strerror(errno.EISDIR)}", name)
-    regular = stat.S_ISREG(info.st_mode)
-    if regular:
-        os.set_blocking(fd, True)
-    poller = select.poll()
-    poller.register(fd, select.POLLIN)
-    chunks: list[bytes] = []
-    size = 0
-    while True:
-        if not regular and not poller.poll(STREAM_TIMEOUT * 1000):
-            message = f"cannot read {what}: no data for {STREAM_TIMEOUT:g} s (nothing writes to it)"
-            raise ConfigError(message, name)
-        chunk = os.read(fd, 1 << 20)
-        if not chunk:
-            return b"".join(chunks)
-        size += len(chunk)
-        if size > MAX_FILE_BYTES:
-            limit = MAX_FILE_BYTES >> 20
-            raise ConfigError(f"cannot read {what}: larger than the limit of {limit} MiB", name)
-        chunks.append(chunk)
-
-
-def _decode(data: bytes, name: str) -> str:
-    try:
-        return data.decode("utf-8-sig")
-    except UnicodeDecodeError as err:
-        line = data.count(b"\n", 0, err.start) + 1
-        column = err.start - (data.rfind(b"\n", 0, err.start) + 1) + 1
-        raise ConfigError("file is not valid UTF-8", f"{name}:{line}:{column}") from None
 
 
 def _from_text(text: str, source: str, label: str | None) -> ServerSettings:

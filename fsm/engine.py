@@ -15,14 +15,14 @@ those jobs in `_jobs`; while the backend of the job that ran last awaits its dri
 from __future__ import annotations
 
 from collections import deque
-from collections.abc import Callable
-from typing import Any
+from collections.abc import Callable, Mapping
+from typing import TYPE_CHECKING, Any
 
 from dbfsm.fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
 from dbfsm.fsm.backend import Backend
-from dbfsm.fsm.commands import dispatch
+from dbfsm.fsm.commands import Control, dispatch
 from dbfsm.fsm.compiled import Table, Tables
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import UsageError
 from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from dbfsm.fsm.graph import BACKEND, SERVER, Graph
 from dbfsm.fsm.server import Server
@@ -32,7 +32,7 @@ Listener = Callable[[Action], None]
 Loader = Callable[[], ServerSettings]
 
 
-class UnexpectedEvent(DbfsmError):
+class UnexpectedEvent(UsageError):
     """An event the graph has no transition for in the current state (a caller's bug)."""
 
 
@@ -116,6 +116,13 @@ class Engine:
     @property
     def committed_at(self) -> float | None:
         return self.server.committed_at
+
+    @property
+    def backends(self) -> Mapping[str, Backend]:
+        """The backends of the configuration being applied or in force, by key, in the
+        configuration's order: to read (a driver's runtime looks up a backend's state and
+        connection instance here), never to change. A reconfiguration replaces them."""
+        return self.server.backends
 
     def backend_states(self) -> dict[str, str]:
         return {key: b.state for key, b in self.server.backends.items()}
@@ -296,3 +303,9 @@ class Engine:
         if serving != self._last_serving:
             self._last_serving = serving
             self.emit(_SERVING_NOTICES[serving])
+
+
+if TYPE_CHECKING:  # the command handlers get the engine as what they may use, no more
+
+    def _control(engine: Engine) -> Control:
+        return engine

@@ -1,10 +1,13 @@
-"""Exceptions for bad input.
+"""The exceptions dbfsm raises on purpose, under one root: `Error`.
 
-Everything a user can get wrong (a configuration file, a `config-set` document, a scenario)
-raises a `DbfsmError`; the CLI prints `str(err)` as one line and exits 2, so no input ever
-produces a traceback. The one-line promise is kept here, not by every caller: `str(err)`
-escapes control characters (a key holding a newline cannot split the line) and cuts a message
-that grew past `MAX_MESSAGE` because it quotes a huge piece of input.
+`InputError`: everything a user can get wrong (a configuration file, a `config-set` document,
+a scenario); the CLI prints `str(err)` as one line and exits 2, so no input ever produces a
+traceback. The one-line promise is kept here, not by every caller: `str(err)` escapes control
+characters (a key holding a newline cannot split the line) and cuts a message that grew past
+`MAX_MESSAGE` because it quotes a huge piece of input. `ConfigError` is the input error of a
+configuration. `UsageError`: a bug of the program embedding dbfsm (an event the engine cannot
+take, say), never bad input: no exit status 2 for it. The drivers' errors
+(`dbfsm.drivers.session.DriverError`) are the third kind: a database said no.
 """
 
 from __future__ import annotations
@@ -64,14 +67,23 @@ def kind(value: object) -> str:
     return "null" if value is None else shown(value)
 
 
-class DbfsmError(Exception):
+class Error(Exception):
+    """The root of every error dbfsm raises on purpose: catch this to catch them all."""
+
+
+class InputError(Error):
     """Bad input; the CLI prints str(err) as one line and exits 2."""
 
     def __str__(self) -> str:
         return one_line(super().__str__())
 
 
-class ConfigError(DbfsmError):
+class UsageError(Error):
+    """A programming error by the code embedding dbfsm (a caller's bug), not bad input: it is
+    never mapped to exit status 2."""
+
+
+class ConfigError(InputError):
     """A configuration Kea would refuse (or that dbfsm cannot read).
 
     `where` is `FILE:LINE:COL` (1-based) for text, or a JSON path such as

@@ -23,8 +23,8 @@ from collections.abc import Awaitable, Callable
 from dbfsm.drivers import schema
 from dbfsm.drivers.live import connect
 from dbfsm.drivers.session import OpenError, QueryFailed, Session, SessionLost
-from dbfsm.fsm import config
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.files.reading import load_file
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.settings import BackendSettings, DbType
 
 DEFAULT_BACKEND = "lease-database"
@@ -47,16 +47,16 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    settings = config.load_file(args.config)
+    settings = load_file(args.config)
     try:
         backend = settings.backend(args.backend)
     except KeyError:
         have = ", ".join(b.key for b in settings.backends) or "none"
-        raise DbfsmError(
+        raise InputError(
             f"{args.config}: no backend {args.backend} (the configuration has: {have})"
         ) from None
     if backend.type is DbType.MEMFILE:
-        raise DbfsmError(f"{args.config}: {backend.key} is a memfile database: it has no schema")
+        raise InputError(f"{args.config}: {backend.key} is a memfile database: it has no schema")
     operation = _OPERATIONS[args.command]
     try:
         asyncio.run(_with_session(backend, operation))

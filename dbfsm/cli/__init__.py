@@ -15,7 +15,7 @@ from collections.abc import Sequence
 from typing import NoReturn
 
 from dbfsm.fsm import __version__
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 
 EXIT_BAD_INPUT = 2
 
@@ -80,7 +80,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = _parser().parse_args(argv)
     try:
         code: int = args.run(args)
-    except DbfsmError as err:
+    except InputError as err:
         sys.stderr.write(f"dbfsm {args.command}: {err}\n")
         return EXIT_BAD_INPUT
     except BrokenPipeError:

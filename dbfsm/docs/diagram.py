@@ -17,7 +17,7 @@ from pathlib import Path
 from dbfsm.docs.render import IMAGE_FORMATS, to_dot, to_image, to_mermaid
 from dbfsm.docs.views import VIEWS, Highlight, View, get_view, trace
 from dbfsm.files.output import write_file
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 
 __all__ = [
     "ALL",
@@ -95,7 +95,7 @@ def render(view: View, fmt: str, highlight: Highlight | None = None) -> bytes:
         return to_dot(view, highlight).encode("utf-8")
     if fmt in IMAGE_FORMATS:
         return to_image(view, fmt, highlight)
-    raise DbfsmError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
+    raise InputError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
 
 
 def _write(path: Path, data: bytes) -> None:
@@ -105,13 +105,13 @@ def _write(path: Path, data: bytes) -> None:
 def command(args: argparse.Namespace) -> int:
     fmt: str = args.format
     if fmt not in EXTENSIONS:
-        raise DbfsmError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
+        raise InputError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
     names = tuple(VIEWS) if args.view == ALL else (get_view(args.view).name,)
     output: str | None = args.output if args.output != "-" else None
     if args.view == ALL and output is None:
-        raise DbfsmError("--view all writes one file per view: give --output DIRECTORY")
+        raise InputError("--view all writes one file per view: give --output DIRECTORY")
     if fmt == "png" and output is None:
-        raise DbfsmError("png is binary: give --output FILE")
+        raise InputError("png is binary: give --output FILE")
     highlight = highlight_of(args.highlight) if args.highlight else None
 
     if args.view == ALL:
@@ -120,7 +120,7 @@ def command(args: argparse.Namespace) -> int:
         try:
             directory.mkdir(parents=True, exist_ok=True)
         except OSError as err:
-            raise DbfsmError(f"cannot create directory {directory}: {err.strerror}") from None
+            raise InputError(f"cannot create directory {directory}: {err.strerror}") from None
         for name in names:
             data = render(VIEWS[name], fmt, highlight)
             _write(directory / f"{name}.{EXTENSIONS[fmt]}", data)

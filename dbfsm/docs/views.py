@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from functools import cached_property
 from pathlib import Path
 
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.graph import BACKEND, SERVER, Graph, State, Transition
 from dbfsm.fsm.settings import OnFail
 
@@ -124,7 +124,7 @@ def get_view(name: str) -> View:
     try:
         return VIEWS[name]
     except KeyError:
-        raise DbfsmError(f"unknown view {name!r} (expected one of: {', '.join(VIEWS)})") from None
+        raise InputError(f"unknown view {name!r} (expected one of: {', '.join(VIEWS)})") from None
 
 
 # --------------------------------------------------------------------------------------------

@@ -22,8 +22,9 @@ from typing import Any, NamedTuple
 
 import yaml
 
+from dbfsm.files.reading import read_text
 from dbfsm.fsm import jsonc
-from dbfsm.fsm.config import MAX_VALUES, check_json_data, json_path, read_text
+from dbfsm.fsm.config import MAX_VALUES, check_json_data, json_path
 from dbfsm.fsm.errors import ConfigError, shown
 
 __all__ = ["DocPath", "Document", "load", "parse"]

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import os
 
-from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.errors import InputError
 
 
 def write_file(path: str, data: bytes, what: str) -> None:
@@ -18,12 +18,17 @@ def write_file(path: str, data: bytes, what: str) -> None:
         fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC)
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) else "not a valid file name"
-        raise ConfigError(f"cannot write {what}: {reason}", path) from None
+        raise _refused(path, f"cannot write {what}: {reason}") from None
     try:
         os.set_blocking(fd, True)
         with os.fdopen(fd, "wb", closefd=False) as handle:
             handle.write(data)
     except OSError as err:
-        raise ConfigError(f"cannot write {what}: {err.strerror or err}", path) from None
+        raise _refused(path, f"cannot write {what}: {err.strerror or err}") from None
     finally:
         os.close(fd)
+
+
+def _refused(path: str, message: str) -> InputError:
+    """Bad input (a file that cannot be written), `PATH: MESSAGE` on one line."""
+    return InputError(f"{path}: {message}" if path else message)

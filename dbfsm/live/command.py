@@ -15,7 +15,7 @@ import os
 import socket
 import sys
 
-from dbfsm.fsm.errors import DbfsmError, shown
+from dbfsm.fsm.errors import InputError, shown
 
 EXIT_UNREACHABLE = 1
 DEFAULT_TIMEOUT = 60.0  # config-set answers only once the new backends have connected
@@ -80,13 +80,13 @@ def _request(argument: str) -> object:
     try:
         text = sys.stdin.read() if argument == "-" else argument
     except UnicodeDecodeError:
-        raise DbfsmError("JSON argument: standard input is not UTF-8 text") from None
+        raise InputError("JSON argument: standard input is not UTF-8 text") from None
     try:
         return json.loads(text, parse_constant=_not_json, parse_float=_finite)
     except ValueError as err:
-        raise DbfsmError(f"JSON argument: {err}") from None
+        raise InputError(f"JSON argument: {err}") from None
     except RecursionError:
-        raise DbfsmError("JSON argument: nested too deeply") from None
+        raise InputError("JSON argument: nested too deeply") from None
 
 
 def _check_socket_path(path: str) -> None:
@@ -96,9 +96,9 @@ def _check_socket_path(path: str) -> None:
     except UnicodeEncodeError:
         size = -1
     if size <= 0 or "\x00" in path:
-        raise DbfsmError(f"{shown(path, quote=False)}: not a valid socket path")
+        raise InputError(f"{shown(path, quote=False)}: not a valid socket path")
     if size > MAX_SOCKET_PATH:
-        raise DbfsmError(
+        raise InputError(
             f"{shown(path, quote=False)}: longer than the {MAX_SOCKET_PATH} bytes a unix socket "
             "path may have"
         )
@@ -106,7 +106,7 @@ def _check_socket_path(path: str) -> None:
 
 def command(args: argparse.Namespace) -> int:
     if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
-        raise DbfsmError(
+        raise InputError(
             f"--timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, not {args.timeout}"
         )
     _check_socket_path(args.socket)

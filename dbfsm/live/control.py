@@ -28,7 +28,7 @@ from collections.abc import Awaitable, Callable, Mapping
 
 from dbfsm.fsm import jsonc
 from dbfsm.fsm.answers import ERROR, Answer, answer
-from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.errors import ConfigError, InputError
 from dbfsm.fsm.settings import ServerSettings
 from dbfsm.live.runtime import ServerExited
 
@@ -96,7 +96,7 @@ def _config_error(settings: ServerSettings, message: str, path: jsonc.Path) -> C
     if settings.source is not None:
         where = settings.source
         with (
-            contextlib.suppress(OSError, UnicodeDecodeError, DbfsmError),
+            contextlib.suppress(OSError, UnicodeDecodeError, InputError),
             open(settings.source, encoding="utf-8-sig") as handle,
         ):
             where = jsonc.parse(handle.read(), settings.source).where(path)
@@ -113,9 +113,9 @@ def _clear_stale(path: str) -> None:
     except FileNotFoundError:
         return
     except OSError as err:
-        raise DbfsmError(f"control socket {path}: {err.strerror}") from None
+        raise InputError(f"control socket {path}: {err.strerror}") from None
     if not stat.S_ISSOCK(mode):
-        raise DbfsmError(f"control socket {path}: exists and is not a socket; not replacing it")
+        raise InputError(f"control socket {path}: exists and is not a socket; not replacing it")
     probe = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     probe.settimeout(1.0)
     try:
@@ -124,10 +124,10 @@ def _clear_stale(path: str) -> None:
         os.unlink(path)  # stale: left behind by a server that is gone
         return
     except OSError as err:
-        raise DbfsmError(f"control socket {path}: {err.strerror or err}") from None
+        raise InputError(f"control socket {path}: {err.strerror or err}") from None
     finally:
         probe.close()
-    raise DbfsmError(f"control socket {path}: another server is listening on it")
+    raise InputError(f"control socket {path}: another server is listening on it")
 
 
 def bind_private(path: str) -> tuple[socket.socket, tuple[int, int]]:
@@ -141,7 +141,7 @@ def bind_private(path: str) -> tuple[socket.socket, tuple[int, int]]:
     try:
         private = tempfile.mkdtemp(prefix=".dbfsm-", dir=directory)
     except OSError as err:
-        raise DbfsmError(f"control socket {path}: {err.strerror or err}") from None
+        raise InputError(f"control socket {path}: {err.strerror or err}") from None
     sock = socket.socket(socket.AF_UNIX, socket.SOCK_STREAM)
     bound = os.path.join(private, "s")
     try:
@@ -151,7 +151,7 @@ def bind_private(path: str) -> tuple[socket.socket, tuple[int, int]]:
         info = os.lstat(path)
     except OSError as err:
         sock.close()
-        raise DbfsmError(f"control socket {path}: {err.strerror or err}") from None
+        raise InputError(f"control socket {path}: {err.strerror or err}") from None
     finally:
         with contextlib.suppress(FileNotFoundError):
             os.unlink(bound)
@@ -233,7 +233,7 @@ def parse_command(document: bytes) -> object:
         raise Malformed(f"<command>: invalid UTF-8 at byte {err.start}") from None
     try:
         return jsonc.parse(text, "<command>").value
-    except DbfsmError as err:
+    except InputError as err:
         raise Malformed(str(err)) from None
 
 

@@ -30,10 +30,10 @@ from collections.abc import Callable
 from typing import TextIO
 
 from dbfsm.drivers.base import Driver
+from dbfsm.files.reading import load_file
 from dbfsm.fsm.actions import Action
-from dbfsm.fsm.config import load_file
 from dbfsm.fsm.engine import Engine
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.events import Lost
 from dbfsm.fsm.records import Record, record_of, summary, to_jsonl, to_text
 from dbfsm.fsm.settings import Role, ServerSettings
@@ -63,7 +63,7 @@ class LiveRun:
         control_timeout: float = RECEIVE_TIMEOUT,
     ) -> None:
         if not (traffic == 0 or MIN_TRAFFIC <= traffic <= MAX_TRAFFIC):
-            raise DbfsmError(
+            raise InputError(
                 f"traffic must be 0 or from {MIN_TRAFFIC:g} to {MAX_TRAFFIC:g} requests a "
                 f"second, not {traffic}"
             )
@@ -159,7 +159,7 @@ class LiveRun:
         """Keys of the online backends whose role passes `role`, not already busy."""
         return [
             key
-            for key, b in self.engine.server.backends.items()
+            for key, b in self.engine.backends.items()
             if b.state == "online" and role(b.settings.role) and key not in self._busy
         ]
 
@@ -247,11 +247,24 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
         type=float,
         help="watch idle connections, probing every SECONDS (default: off, as in Kea)",
     )
+    parser.add_argument(
+        "--metrics-port",
+        metavar="PORT",
+        type=int,
+        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port; needs "
+        "dbfsm[metrics])",
+    )
+    parser.add_argument(
+        "--metrics-host",
+        metavar="HOST",
+        default="127.0.0.1",
+        help="address the metrics are served on (default 127.0.0.1: loopback only)",
+    )
 
 
 def _positive(name: str, value: float | None) -> None:
     if value is not None and not (math.isfinite(value) and value > 0):
-        raise DbfsmError(f"{name} must be a finite number > 0, not {value}")
+        raise InputError(f"{name} must be a finite number > 0, not {value}")
 
 
 def printer(form: str, out: TextIO) -> Sink:
@@ -275,7 +288,16 @@ def command(args: argparse.Namespace) -> int:
         probe_interval=args.probe_interval,
         sink=printer(args.format, sys.stdout),
     )
-    return asyncio.run(_main(live, args.until))
+    if args.metrics_port is None:
+        return asyncio.run(_main(live, args.until))
+    if not 0 <= args.metrics_port <= 65535:
+        raise InputError(f"--metrics-port must be from 0 to 65535, not {args.metrics_port}")
+    from dbfsm.live.metrics import Metrics  # prometheus_client: only when asked for
+
+    with Metrics(live.engine).serve(args.metrics_port, args.metrics_host) as server:
+        sys.stderr.write(f"dbfsm run: metrics at {server.url}\n")
+        sys.stderr.flush()
+        return asyncio.run(_main(live, args.until))
 
 
 async def _main(live: LiveRun, until: float | None) -> int:

@@ -97,7 +97,7 @@ class AsyncioRuntime:
 
     async def use(self, backend: str) -> None:
         """Run one request on `backend`; a loss it finds goes into the engine."""
-        b = self.engine.server.backends.get(backend)
+        b = self.engine.backends.get(backend)
         if b is None or b.state != "online":
             return
         using = self._using.setdefault((backend, b.instance), set())
@@ -107,6 +107,11 @@ class AsyncioRuntime:
         lost = await request
         if lost is not None:
             self.deliver(lost)
+
+    def timer_due(self, name: str) -> float | None:
+        """When the timer `name` fires, in the loop's time; None if it is not armed."""
+        handle = self._timers.get(name)
+        return None if handle is None else handle.when()
 
     async def wait_exit(self) -> int:
         await self._exited.wait()
@@ -127,7 +132,7 @@ class AsyncioRuntime:
         for task in [*self._opening, *requests]:
             task.cancel()
         await asyncio.gather(*self._tasks, *requests, return_exceptions=True)  # closes finish
-        for key, backend in list(self.engine.server.backends.items()):
+        for key, backend in list(self.engine.backends.items()):
             await self.driver.close(Close(key, backend.instance))
         shutdown = getattr(self.driver, "aclose", None)
         if shutdown is not None:

@@ -246,7 +246,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 
 def command(args: argparse.Namespace) -> int:
-    from dbfsm.fsm.config import load_file
+    from dbfsm.files.reading import load_file
 
     sys.stdout.write(report(load_file(args.config)))
     return 0

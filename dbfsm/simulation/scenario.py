@@ -27,6 +27,7 @@ from typing import Any, Final
 
 from dbfsm.files import documents
 from dbfsm.files.documents import DocPath, Document
+from dbfsm.files.reading import load_file
 from dbfsm.fsm import config
 from dbfsm.fsm.errors import ConfigError, kind, shown
 from dbfsm.fsm.settings import ServerSettings
@@ -129,7 +130,7 @@ def from_data(
 
 
 def _file_loader(path: str) -> Callable[[], ServerSettings]:
-    return lambda: config.load_file(path)
+    return lambda: load_file(path)
 
 
 def _config_loader(doc: Document, value: Any, base: Path) -> Callable[[], ServerSettings]:

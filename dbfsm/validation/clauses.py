@@ -40,7 +40,7 @@ from typing import Any
 
 from dbfsm.files import documents
 from dbfsm.files.documents import DocPath, Document
-from dbfsm.fsm.config import read_text
+from dbfsm.files.reading import read_text
 from dbfsm.fsm.errors import ConfigError, kind
 from dbfsm.fsm.graph import GRAPHS
 from dbfsm.fsm.records import Record

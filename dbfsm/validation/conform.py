@@ -40,11 +40,11 @@ from dataclasses import dataclass, field, replace
 from enum import Enum
 from typing import Any
 
+from dbfsm.files.reading import load_file, read_text
 from dbfsm.fsm import messages
 from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, Reply, StartTimer, Transitioned
-from dbfsm.fsm.config import load_file, read_text
 from dbfsm.fsm.engine import Engine, UnexpectedEvent
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.errors import kind as describe
 from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from dbfsm.fsm.graph import BACKEND, GRAPHS
@@ -220,24 +220,24 @@ def _json_record(raw: str, where: str) -> Record:
     try:
         item = json.loads(raw)
     except json.JSONDecodeError as err:
-        raise DbfsmError(f"{where}:{err.colno}: not JSON: {err.msg}") from None
+        raise InputError(f"{where}:{err.colno}: not JSON: {err.msg}") from None
     except ValueError:  # an integer past Python's digit limit
-        raise DbfsmError(f"{where}: not JSON: a number too long to read") from None
+        raise InputError(f"{where}: not JSON: a number too long to read") from None
     except RecursionError:
-        raise DbfsmError(f"{where}: not JSON: nested too deeply") from None
+        raise InputError(f"{where}: not JSON: nested too deeply") from None
     if not isinstance(item, dict):
-        raise DbfsmError(f"{where}: a record must be a JSON object")
+        raise InputError(f"{where}: a record must be a JSON object")
     kind, t = item.get("type"), item.get("t")
     if not isinstance(kind, str) or kind not in _JSON_FIELDS:
         expected = ", ".join(_JSON_FIELDS)
-        raise DbfsmError(f"{where}: 'type' must be one of {expected}, not {describe(kind)}")
+        raise InputError(f"{where}: 'type' must be one of {expected}, not {describe(kind)}")
     seconds = _seconds(t)
     if seconds is None:
-        raise DbfsmError(f"{where}: 't' must be a number of seconds, not {describe(t)}")
+        raise InputError(f"{where}: 't' must be a number of seconds, not {describe(t)}")
     for name, kind_of in _JSON_FIELDS[kind].items():
         value = item.get(name)
         if not isinstance(value, kind_of) or (kind_of is int and isinstance(value, bool)):
-            raise DbfsmError(f"{where}: {kind} record needs {name!r} ({kind_of.__name__})")
+            raise InputError(f"{where}: {kind} record needs {name!r} ({kind_of.__name__})")
     data = {k: v for k, v in item.items() if k not in ("t", "type")}
     return Record(seconds, kind, data)
 
@@ -274,18 +274,18 @@ def _read_jsonl(text: str, name: str, settings: ServerSettings) -> Trace:
         where = f"{name}:{number}"
         record = _json_record(raw, where)
         if record.t < previous:
-            raise DbfsmError(f"{where}: time goes backwards ({record.t} after {previous})")
+            raise InputError(f"{where}: time goes backwards ({record.t} after {previous})")
         previous, last = record.t, number
         if record.type == "summary":
             end, exit_code = record.t, record.data.get("exit_code")
             if exit_code is not None and (type(exit_code) is not int):
-                raise DbfsmError(f"{where}: summary record needs 'exit_code' (int or null)")
+                raise InputError(f"{where}: summary record needs 'exit_code' (int or null)")
             continue
         found = observe(record, settings, number)
         if found is not None:
             observations.append(found)
     if last == 0:
-        raise DbfsmError(f"{name}:1: the trace is empty")
+        raise InputError(f"{name}:1: the trace is empty")
     end = max(end, previous)
     return Trace(name, Dialect.DBFSM, True, tuple(observations), end, exit_code, last)
 
@@ -312,7 +312,7 @@ def read_trace(path: str, settings: ServerSettings) -> Trace:
     if first.lstrip().startswith("{"):
         return _read_jsonl(text, path, settings)
     if not any(kealog.looks_like_kea_log(line) for line in lines):
-        raise DbfsmError(f"{path}:1: neither dbfsm JSON Lines nor a Kea log")
+        raise InputError(f"{path}:1: neither dbfsm JSON Lines nor a Kea log")
     return _read_kea_log(text, path, settings, _known_commands(settings))
 
 
@@ -784,6 +784,9 @@ class Verdict:
     counts: Counts
     exit_code: int | None
     exhausted: bool  # the search stopped at its budget
+    # The inputs that explained the run, at their times (empty if none did): replayed on a
+    # fresh engine, they give the model's own records and path (`dbfsm report` draws them).
+    inputs: tuple[tuple[float, Event], ...] = ()
 
 
 def conform(
@@ -806,7 +809,8 @@ def conform(
             continue
         step = branch.advance()
         if step is None:
-            return Verdict(trace, None, branch.counts, branch.engine.exit_code, False)
+            code = branch.engine.exit_code
+            return Verdict(trace, None, branch.counts, code, False, tuple(branch.inputs))
         if isinstance(step, Failure):
             best = step if best is None else best.merged(step)
             dead_ends += 1
@@ -869,7 +873,7 @@ def add_arguments(parser: argparse.ArgumentParser) -> None:
 
 def command(args: argparse.Namespace) -> int:
     if not math.isfinite(args.tolerance) or args.tolerance < 0:
-        raise DbfsmError(f"--tolerance must be a number of seconds >= 0, not {args.tolerance}")
+        raise InputError(f"--tolerance must be a number of seconds >= 0, not {args.tolerance}")
     settings = load_file(args.config)
     trace = read_trace(os.fspath(args.trace), settings)
     verdict = conform(settings, args.config, trace, args.tolerance, args.exit_code)

@@ -28,8 +28,8 @@ from dbfsm.drivers.simulated import SimulatedDriver
 from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, StartTimer
 from dbfsm.fsm.backend import Backend
 from dbfsm.fsm.config import from_document
-from dbfsm.fsm.engine import Engine
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.engine import Engine, UnexpectedEvent
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.events import Command, Event, TimerFired
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, Role, ServerSettings
@@ -223,7 +223,7 @@ class World:
             self._apply(step)
         except AssertionError as err:
             raise Violation(str(err)) from None
-        except DbfsmError as err:
+        except (InputError, UnexpectedEvent) as err:
             raise Violation(f"engine: {type(err).__name__}: {err}") from None
         except Exception as err:  # a crash is a finding too, with the path that leads to it
             raise Violation(f"crash: {type(err).__name__}: {err}") from err

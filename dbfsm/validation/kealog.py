@@ -18,7 +18,7 @@ import re
 from dataclasses import dataclass
 from datetime import datetime
 
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.records import Record
 
 _HEADER = re.compile(
@@ -90,7 +90,7 @@ def _seconds(stamp: str, microseconds: str | None, where: str) -> float:
         when = datetime.strptime(stamp, "%Y-%m-%d %H:%M:%S.%f")
         return when.timestamp() + int(microseconds or 0) / 1e6
     except (ValueError, OverflowError, OSError):  # OverflowError, OSError: out of the clock's range
-        raise DbfsmError(f"{where}: not a valid timestamp: {stamp}") from None
+        raise InputError(f"{where}: not a valid timestamp: {stamp}") from None
 
 
 def read(text: str, universe: int, name: str) -> KeaLog:
@@ -128,7 +128,7 @@ def read(text: str, universe: int, name: str) -> KeaLog:
         if pid is None:
             pid, start = int(header["pid"]), t
         elif int(header["pid"]) != pid:
-            raise DbfsmError(
+            raise InputError(
                 f"{where}: a second {server} process (pid {header['pid']}) starts here; "
                 f"a trace is one run: split the log at this line"
             )
@@ -141,6 +141,6 @@ def read(text: str, universe: int, name: str) -> KeaLog:
     finish()
     if pid is None:
         found = f"{others} line(s) of other programs" if others else "no Kea log line"
-        raise DbfsmError(f"{name}:1: no {server} message in this log ({found})")
+        raise InputError(f"{name}:1: no {server} message in this log ({found})")
     end = lines[-1].record.t
     return KeaLog(tuple(lines), version, from_start, pid, end)

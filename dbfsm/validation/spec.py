@@ -22,9 +22,9 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbfsm.files.output import write_file
+from dbfsm.files.reading import read_text
 from dbfsm.fsm.actions import Action, Stayed, Transitioned
-from dbfsm.fsm.config import read_text
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.graph import GRAPHS, Graph, Transition
 from dbfsm.fsm.records import Record, record_of, summary
 from dbfsm.fsm.rules import RULES
@@ -99,7 +99,7 @@ def default_specs() -> Path:
     for candidate in (Path("specs"), _CHECKOUT_SPECS):
         if (candidate / DOCUMENTATION).is_file():
             return candidate
-    raise DbfsmError(
+    raise InputError(
         f"no specs/ directory with {DOCUMENTATION} here: run from the project, or give "
         "PATHS and --documentation"
     )
@@ -107,7 +107,7 @@ def default_specs() -> Path:
 
 def read_documentation(path: str | None = None) -> str:
     """The documentation the quotes come from, read within the bounds of every file a user
-    names (`fsm.config.read_text`: no hang on a FIFO, no unbounded file)."""
+    names (`dbfsm.files.reading.read_text`: no hang on a FIFO, no unbounded file)."""
     return read_text(path if path else default_specs() / DOCUMENTATION, "the documentation")
 
 

@@ -1,12 +1,7 @@
 import asyncio
 import logging
 
-from dbfsm.drivers.live import LiveDriver
-from dbfsm.fsm.actions import Transitioned
-from dbfsm.fsm.config import from_document
-from dbfsm.fsm.engine import Engine
-from dbfsm.fsm.logs import forward
-from dbfsm.live.runtime import AsyncioRuntime
+from dbfsm import AsyncioRuntime, Engine, LiveDriver, Transitioned, forward, from_document
 
 # The local PostgreSQL (dbfsm creates its small schema in an empty database).
 DATABASE = {

@@ -1,6 +1,6 @@
 """Hostile inputs for any reader, and the check that a reader survives them.
 
-A reader survives an input when it either accepts it or refuses it with a `DbfsmError` whose
+A reader survives an input when it either accepts it or refuses it with an `InputError` whose
 message is one line, within a bounded time; anything else (another exception, a hang, a
 message spread over lines) is a failure. The pieces are meant for every reader dbfsm has or
 will have (configurations, scenarios, spec clauses, traces):
@@ -32,7 +32,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from dbfsm import cli
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 
 # Seconds one input may take: generous for a loaded two-core machine (a million YAML values
 # take about 7 s there); a hang, an alias bomb expanded or a quadratic
@@ -48,20 +48,20 @@ class Survived:
     """How a reader ended on one input: accepted (`error` None) or refused with one line."""
 
     label: str
-    error: DbfsmError | None
+    error: InputError | None
     seconds: float
 
 
 def survive(
     reader: str, label: str, read: Callable[[], object], seconds: float = SECONDS
 ) -> Survived:
-    """Call `read()`; it must return, or raise a DbfsmError with a one-line message, within
+    """Call `read()`; it must return, or raise an InputError with a one-line message, within
     `seconds`. Any other exception propagates (the test fails with its traceback)."""
     start = time.perf_counter()
-    error: DbfsmError | None = None
+    error: InputError | None = None
     try:
         read()
-    except DbfsmError as err:
+    except InputError as err:
         error = err
     took = time.perf_counter() - start
     assert took < seconds, f"{reader} on {label}: {took:.1f} s (limit {seconds} s)"

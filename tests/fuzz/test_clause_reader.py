@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm.fsm import config
+from dbfsm.files import reading
 from dbfsm.fsm.errors import ConfigError
 from dbfsm.validation import clauses, spec
 
@@ -141,7 +141,7 @@ def test_spec_run_on_hostile_texts(label: str, text: bytes, tmp_path: Path) -> N
 def test_spec_run_on_hostile_paths(
     label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
+    monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     path = hostile.HOSTILE_PATHS[label](tmp_path)
     run = hostile.survive_cli(["spec", "run", path], label, seconds=5)
     assert run.code == 2 or label == "a file without read permission", (label, run)

@@ -19,7 +19,7 @@ from dbfsm.drivers.simulated import SimulatedDriver
 from dbfsm.fsm.actions import Action, Reply
 from dbfsm.fsm.config import from_document
 from dbfsm.fsm.engine import Engine
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 from . import hostile
@@ -103,7 +103,7 @@ def _answered(request: object) -> None:
         raise Refused(response["text"])
 
 
-class Refused(DbfsmError):
+class Refused(InputError):
     """An error answer (counted as a refusal; its text must be one line)."""
 
 

@@ -17,6 +17,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
+from dbfsm.files import reading
 from dbfsm.fsm import config, jsonc
 from dbfsm.fsm.errors import ConfigError
 from dbfsm.simulation.check import report
@@ -55,16 +56,16 @@ def test_the_corpus_is_what_its_names_say() -> None:
     for path in SEEDS:
         if path.name.startswith("broken-"):
             with pytest.raises(ConfigError):
-                config.load_file(path)
+                reading.load_file(path)
         else:
-            config.load_file(path)
+            reading.load_file(path)
 
 
 @pytest.mark.parametrize("seed", EVERY_BYTE, ids=lambda p: p.name)
 def test_every_truncation_flip_and_encoding_damage(seed: Path, tmp_path: Path) -> None:
     flips = 2000 if THOROUGH else 200
     inputs = hostile.variants(seed.read_bytes(), flips=flips)
-    results = hostile.fuzz_reader("config file", config.load_file, inputs, tmp_path)
+    results = hostile.fuzz_reader("config file", reading.load_file, inputs, tmp_path)
     for result in results:
         if result.error is not None:
             assert str(result.error).startswith(f"{tmp_path / 'input'}"), result
@@ -108,7 +109,7 @@ def test_flips_in_larger_and_broken_files(seed: Path, tmp_path: Path) -> None:
     data = seed.read_bytes()
     inputs = [item for item in hostile.variants(data) if not item[0].startswith("truncated")]
     inputs += [(f"truncated at byte {n}", data[:n]) for n in range(0, len(data), 97)]
-    hostile.fuzz_reader("config file", config.load_file, inputs, tmp_path)
+    hostile.fuzz_reader("config file", reading.load_file, inputs, tmp_path)
 
 
 @pytest.mark.parametrize(
@@ -124,7 +125,7 @@ def test_check_on_hostile_texts(label: str, text: bytes, tmp_path: Path) -> None
 def test_check_on_hostile_paths(
     label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
+    monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     path = hostile.HOSTILE_PATHS[label](tmp_path)
     hostile.survive_cli(["check", path], label, seconds=5)
 
@@ -137,7 +138,7 @@ def test_a_fifo_with_a_writer_is_read(tmp_path: Path) -> None:
     writer = threading.Thread(target=fifo.write_bytes, args=(text,))
     writer.start()
     try:
-        assert config.load_file(fifo).root == "Dhcp4"
+        assert reading.load_file(fifo).root == "Dhcp4"
     finally:
         writer.join(timeout=10)
 

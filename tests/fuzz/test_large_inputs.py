@@ -15,7 +15,7 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.fsm.config import MAX_FILE_BYTES
+from dbfsm.files.reading import MAX_FILE_BYTES
 
 from . import hostile
 

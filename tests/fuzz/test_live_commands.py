@@ -15,8 +15,8 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.fsm import config
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.files import reading
+from dbfsm.fsm.errors import InputError
 from dbfsm.live import command as control_client
 
 from . import hostile
@@ -51,14 +51,14 @@ def reached(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reached]:
     monkeypatch.setattr("dbfsm.drivers.live.connect", connect)
     monkeypatch.setattr("dbfsm.admin.database.connect", connect)
     monkeypatch.setattr(control_client, "ask", ask)
-    monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
+    monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     yield calls
 
 
 def _readable(path: str) -> bool:
     try:
-        config.load_file(path)
-    except DbfsmError:
+        reading.load_file(path)
+    except InputError:
         return False
     return True
 

@@ -12,7 +12,7 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm.fsm import config
+from dbfsm.files import reading
 from dbfsm.fsm.errors import ConfigError
 from dbfsm.simulation import scenario, simulate
 
@@ -96,7 +96,7 @@ def test_simulate_on_hostile_texts(label: str, text: bytes, tmp_path: Path) -> N
 def test_simulate_and_highlight_on_hostile_paths(
     label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
+    monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     path = hostile.HOSTILE_PATHS[label](tmp_path)
     hostile.survive_cli(["simulate", path], label, seconds=5)
     hostile.survive_cli(["simulate", "--config", path], label, seconds=5)

@@ -4,7 +4,7 @@ Kea's logs.
 Every input is accepted (read, and the search for an explanation run to its verdict) or
 refused with one line naming the file and line (exit status 2), within `hostile.SECONDS`.
 The search itself is bounded by `conform.SEARCH_BUDGET`; a trace is bounded by the
-64 MiB every file a user names is held to (`fsm.config.MAX_FILE_BYTES`).
+64 MiB every file a user names is held to (`dbfsm.files.reading.MAX_FILE_BYTES`).
 """
 
 from __future__ import annotations
@@ -16,8 +16,8 @@ from typing import Any
 import pytest
 from hypothesis import given
 
-from dbfsm.fsm import config
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.files import reading
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.records import Record, to_jsonl
 from dbfsm.validation import conform
 
@@ -43,7 +43,7 @@ def _config(seed: Path) -> str:
 
 
 def _conform(config_path: str) -> Any:
-    settings = config.load_file(config_path)
+    settings = reading.load_file(config_path)
 
     def check(path: str) -> conform.Verdict:
         """Read the trace at `path` and search for its explanation, as `dbfsm conform` does."""
@@ -58,7 +58,7 @@ def test_the_corpus_is_what_its_names_say() -> None:
     for seed in SEEDS:
         check = _conform(_config(seed))
         if seed in BROKEN:
-            with pytest.raises(DbfsmError) as refused:
+            with pytest.raises(InputError) as refused:
                 check(str(seed))
             message = str(refused.value)
             assert message.startswith(f"{seed}:") and "\n" not in message, message
@@ -133,7 +133,7 @@ def test_conform_on_hostile_texts(label: str, text: bytes, tmp_path: Path) -> No
 def test_conform_on_hostile_paths(
     label: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(config, "STREAM_TIMEOUT", 0.5)
+    monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     path = hostile.HOSTILE_PATHS[label](tmp_path)
     config_path = str(CORPUS / "stop-retry-exit.json")
     trace = str(CORPUS / "stop-retry-exit.jsonl")
@@ -194,7 +194,7 @@ def test_damaged_records(document: Any) -> None:
     if None in texts:
         return
     text = "\n".join(map(str, texts))
-    settings = config.load_file(CORPUS / "stop-retry-exit.json")
+    settings = reading.load_file(CORPUS / "stop-retry-exit.json")
 
     def check() -> None:
         trace = conform._read_jsonl(text, "t.jsonl", settings)

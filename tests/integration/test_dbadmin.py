@@ -12,7 +12,7 @@ import pytest
 
 from dbfsm.drivers import schema
 from dbfsm.drivers.live import connect
-from dbfsm.fsm import config
+from dbfsm.files import reading
 from tests.cli import invoke
 from tests.integration.servers import PrivateServer, free_port
 
@@ -61,7 +61,7 @@ def test_upgrade_from_1_0(empty: tuple[str, PrivateServer], capsys: Any) -> None
 
     # Make a 1.0 database the way an older dbfsm did: only create.sql.
     async def old() -> None:
-        session = await connect(config.load_file(path).backend("lease-database"))
+        session = await connect(reading.load_file(path).backend("lease-database"))
         try:
             await schema.create(session, upto=schema.FIRST_VERSION)
         finally:

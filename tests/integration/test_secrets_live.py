@@ -17,7 +17,7 @@ import pytest
 from dbfsm.cli import main
 from dbfsm.drivers.live import connect
 from dbfsm.drivers.session import DriverError
-from dbfsm.fsm import config
+from dbfsm.files import reading
 from tests.integration.servers import PrivateServer
 
 _names = itertools.count()
@@ -63,7 +63,7 @@ def test_run_and_admin_show_no_password(
 
 def test_sessions_and_their_errors_show_no_password(server: PrivateServer, tmp_path: Path) -> None:
     path, password = _configuration(server, tmp_path)
-    settings = config.load_file(path)
+    settings = reading.load_file(path)
 
     async def scan() -> list[str]:
         texts = []

@@ -2,8 +2,8 @@
 
 Unlike `dbfsm.simulation.virtual.VirtualRuntime`, driver answers are not automatic: each
 `Open` waits in `pending` until the test answers it (`answer`, `settle`), so that answers can
-come late, out of order, after a reconfiguration (stale) or fail transiently. Time is kept in integer
-milliseconds so that the reconnect loop's spacing can be checked exactly; the engine sees
+come late, out of order, after a reconfiguration (stale) or fail transiently. Time is kept in
+integer milliseconds so that the reconnect loop's spacing can be checked exactly; the engine sees
 seconds. Timers fire only when the test advances time (`fire_next_timer`, `advance`).
 """
 

@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pytest
 
+from dbfsm.files import reading
 from dbfsm.fsm import config
 from dbfsm.fsm.settings import ServerSettings
 from dbfsm.simulation.check import report
@@ -35,7 +36,7 @@ MIXED = """{"Dhcp6": {
 @pytest.mark.parametrize(
     "settings",
     [
-        *(config.load_file(p) for p in sorted(CONFIGS.glob("*.json")) if "broken" not in p.name),
+        *(reading.load_file(p) for p in sorted(CONFIGS.glob("*.json")) if "broken" not in p.name),
         config.parse_text(MIXED, "mixed.json"),
     ],
     ids=lambda s: s.source,

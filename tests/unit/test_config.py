@@ -16,8 +16,9 @@ from typing import Any
 
 import pytest
 
+from dbfsm.files import reading
 from dbfsm.fsm import config, jsonc
-from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.errors import ConfigError, InputError
 from dbfsm.fsm.settings import DbType, OnFail, Role
 
 EXAMPLES = Path(__file__).resolve().parents[1] / "data" / "kea-examples"
@@ -50,7 +51,7 @@ def at(text: str, needle: str, *, shift: int = 0, source: str = "t.json") -> str
 
 def file_error(path: Path) -> ConfigError:
     with pytest.raises(ConfigError) as info:
-        config.load_file(path)
+        reading.load_file(path)
     return info.value
 
 
@@ -103,7 +104,7 @@ def mysql(**params: Any) -> dict[str, Any]:
 @pytest.mark.parametrize("path", EXAMPLE_FILES, ids=lambda p: f"{p.parent.name}/{p.name}")
 def test_every_kea_example_reads(path: Path) -> None:
     """kea-behaviour.md:499-510 (§7): every shipped Kea example is a valid configuration."""
-    settings = config.load_file(path)
+    settings = reading.load_file(path)
     assert settings.universe == int(path.parent.name[-1])
     assert settings.source == str(path)
     assert settings.backend("lease-database").role is Role.LEASE
@@ -114,7 +115,7 @@ def test_every_kea_example_reads(path: Path) -> None:
 def test_all_keys_backends(universe: int) -> None:
     """kea-behaviour.md:503 and :512-534: all-keys.json has a mysql config backend, a memfile
     lease database and mysql + postgresql host databases, in Kea's connect order (:266-271)."""
-    settings = config.load_file(EXAMPLES / f"kea{universe}" / "all-keys.json")
+    settings = reading.load_file(EXAMPLES / f"kea{universe}" / "all-keys.json")
     kinds = [(b.key, b.role, b.type) for b in settings.backends]
     assert kinds == [
         ("config-databases[0]", Role.CONFIG, DbType.MYSQL),
@@ -139,7 +140,7 @@ def test_all_keys_backends(universe: int) -> None:
 @pytest.mark.parametrize("universe", [4, 6])
 def test_config_backend_example(universe: int) -> None:
     """kea-behaviour.md:506 and :360: config-backend.json, mysql CB polled every 20 s."""
-    settings = config.load_file(EXAMPLES / f"kea{universe}" / "config-backend.json")
+    settings = reading.load_file(EXAMPLES / f"kea{universe}" / "config-backend.json")
     assert [b.key for b in settings.backends] == ["config-databases[0]", "lease-database"]
     cb = settings.backend("config-databases[0]")
     assert (cb.type, cb.role, cb.manager_id) == (DbType.MYSQL, Role.CONFIG, 3021)
@@ -155,7 +156,7 @@ def test_config_backend_example(universe: int) -> None:
 @pytest.mark.parametrize("universe", [4, 6])
 def test_reservation_examples(universe: int, name: str, db_type: DbType) -> None:
     """kea-behaviour.md:507-510: the reservation examples hold one SQL host database."""
-    settings = config.load_file(EXAMPLES / f"kea{universe}" / name)
+    settings = reading.load_file(EXAMPLES / f"kea{universe}" / name)
     assert [b.key for b in settings.backends] == ["lease-database", "hosts-databases[0]"]
     host = settings.backend("hosts-databases[0]")
     assert (host.type, host.max_reconnect_tries, host.reconnect_wait_time) == (db_type, 3, 3000)
@@ -895,9 +896,9 @@ def test_load_file_unreadable(tmp_path: Path) -> None:
 
 
 def test_config_error_shape() -> None:
-    """The CLI prints str(err) as one line; ConfigError is a DbfsmError."""
+    """The CLI prints str(err) as one line; ConfigError is an InputError."""
     err = ConfigError("bad", "f.json:1:2")
-    assert isinstance(err, DbfsmError)
+    assert isinstance(err, InputError)
     assert (str(err), err.message, err.where) == ("f.json:1:2: bad", "bad", "f.json:1:2")
     assert str(ConfigError("bad")) == "bad"
 

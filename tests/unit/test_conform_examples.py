@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 from test_simulate_json import INLINE
 
-from dbfsm.fsm.config import load_file
+from dbfsm.files.reading import load_file
 from dbfsm.fsm.records import to_jsonl
 from dbfsm.simulation import scenario, simulate
 from dbfsm.validation import conform

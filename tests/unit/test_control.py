@@ -17,8 +17,9 @@ from typing import Any
 import pytest
 
 from dbfsm import cli
-from dbfsm.fsm.config import from_document, load_file
-from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.files.reading import load_file
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.errors import ConfigError, InputError
 from dbfsm.live import command as control_client
 from dbfsm.live import control
 from dbfsm.live.control import ControlChannel, JsonFrame, Malformed, socket_name
@@ -280,7 +281,7 @@ def test_socket_is_0600_before_it_is_reachable(
 def test_refuses_to_replace_a_file(tmp_path: Path) -> None:
     path = tmp_path / "ctl"
     path.write_text("precious")
-    with pytest.raises(DbfsmError, match="exists and is not a socket"):
+    with pytest.raises(InputError, match="exists and is not a socket"):
         control.bind_private(str(path))
     assert path.read_text() == "precious"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["ctl"]
@@ -293,7 +294,7 @@ def test_replaces_a_stale_socket_but_not_a_live_one(tmp_path: Path) -> None:
     stale.close()  # bound, never listening: what a crashed server leaves
 
     async def body(_: ControlChannel) -> None:
-        with pytest.raises(DbfsmError, match="another server is listening on it"):
+        with pytest.raises(InputError, match="another server is listening on it"):
             control.bind_private(str(path))
         assert _answer(await _exchange(path, b'{"command": "x"}'))["result"] == 0
 

@@ -30,7 +30,7 @@ from dbfsm.docs.render import (
     to_mermaid,
 )
 from dbfsm.docs.views import VIEWS, Edge, Highlight, View, get_view, trace
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.graph import BACKEND, GRAPHS, SERVER
 from dbfsm.fsm.settings import OnFail
 from dbfsm.simulation import scenario as scenario_module
@@ -125,7 +125,7 @@ def test_only_stop_retry_exit_stops_the_service() -> None:
 
 
 def test_get_view_rejects_unknown_names() -> None:
-    with pytest.raises(DbfsmError, match=r"unknown view 'nope'.*backend"):
+    with pytest.raises(InputError, match=r"unknown view 'nope'.*backend"):
         get_view("nope")
 
 
@@ -251,7 +251,7 @@ def test_every_view_in_every_format(view: View, fmt: str) -> None:
 
 
 def test_render_rejects_unknown_formats() -> None:
-    with pytest.raises(DbfsmError, match="unknown format 'gif'"):
+    with pytest.raises(InputError, match="unknown format 'gif'"):
         render(VIEWS["backend"], "gif")
 
 
@@ -384,7 +384,7 @@ def test_highlight_accepts_a_builtin_example_name() -> None:
 
 
 def test_highlight_of_a_missing_scenario_is_bad_input(tmp_path: Path) -> None:
-    with pytest.raises(DbfsmError, match="cannot read scenario"):
+    with pytest.raises(InputError, match="cannot read scenario"):
         highlight_of(str(tmp_path / "nope.yaml"))
 
 
@@ -482,20 +482,20 @@ def test_missing_dot_binary_says_to_install_graphviz(
         code, _, err = dbfsm(["diagram", "--format", fmt, "-o", str(tmp_path / f"x.{fmt}")], capsys)
         assert code == 2 and err.count("\n") == 1
         assert "install Debian's graphviz (apt-get install graphviz)" in err
-    with pytest.raises(DbfsmError, match="graphviz"):
+    with pytest.raises(InputError, match="graphviz"):
         command(_args(format="svg"))
 
 
 def test_missing_graphviz_package_is_bad_input(monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setitem(sys.modules, "graphviz", None)  # import graphviz -> ImportError
-    with pytest.raises(DbfsmError, match=r"pip install 'dbfsm\[diagrams\]'"):
+    with pytest.raises(InputError, match=r"pip install 'dbfsm\[diagrams\]'"):
         command(_args(format="svg"))
 
 
 def test_run_checks_its_arguments_without_argparse() -> None:
-    with pytest.raises(DbfsmError, match="unknown view"):
+    with pytest.raises(InputError, match="unknown view"):
         command(_args(view="nope"))
-    with pytest.raises(DbfsmError, match="unknown format"):
+    with pytest.raises(InputError, match="unknown format"):
         command(_args(format="gif"))
 
 

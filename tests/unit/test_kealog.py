@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.fsm.errors import InputError
 from dbfsm.validation import kealog
 
 V4 = "[kea-dhcp4.dhcp4/25539.140654118367744]"
@@ -113,7 +113,7 @@ def test_whether_the_log_shows_the_start() -> None:
 
 
 def test_a_second_process_is_another_run() -> None:
-    with pytest.raises(DbfsmError, match=r"^kea.log:3: a second kea-dhcp4 process \(pid 31\)"):
+    with pytest.raises(InputError, match=r"^kea.log:3: a second kea-dhcp4 process \(pid 31\)"):
         read(
             f"2026-11-25 20:36:10.000 INFO  {V4} DHCP4_STARTING x\n"
             "\tcontinued\n"
@@ -122,7 +122,7 @@ def test_a_second_process_is_another_run() -> None:
 
 
 def test_a_log_without_the_server_is_refused() -> None:
-    with pytest.raises(DbfsmError, match=r"^kea.log:1: no kea-dhcp4 message in this log"):
+    with pytest.raises(InputError, match=r"^kea.log:1: no kea-dhcp4 message in this log"):
         read("nothing here\n")
     assert not kealog.looks_like_kea_log("nothing here")
     assert kealog.looks_like_kea_log(f"2026-11-25 20:36:10.000.123 DEBUG {V4} DHCP4_X y")

@@ -11,7 +11,7 @@ import pytest
 
 from dbfsm import cli
 from dbfsm.files.output import write_file
-from dbfsm.fsm.errors import ConfigError
+from dbfsm.fsm.errors import InputError
 
 
 def test_a_regular_file_is_written_and_replaced(tmp_path: Path) -> None:
@@ -36,7 +36,7 @@ def test_what_cannot_be_written_is_refused_at_once(tmp_path: Path, name: str, re
     elif name == "dir":
         os.mkdir(path)
     start = time.monotonic()
-    with pytest.raises(ConfigError) as refused:
+    with pytest.raises(InputError) as refused:
         write_file(path, b"x", "the diagram")
     assert time.monotonic() - start < 1.0
     assert reason in str(refused.value) and "\n" not in str(refused.value)

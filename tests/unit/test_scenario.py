@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from dbfsm.fsm.errors import ConfigError, DbfsmError
+from dbfsm.fsm.errors import ConfigError, InputError
 from dbfsm.simulation import scenario, simulate
 from dbfsm.simulation.scenario import ScenarioEvent, Traffic
 
@@ -190,8 +190,8 @@ def test_a_bad_scenario_is_one_located_line(text, line, col, words):
 
 
 def test_errors_are_dbfsm_errors():
-    """The CLI catches DbfsmError: a scenario error must be one."""
-    assert isinstance(refusal("hello\n"), DbfsmError)
+    """The CLI catches InputError: a scenario error must be one."""
+    assert isinstance(refusal("hello\n"), InputError)
 
 
 def test_unreadable_scenario_file(tmp_path):
@@ -211,7 +211,7 @@ def test_scenario_that_is_not_utf8(tmp_path):
     for configuration files: "file is not valid UTF-8" at FILE:LINE:COL)."""
     path = tmp_path / "latin1.yaml"
     path.write_bytes(b"description: \xe9t\xe9\n" + CONFIG.encode())
-    with pytest.raises(DbfsmError) as info:
+    with pytest.raises(InputError) as info:
         scenario.load(path)
     assert one_line(info.value).startswith(str(path))
 

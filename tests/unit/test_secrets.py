@@ -28,8 +28,9 @@ import pytest
 from dbfsm import cli
 from dbfsm.drivers.live import connect
 from dbfsm.drivers.session import OpenError
-from dbfsm.fsm import config, logs
-from dbfsm.fsm.errors import DbfsmError
+from dbfsm.files import reading
+from dbfsm.fsm import logs
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.records import to_jsonl
 from dbfsm.simulation import scenario, simulate
 
@@ -275,7 +276,7 @@ def test_the_scan_finds_a_secret_where_there_is_one(
     world: World, capsys: pytest.CaptureFixture[str]
 ) -> None:
     """config-get is the one place the configuration is shown; the scan would see it there."""
-    settings = config.load_file(world.files["config"])
+    settings = reading.load_file(world.files["config"])
     assert leaks(json.dumps(dict(settings.document))) == [PASSWORD]
     cli.main(["check", str(world.files["config"])])
     out, _ = capsys.readouterr()
@@ -321,8 +322,8 @@ def test_errors_and_their_tracebacks(world: World) -> None:
     refusals = 0
     for name in BAD_INPUTS:
         path = world.files[name]
-        read = config.load_file if name.endswith("json") else scenario.load
-        with pytest.raises(DbfsmError) as info:
+        read = reading.load_file if name.endswith("json") else scenario.load
+        with pytest.raises(InputError) as info:
             read(path)
         error = info.value
         text = "".join(traceback.format_exception(error))
@@ -383,7 +384,7 @@ def test_run_and_command_on_a_control_socket(world: World) -> None:
 def test_drivers_errors_name_no_password(world: World, backend: str) -> None:
     """Both drivers, inline password and password-file, on a port nothing listens on: the
     OpenError's message, repr and traceback name no secret."""
-    settings = config.load_file(world.files["unreachable"]).backend(backend)
+    settings = reading.load_file(world.files["unreachable"]).backend(backend)
     with pytest.raises(OpenError) as info:
         asyncio.run(connect(settings))
     text = "".join(traceback.format_exception(info.value))
