@@ -17,6 +17,7 @@ import base64
 import contextlib
 import json
 import os
+import select
 import subprocess
 import tempfile
 import time
@@ -80,7 +81,7 @@ class Browser:
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=self._stderr,
-            preexec_fn=fds,  # noqa: PLW1509 (the test process is single-threaded here)
+            preexec_fn=fds,
             pass_fds=(3, 4),
             start_new_session=True,
         )
@@ -113,8 +114,6 @@ class Browser:
                 raise RenderHarnessError(
                     "Chromium did not answer; stderr (tail):\n" + self._stderr_tail()
                 )
-            import select
-
             ready, _, _ = select.select([self._in], [], [], 0.5)
             if ready:
                 chunk = os.read(self._in, 1 << 20)
@@ -169,10 +168,8 @@ class Browser:
     def close(self) -> None:
         with contextlib.suppress(OSError, RenderHarnessError):
             self.send("Browser.close")
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=10)
-        except subprocess.TimeoutExpired:
-            pass
         _kill_group(self._proc)  # type: ignore[arg-type]
         for fd in (self._in, self._out):
             with contextlib.suppress(OSError):
@@ -235,9 +232,7 @@ class Tab:
                 self.visit.requests.append(params.get("request", {}).get("url", ""))
 
     def evaluate(self, expression: str) -> Any:
-        result = self.send(
-            "Runtime.evaluate", {"expression": expression, "returnByValue": True}
-        )
+        result = self.send("Runtime.evaluate", {"expression": expression, "returnByValue": True})
         if "exceptionDetails" in result:
             raise RenderHarnessError(f"{expression}: {result['exceptionDetails']}")
         return result.get("result", {}).get("value")
