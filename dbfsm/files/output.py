@@ -15,7 +15,9 @@ from dbfsm.fsm.errors import InputError
 def write_file(path: str, data: bytes, what: str) -> None:
     """Write `data` to `path`; `what` names the content in errors ("JUnit XML", ...)."""
     try:
-        fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC)
+        fd = os.open(
+            path, os.O_WRONLY | os.O_CREAT | os.O_TRUNC | os.O_NONBLOCK | os.O_CLOEXEC, 0o666
+        )
     except (OSError, ValueError) as err:
         reason = err.strerror if isinstance(err, OSError) else "not a valid file name"
         raise _refused(path, f"cannot write {what}: {reason}") from None
