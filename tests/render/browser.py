@@ -170,7 +170,7 @@ class Browser:
             self.send("Browser.close")
         with contextlib.suppress(subprocess.TimeoutExpired):
             self._proc.wait(timeout=10)
-        _kill_group(self._proc)  # type: ignore[arg-type]
+        _kill_group(self._proc)
         for fd in (self._in, self._out):
             with contextlib.suppress(OSError):
                 os.close(fd)
