@@ -101,6 +101,11 @@ class Engine:
     # -- public API ---------------------------------------------------------------------------
 
     @property
+    def announces_transitions(self) -> bool:
+        """Whether the actions include `Transitioned` and `Stayed` (the `transitions` flag)."""
+        return self._announce
+
+    @property
     def state(self) -> str:
         return self.server.state
 

@@ -74,7 +74,7 @@ class Metrics:
         *,
         registry: CollectorRegistry | None = None,
     ) -> None:
-        if not getattr(engine, "_announce", True):
+        if not engine.announces_transitions:
             raise UsageError("metrics need an engine built with transitions=True")
         self.engine = engine
         self.clock: Callable[[], float] = clock or engine.clock

@@ -35,7 +35,7 @@ import logging
 import os
 import threading
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator, Mapping
-from typing import Any, Generic, TypeVar
+from typing import Any, TypeVar
 
 from dbfsm.drivers import service as clients
 from dbfsm.fsm.actions import Action, AttemptResult, Exit, Log, ServingChanged, Transitioned
@@ -129,7 +129,7 @@ def load_config(source: Source) -> ServerSettings:
 # -- what both lifecycles share ----------------------------------------------------------------
 
 
-class _Lifecycle(Generic[T]):
+class _Lifecycle:
     """The engine on a loop, the gate, loss reports, pooled connections, health."""
 
     def __init__(
@@ -149,7 +149,11 @@ class _Lifecycle(Generic[T]):
         # Each backend's connection epoch while it is online (absent while it is not): a new
         # number each time it comes online. The engine's `instance` is the backend's, for
         # its whole configuration: it stays the same across reconnects.
+        # A judged loss closes the gate at once (the engine hears of it on its loop, which may
+        # wait for the GIL behind the very threads that would pile onto the dead server);
+        # `_latest` keeps the epoch for the loss report.
         self._epochs: dict[str, int] = {}
+        self._latest: dict[str, int] = {}
         self._epoch_count = 0
         self._idle: dict[str, list[tuple[int, Any]]] = {}  # reusable connections by epoch
         self._in_use: dict[int, Any] = {}  # id -> connection handed out now
@@ -244,7 +248,8 @@ class _Lifecycle(Generic[T]):
             raise NotServing(f"the server is {engine.state}", self._retry_after(None))
         epoch = self._epochs.get(backend)
         if b.state != "online" or epoch is None:
-            raise BackendUnavailable(backend, b.state, self._retry_after(backend))
+            state = "lost" if b.state == "online" else b.state  # lost, not yet told
+            raise BackendUnavailable(backend, state, self._retry_after(backend))
         return b.settings, epoch
 
     def _retry_after(self, backend: str | None) -> float | None:
@@ -283,18 +288,29 @@ class _Lifecycle(Generic[T]):
         with self._lock:
             first = (backend, instance) not in self._reported
             self._reported.add((backend, instance))
+            if self._epochs.get(backend) == instance:
+                del self._epochs[backend]  # refused from now on, before the engine is told
         if first and self._loop is not None and not self._loop.is_closed():
             self._loop.call_soon_threadsafe(self._deliver_loss, backend, instance, reason)
         return ConnectionLost(backend, reason)
+
+    def _raise_if_lost(
+        self, backend: str, epoch: int, settings: BackendSettings, error: BaseException
+    ) -> None:
+        """Raise `ConnectionLost` from `error` if it means the connection is gone; return
+        (for the caller to re-raise `error`) if it is an ordinary error."""
+        lost = self._judge(backend, epoch, settings, error, None)
+        if lost is not None:
+            raise lost from error
 
     def _deliver_loss(self, backend: str, epoch: int, reason: str) -> None:
         """A loss in the backend's current epoch goes to the engine; one in an epoch that has
         ended since is part of an outage the engine already heard of."""
         engine = self._engine
-        if engine is None or self._epochs.get(backend) != epoch:
+        if engine is None or self._latest.get(backend) != epoch:
             return
         b = engine.server.backends.get(backend)
-        if b is not None:
+        if b is not None and b.state == "online":
             self._deliver(Lost(backend, b.instance, reason))
 
     def _deliver(self, lost: Lost) -> None:
@@ -386,6 +402,7 @@ class _Lifecycle(Generic[T]):
                     if action.dest == "online" and action.source != "online":
                         self._epoch_count += 1
                         self._epochs[action.machine] = self._epoch_count
+                        self._latest[action.machine] = self._epoch_count
                     elif action.dest != "online":
                         self._epochs.pop(action.machine, None)
                 if action.dest == "online" and action.source == "reconnecting":
@@ -518,7 +535,7 @@ def _not_in_a_loop(what: str) -> None:
 # -- sync ---------------------------------------------------------------------------------------
 
 
-class Lifecycle(_Lifecycle[Any]):
+class Lifecycle(_Lifecycle):
     """Kea's lifecycle for threaded code: the engine runs on its own thread.
 
     `with Lifecycle.from_config(source) as life:` starts it (raising `StartupFailed` where
@@ -627,10 +644,8 @@ class Lifecycle(_Lifecycle[Any]):
             try:
                 conn = clients.open_sync(settings)
             except Exception as error:
-                lost = self._judge(backend, instance, settings, error, None)
-                if lost is None:
-                    raise
-                raise lost from error
+                self._raise_if_lost(backend, instance, settings, error)
+                raise
             self._lend(conn)
         try:
             yield conn
@@ -669,9 +684,7 @@ class Lifecycle(_Lifecycle[Any]):
         try:
             yield
         except BaseException as error:
-            lost = self._judge(backend, instance, settings, error, None)
-            if lost is not None:
-                raise lost from error
+            self._raise_if_lost(backend, instance, settings, error)
             raise
 
     def _discard(self, conns: list[Any]) -> None:
@@ -690,7 +703,7 @@ class Lifecycle(_Lifecycle[Any]):
 # -- asyncio ------------------------------------------------------------------------------------
 
 
-class AsyncLifecycle(_Lifecycle[Any]):
+class AsyncLifecycle(_Lifecycle):
     """Kea's lifecycle for asyncio code, on the running loop.
 
     `async with AsyncLifecycle.from_config(source) as life:`; `life.connection(backend)` is
@@ -745,10 +758,8 @@ class AsyncLifecycle(_Lifecycle[Any]):
             try:
                 conn = await clients.open_async(settings)
             except Exception as error:
-                lost = self._judge(backend, instance, settings, error, None)
-                if lost is None:
-                    raise
-                raise lost from error
+                self._raise_if_lost(backend, instance, settings, error)
+                raise
             self._lend(conn)
         try:
             yield conn
@@ -784,9 +795,7 @@ class AsyncLifecycle(_Lifecycle[Any]):
         try:
             yield
         except BaseException as error:
-            lost = self._judge(backend, instance, settings, error, None)
-            if lost is not None:
-                raise lost from error
+            self._raise_if_lost(backend, instance, settings, error)
             raise
 
     def _discard(self, conns: list[Any]) -> None:

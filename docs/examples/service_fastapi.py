@@ -24,7 +24,7 @@ import os
 import signal
 import sys
 import uuid
-from collections.abc import AsyncIterator, Callable, Sequence
+from collections.abc import AsyncIterator, Callable, Mapping, Sequence
 from contextlib import asynccontextmanager
 from typing import Any
 
@@ -72,7 +72,20 @@ async def query(conn: Any, sql: str, params: Sequence[object] = ()) -> list[tupl
     return list(await result.fetchall()) if result.description else []
 
 
-def create_app(config: object | None = None, stop: Callable[[], None] | None = None) -> FastAPI:
+async def ensure_table(app: FastAPI) -> None:
+    """Create the service's table if it is missing: once per process, in a block of its own
+    (committed before any request relies on it)."""
+    if app.state.table_ready:
+        return
+    life: AsyncLifecycle = app.state.life
+    async with life.connection(BACKEND) as conn:
+        await query(conn, TABLE[life.backends()[BACKEND]["type"]])
+    app.state.table_ready = True
+
+
+def create_app(
+    config: str | Mapping[str, Any] | None = None, stop: Callable[[], None] | None = None
+) -> FastAPI:
     """The app; `config` is what `AsyncLifecycle.from_config` takes (default: DBFSM_CONFIG or
     DEFAULT); `stop()` ends the server where Kea would exit (default: SIGTERM to this
     process, which uvicorn and most ASGI servers take as a graceful shutdown)."""
@@ -117,21 +130,19 @@ def create_app(config: object | None = None, stop: Callable[[], None] | None = N
     async def write(note: Note, request: Request) -> dict[str, Any]:
         life: AsyncLifecycle = request.app.state.life
         key = str(uuid.uuid4())
+        await ensure_table(request.app)
         async with life.connection(BACKEND) as conn:  # committed when the block returns
-            if not request.app.state.table_ready:
-                await query(conn, TABLE[life.backends()[BACKEND]["type"]])
             await query(
                 conn, "INSERT INTO service_notes (id, body) VALUES (%s, %s)", (key, note.text)
             )
             rows = await query(conn, "SELECT id, body FROM service_notes WHERE id = %s", (key,))
-        request.app.state.table_ready = True
         return {"id": rows[0][0], "text": rows[0][1]}
 
     @app.get("/notes")
     async def read(request: Request, limit: int = 10) -> list[dict[str, Any]]:
         life: AsyncLifecycle = request.app.state.life
+        await ensure_table(request.app)
         async with life.connection(BACKEND) as conn:
-            await query(conn, TABLE[life.backends()[BACKEND]["type"]])
             rows = await query(
                 conn, "SELECT id, body FROM service_notes ORDER BY created DESC LIMIT %s", (limit,)
             )

@@ -1,4 +1,4 @@
-"""Threaded workers on a psycopg_pool.ConnectionPool, under Kea's lifecycle.
+"""Threaded workers on a psycopg_pool.ConnectionPool (PostgreSQL), under Kea's lifecycle.
 
     DBFSM_CONFIG=kea-dhcp4.json python docs/examples/worker_pool.py [THREADS] [SECONDS]
 
