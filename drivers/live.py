@@ -28,13 +28,31 @@ from collections.abc import Callable
 from dataclasses import dataclass
 
 from dbfsm.drivers import schema
-from dbfsm.drivers.mysql import MySQLSession
-from dbfsm.drivers.postgresql import PostgreSQLSession
 from dbfsm.drivers.session import OpenError, QueryFailed, Session, SessionLost
 from dbfsm.fsm import messages
 from dbfsm.fsm.actions import Close, Open
+from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.events import Lost, Opened, OpenFailed
 from dbfsm.fsm.settings import BackendSettings, DbType, Role
+
+
+class LibraryMissing(InputError, ImportError):
+    """PyMySQL or psycopg is not installed. An `InputError` so that the command line says so
+    in one line; an `ImportError` so that a caller probing for them can catch that."""
+
+
+_LIBRARIES = {"pymysql": "PyMySQL", "psycopg": "psycopg"}  # module -> package to install
+
+try:
+    from dbfsm.drivers.mysql import MySQLSession
+    from dbfsm.drivers.postgresql import PostgreSQLSession
+except ImportError as error:
+    _package = _LIBRARIES.get((error.name or "").partition(".")[0])
+    if _package is None:
+        raise
+    raise LibraryMissing(
+        f"live connections need {_package}, which is not installed: pip install {_package}"
+    ) from error
 
 log = logging.getLogger("dbfsm.drivers")
 

@@ -26,7 +26,7 @@ Check = Callable[[Any], bool]
 
 
 @dataclass(frozen=True, slots=True)
-class Step:
+class CompiledTransition:
     """One declared transition, ready to run: `guard` is None when nothing is to check."""
 
     index: int  # its position in the graph's `transitions`
@@ -36,7 +36,7 @@ class Step:
     effects: tuple[Callable[[Any], object], ...]
 
 
-Table = Mapping[tuple[str, str], tuple[Step, ...]]
+Table = Mapping[tuple[str, str], tuple[CompiledTransition, ...]]
 Known = Mapping[str, bool]  # guards whose values are known for every model a table serves
 _NOTHING_KNOWN: Known = {}
 
@@ -60,12 +60,14 @@ def _fold(when: tuple[Check, ...], unless: tuple[Check, ...]) -> Check | None:
     return guard
 
 
-def _step(graph: Graph, index: int, t: Transition, model: type, known: Known) -> Step:
+def _step(graph: Graph, index: int, t: Transition, model: type, known: Known) -> CompiledTransition:
     def unknown(names: tuple[str, ...]) -> tuple[Check, ...]:
         return tuple(graph.guards[n].holds for n in names if n not in known)
 
     effects = tuple(getattr(model, name) for name in t.effects)
-    return Step(index, t.trigger, t.dest, _fold(unknown(t.when), unknown(t.unless)), effects)
+    return CompiledTransition(
+        index, t.trigger, t.dest, _fold(unknown(t.when), unknown(t.unless)), effects
+    )
 
 
 def _possible(t: Transition, known: Known) -> bool:
@@ -79,7 +81,7 @@ def compile_graph(graph: Graph, model: type, known: Known = _NOTHING_KNOWN) -> T
     """The table of `graph` for instances of `model`; with `known`, for those of them for
     which these guards have these values: those guards are decided here, and transitions
     they rule out are left out."""
-    table: dict[tuple[str, str], list[Step]] = {}
+    table: dict[tuple[str, str], list[CompiledTransition]] = {}
     for index, t in enumerate(graph.transitions):
         if not _possible(t, known):
             continue
@@ -109,7 +111,7 @@ class Tables:
         return table
 
 
-def select(table: Table, state: str, trigger: str, model: Any) -> Step | None:
+def select(table: Table, state: str, trigger: str, model: Any) -> CompiledTransition | None:
     """The transition `model` takes on `trigger` in `state`; None if no guard holds.
     Raises KeyError when the graph declares nothing for the pair."""
     for step in table[(state, trigger)]:

@@ -15,13 +15,11 @@ refuses the operation (one line on stderr, without the password), 2 for bad inpu
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import sys
 from collections.abc import Awaitable, Callable
 
 from dbfsm.drivers import schema
-from dbfsm.drivers.live import connect
 from dbfsm.drivers.session import OpenError, QueryFailed, Session, SessionLost
 from dbfsm.files.reading import load_file
 from dbfsm.fsm.errors import InputError
@@ -35,36 +33,25 @@ class _Refused(Exception):
     """The database is reachable but the operation cannot be done; one line for stderr."""
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="a Kea configuration file")
-    parser.add_argument(
-        "backend",
-        metavar="BACKEND",
-        nargs="?",
-        default=DEFAULT_BACKEND,
-        help="lease-database (default), hosts-database, hosts-databases[N], config-databases[N]",
-    )
-
-
-def command(args: argparse.Namespace) -> int:
-    settings = load_file(args.config)
+def administer(command: str, config: str, key: str = DEFAULT_BACKEND) -> int:
+    """`dbfsm COMMAND CONFIG KEY` (`db-init`, `db-version` or `db-upgrade`) on the backend
+    `key` of the configuration file `config`; the exit status."""
+    settings = load_file(config)
     try:
-        backend = settings.backend(args.backend)
+        backend = settings.backend(key)
     except KeyError:
         have = ", ".join(b.key for b in settings.backends) or "none"
-        raise InputError(
-            f"{args.config}: no backend {args.backend} (the configuration has: {have})"
-        ) from None
+        raise InputError(f"{config}: no backend {key} (the configuration has: {have})") from None
     if backend.type is DbType.MEMFILE:
-        raise InputError(f"{args.config}: {backend.key} is a memfile database: it has no schema")
-    operation = _OPERATIONS[args.command]
+        raise InputError(f"{config}: {backend.key} is a memfile database: it has no schema")
+    operation = _OPERATIONS[command]
     try:
         asyncio.run(_with_session(backend, operation))
     except (OpenError, SessionLost) as e:
-        sys.stderr.write(f"dbfsm {args.command}: cannot reach {backend.key}: {e}\n")
+        sys.stderr.write(f"dbfsm {command}: cannot reach {backend.key}: {e}\n")
         return EXIT_FAILED
     except (_Refused, QueryFailed) as e:
-        sys.stderr.write(f"dbfsm {args.command}: {backend.key}: {e}\n")
+        sys.stderr.write(f"dbfsm {command}: {backend.key}: {e}\n")
         return EXIT_FAILED
     return 0
 
@@ -73,6 +60,8 @@ Operation = Callable[[Session, BackendSettings], Awaitable[None]]
 
 
 async def _with_session(backend: BackendSettings, operation: Operation) -> None:
+    from dbfsm.drivers.live import connect  # PyMySQL and psycopg: only for a connection
+
     session = await connect(backend)
     try:
         return await operation(session, backend)

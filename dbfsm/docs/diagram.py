@@ -8,7 +8,6 @@ lifecycle cut to what that mode can do). Formats: `mermaid` (the default, for Ma
 
 from __future__ import annotations
 
-import argparse
 import re
 import sys
 from importlib import resources
@@ -23,8 +22,7 @@ __all__ = [
     "ALL",
     "EXTENSIONS",
     "VIEWS",
-    "add_arguments",
-    "command",
+    "draw",
     "highlight_of",
     "render",
     "to_dot",
@@ -34,34 +32,6 @@ __all__ = [
 ALL = "all"
 # Format -> file extension; `dbfsm diagram --view all -o DIR` writes DIR/<view>.<extension>.
 EXTENSIONS = {"mermaid": "mmd", "dot": "dot", "svg": "svg", "png": "png"}
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "--view",
-        choices=(*VIEWS, ALL),
-        default="backend",
-        help="backend or server lifecycle, the backend lifecycle under one on-fail mode, "
-        "or all of them (default: backend)",
-    )
-    parser.add_argument(
-        "--format",
-        choices=tuple(EXTENSIONS),
-        default="mermaid",
-        help="mermaid (default), dot, or svg/png drawn by Graphviz",
-    )
-    parser.add_argument(
-        "--output",
-        "-o",
-        metavar="PATH",
-        help="file to write (default: stdout; required for png); a directory for --view all",
-    )
-    parser.add_argument(
-        "--highlight",
-        metavar="SCENARIO",
-        help="colour the path this simulate scenario takes (a file, or the name of a "
-        "built-in example such as stop-retry-exit)",
-    )
 
 
 def highlight_of(scenario: str) -> Highlight:
@@ -102,19 +72,21 @@ def _write(path: Path, data: bytes) -> None:
     write_file(str(path), data, "the diagram")
 
 
-def command(args: argparse.Namespace) -> int:
-    fmt: str = args.format
+def draw(view: str, fmt: str, output: str | None, scenario: str | None) -> int:
+    """`dbfsm diagram`: `view` (a view's name or `ALL`) drawn in `fmt`, with the path of
+    `scenario` (see `highlight_of`) coloured, written to `output` (None or "-": stdout; a
+    directory for `ALL`); the exit status."""
     if fmt not in EXTENSIONS:
         raise InputError(f"unknown format {fmt!r} (expected one of: {', '.join(EXTENSIONS)})")
-    names = tuple(VIEWS) if args.view == ALL else (get_view(args.view).name,)
-    output: str | None = args.output if args.output != "-" else None
-    if args.view == ALL and output is None:
+    names = tuple(VIEWS) if view == ALL else (get_view(view).name,)
+    output = output if output != "-" else None
+    if view == ALL and output is None:
         raise InputError("--view all writes one file per view: give --output DIRECTORY")
     if fmt == "png" and output is None:
         raise InputError("png is binary: give --output FILE")
-    highlight = highlight_of(args.highlight) if args.highlight else None
+    highlight = highlight_of(scenario) if scenario else None
 
-    if args.view == ALL:
+    if view == ALL:
         assert output is not None
         directory = Path(output)
         try:

@@ -133,7 +133,7 @@ def get_view(name: str) -> View:
 
 
 @dataclass(frozen=True)
-class Step:
+class PathStep:
     """One state change of a simulation, resolved to the declaration that made it."""
 
     machine: str  # "server" or a backend key
@@ -150,7 +150,7 @@ class Highlight:
     """The path a scenario took; `name` (the scenario's file name) goes into titles."""
 
     name: str
-    steps: tuple[Step, ...]
+    steps: tuple[PathStep, ...]
     description: str = ""  # the scenario's own description
 
     def counts(self, view: View) -> Counter[Edge]:
@@ -182,7 +182,7 @@ def trace(scenario_path: str | Path) -> Highlight:
     path = Path(scenario_path)
     loaded = scenario.load(path)
     sim = Simulation(loaded)
-    steps: list[Step] = []
+    steps: list[PathStep] = []
 
     def observe(action: object) -> None:
         if not isinstance(action, Transitioned):
@@ -193,7 +193,7 @@ def trace(scenario_path: str | Path) -> Highlight:
             graph = BACKEND
             backend = sim.engine.server.backends.get(action.machine)
             mode = backend.settings.on_fail if backend is not None else None
-        step = Step(
+        step = PathStep(
             action.machine,
             mode,
             graph.name,

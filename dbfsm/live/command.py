@@ -7,7 +7,6 @@ reached or closed without answering, 2 when JSON is not a JSON document.
 
 from __future__ import annotations
 
-import argparse
 import contextlib
 import json
 import math
@@ -44,23 +43,6 @@ def ask(path: str, request: object, timeout: float = DEFAULT_TIMEOUT) -> bytes:
                 break
             received += chunk
         return bytes(received)
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("socket", metavar="SOCKET", help="the control socket's path")
-    parser.add_argument(
-        "request",
-        metavar="JSON",
-        help='the command, e.g. \'{"command": "status-get"}\'; "-" reads it from standard '
-        "input (a config-set with a password then stays out of the process list)",
-    )
-    parser.add_argument(
-        "--timeout",
-        metavar="SECONDS",
-        type=float,
-        default=DEFAULT_TIMEOUT,
-        help=f"give up after this long without an answer (default {DEFAULT_TIMEOUT:g})",
-    )
 
 
 def _not_json(constant: str) -> object:
@@ -104,21 +86,23 @@ def _check_socket_path(path: str) -> None:
         )
 
 
-def command(args: argparse.Namespace) -> int:
-    if not (math.isfinite(args.timeout) and 0 < args.timeout <= MAX_TIMEOUT):
+def send(path: str, argument: str, timeout: float) -> int:
+    """`dbfsm command`: the command `argument` (JSON text, or "-": standard input's) sent to
+    the control socket `path`, the answer printed on stdout; the exit status."""
+    if not (math.isfinite(timeout) and 0 < timeout <= MAX_TIMEOUT):
         raise InputError(
-            f"--timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, not {args.timeout}"
+            f"--timeout must be a number of seconds > 0 and <= {MAX_TIMEOUT:g}, not {timeout}"
         )
-    _check_socket_path(args.socket)
-    request = _request(args.request)
+    _check_socket_path(path)
+    request = _request(argument)
     try:
-        answer = ask(args.socket, request, args.timeout)
+        answer = ask(path, request, timeout)
     except OSError as err:
         reason = err.strerror or str(err) or type(err).__name__
-        sys.stderr.write(f"dbfsm command: {args.socket}: {reason}\n")
+        sys.stderr.write(f"dbfsm command: {path}: {reason}\n")
         return EXIT_UNREACHABLE
     if not answer:
-        sys.stderr.write(f"dbfsm command: {args.socket}: closed without an answer\n")
+        sys.stderr.write(f"dbfsm command: {path}: closed without an answer\n")
         return EXIT_UNREACHABLE
     sys.stdout.write(answer.decode("utf-8", errors="replace") + "\n")
     return 0

@@ -16,7 +16,6 @@ was). Either way every connection is closed and the control socket removed.
 
 from __future__ import annotations
 
-import argparse
 import asyncio
 import contextlib
 import functools
@@ -225,41 +224,7 @@ def _live_driver(probe_interval: float | None, on_lost: Callable[[Lost], None]) 
     return LiveDriver(probe_interval=probe_interval, on_lost=on_lost)
 
 
-# -- command line -----------------------------------------------------------------------------
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="Kea configuration file")
-    parser.add_argument(
-        "--traffic",
-        metavar="RATE",
-        type=float,
-        default=10.0,
-        help="client requests per second (default 10; 0 for none)",
-    )
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-    parser.add_argument(
-        "--until", metavar="SECONDS", type=float, help="stop after this many seconds"
-    )
-    parser.add_argument(
-        "--probe-interval",
-        metavar="SECONDS",
-        type=float,
-        help="watch idle connections, probing every SECONDS (default: off, as in Kea)",
-    )
-    parser.add_argument(
-        "--metrics-port",
-        metavar="PORT",
-        type=int,
-        help="serve Prometheus metrics at http://HOST:PORT/metrics (0: a free port; needs "
-        "dbfsm[metrics])",
-    )
-    parser.add_argument(
-        "--metrics-host",
-        metavar="HOST",
-        default="127.0.0.1",
-        help="address the metrics are served on (default 127.0.0.1: loopback only)",
-    )
+# -- `dbfsm run` ------------------------------------------------------------------------------
 
 
 def _positive(name: str, value: float | None) -> None:
@@ -278,26 +243,43 @@ def printer(form: str, out: TextIO) -> Sink:
     return sink
 
 
-def command(args: argparse.Namespace) -> int:
-    _positive("--until", args.until)
-    _positive("--probe-interval", args.probe_interval)
-    settings = load_file(args.config)
+def run_file(
+    config: str,
+    *,
+    traffic: float,
+    form: str,
+    until: float | None,
+    probe_interval: float | None,
+    metrics_port: int | None,
+    metrics_host: str,
+    report: str | None,
+) -> int:
+    """`dbfsm run`: the configuration file `config` run live, each record printed on stdout in
+    `form` as it happens, Prometheus metrics served on `metrics_port` (None: not served), the
+    run's HTML page written to `report` at its end; the exit status."""
+    _positive("--until", until)
+    _positive("--probe-interval", probe_interval)
+    settings = load_file(config)
     live = LiveRun(
         settings,
-        traffic=args.traffic,
-        probe_interval=args.probe_interval,
-        sink=printer(args.format, sys.stdout),
+        traffic=traffic,
+        probe_interval=probe_interval,
+        sink=printer(form, sys.stdout),
     )
-    if args.metrics_port is None:
-        return asyncio.run(_main(live, args.until))
-    if not 0 <= args.metrics_port <= 65535:
-        raise InputError(f"--metrics-port must be from 0 to 65535, not {args.metrics_port}")
+    if report:
+        from dbfsm.report.build import LiveReport
+
+        LiveReport(report, settings).attach(live)
+    if metrics_port is None:
+        return asyncio.run(_main(live, until))
+    if not 0 <= metrics_port <= 65535:
+        raise InputError(f"--metrics-port must be from 0 to 65535, not {metrics_port}")
     from dbfsm.live.metrics import Metrics  # prometheus_client: only when asked for
 
-    with Metrics(live.engine).serve(args.metrics_port, args.metrics_host) as server:
+    with Metrics(live.engine).serve(metrics_port, metrics_host) as server:
         sys.stderr.write(f"dbfsm run: metrics at {server.url}\n")
         sys.stderr.flush()
-        return asyncio.run(_main(live, args.until))
+        return asyncio.run(_main(live, until))
 
 
 async def _main(live: LiveRun, until: float | None) -> int:

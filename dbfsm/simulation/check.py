@@ -7,9 +7,7 @@ startup, lost while serving, unreachable after config-set) and reading what happ
 
 from __future__ import annotations
 
-import argparse
 import json
-import sys
 from collections.abc import Iterable
 from dataclasses import dataclass
 from typing import Any
@@ -24,7 +22,7 @@ _LOSS_AT = 1.0
 
 
 @dataclass(frozen=True)
-class Outcome:
+class OutageOutcome:
     """What one simulated outage of a backend led to, read from the records."""
 
     attempts: tuple[float, ...]  # times of the reconnect attempts
@@ -39,7 +37,7 @@ class Outcome:
     more_attempts: int = 0  # attempts of the loop beyond those simulated (see `_alone`)
 
     @classmethod
-    def of(cls, result: Result, key: str, since: float, more_attempts: int = 0) -> Outcome:
+    def of(cls, result: Result, key: str, since: float, more_attempts: int = 0) -> OutageOutcome:
         records = [r for r in result.timeline() if r.t >= since]
         attempts = tuple(r.t for r in records if r.type == "attempt" and r.data["backend"] == key)
         exits = [r for r in records if r.type == "exit"]
@@ -102,7 +100,7 @@ def _simulate(settings: ServerSettings, events: list[ScenarioEvent], until: floa
     return run(scenario)
 
 
-def _loop_words(o: Outcome, loss_at: float) -> str:
+def _loop_words(o: OutageOutcome, loss_at: float) -> str:
     if not o.attempts:
         if o.exit_code is not None:
             return (
@@ -131,14 +129,14 @@ def _loop_words(o: Outcome, loss_at: float) -> str:
     return tries
 
 
-def _service_words(o: Outcome) -> str:
+def _service_words(o: OutageOutcome) -> str:
     return "keeps serving" if o.served_during else "stops serving"
 
 
 def at_startup(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     events = [ScenarioEvent(0.0, "down", backend.key)]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, 0.0, more)
+    o = OutageOutcome.of(result, backend.key, 0.0, more)
     if not o.started:
         return (
             f"the server does not start: it logs {o.last_problem} and exits with code "
@@ -153,7 +151,7 @@ def while_serving(settings: ServerSettings, backend: BackendSettings, more: int 
         ScenarioEvent(_LOSS_AT, "use", backend.key),
     ]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, _LOSS_AT, more)
+    o = OutageOutcome.of(result, backend.key, _LOSS_AT, more)
     return f"the server {_service_words(o)} and {_loop_words(o, _LOSS_AT)}."
 
 
@@ -164,7 +162,7 @@ def after_config_set(settings: ServerSettings, backend: BackendSettings, more: i
         ScenarioEvent(_LOSS_AT, "command", command=command),
     ]
     result = _simulate(settings, events, _horizon(backend))
-    o = Outcome.of(result, backend.key, _LOSS_AT, more)
+    o = OutageOutcome.of(result, backend.key, _LOSS_AT, more)
     if o.command_result != 0:
         return (
             f"config-set answers result {o.command_result} ({_first_clause(o.command_text)}); "
@@ -239,14 +237,3 @@ SIMULATED_ATTEMPTS = 4
 def _first_clause(text: str | None) -> str:
     """`Unable to open database: <driver text>` without the simulated driver's words."""
     return (text or "").split(":", 1)[0]
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("config", metavar="CONFIG", help="a kea-dhcp4 or kea-dhcp6 JSON file")
-
-
-def command(args: argparse.Namespace) -> int:
-    from dbfsm.files.reading import load_file
-
-    sys.stdout.write(report(load_file(args.config)))
-    return 0

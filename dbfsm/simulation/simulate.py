@@ -11,11 +11,9 @@ each `use` event, and with continuous traffic at each later instant at which any
 
 from __future__ import annotations
 
-import argparse
 import functools
 import math
 import os
-import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from importlib import resources
@@ -239,26 +237,6 @@ def builtin_example(name: str) -> str:
     path = str(resources.files("dbfsm") / "examples" / f"{name}.yaml")
     relative = os.path.relpath(path)
     return path if relative.startswith("..") else relative
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument(
-        "scenario", metavar="SCENARIO", nargs="?", help="YAML or JSON scenario (default: built-in)"
-    )
-    parser.add_argument("--config", metavar="FILE", help="replace the scenario's configuration")
-    parser.add_argument("--format", choices=("text", "json"), default="text")
-
-
-def command(args: argparse.Namespace) -> int:
-    from dbfsm.simulation import scenario
-
-    path = args.scenario or builtin_example("default")
-    loaded = scenario.load(path, config_override=args.config)
-    if args.format == "json":
-        run(loaded, json_sink(sys.stdout), markers=False)
-    else:
-        run(loaded, text_sink(sys.stdout))
-    return 0
 
 
 class _JsonSink:

@@ -21,6 +21,9 @@ _REQUESTS = frozenset({Open, StartTimer, CancelTimer, Close})  # what a runtime 
 
 
 class VirtualClock:
+    """The engine's clock as a number: whoever drives the engine (`VirtualRuntime`,
+    `dbfsm conform`'s search) sets `now` to the time of each input before handing it over."""
+
     def __init__(self) -> None:
         self.now = 0.0
 

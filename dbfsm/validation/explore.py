@@ -2,7 +2,7 @@
 
 The world is the one `dbfsm simulate` runs with `traffic: none`: simulated database servers
 (`drivers.simulated`) that go down and come back, a request that notices a broken connection
-only when a `use` event makes one, reconnect timers, and the control channel. A `Step` is one
+only when a `use` event makes one, reconnect timers, and the control channel. A `WorldStep` is one
 thing that can happen next; `World.enabled()` lists them and `World.apply()` performs one.
 As in `dbfsm simulate`, the driver answers every `Open` as the server is at that moment, and
 the answers run before anything later; events of the same instant, though, all come before
@@ -57,7 +57,7 @@ COMMANDS: Mapping[str, Request] = {
 
 
 @dataclass(frozen=True)
-class Step:
+class WorldStep:
     """`start`; `down`/`up`/`use` of a backend; `fire` of the first timer (named by its
     backend); `command` by its name in `COMMANDS`; `answer`: the driver's answers due."""
 
@@ -92,8 +92,8 @@ _RANKS = {
 
 _USED = BACKEND.used_by_requests
 
-START = Step("start")
-ANSWER = Step("answer")
+START = WorldStep("start")
+ANSWER = WorldStep("answer")
 EXTERNAL = frozenset({"down", "up", "use", "command"})
 
 
@@ -129,7 +129,9 @@ class Violation(Exception):
 
 
 @dataclass
-class Timer:
+class PendingTimer:
+    """A reconnect timer armed and not yet fired or cancelled: its place among the others."""
+
     due_ms: int
     order: int  # arming order: the first armed fires first among equal due times
     instant: int  # timers armed at the same instant fire together
@@ -139,7 +141,7 @@ class Timer:
 class StepLog:
     """The timers one step armed and ended (fired or cancelled), for timing a path."""
 
-    step: Step
+    step: WorldStep
     armed: list[str] = field(default_factory=list)
     ended: list[str] = field(default_factory=list)
     together: bool = False  # at the same instant as the step before
@@ -156,7 +158,7 @@ class World:
         self.calls = 0
         self.started = False
         self.log: list[StepLog] = []
-        self._timers: dict[str, Timer] = {}
+        self._timers: dict[str, PendingTimer] = {}
         self._order = 0  # timers armed so far
         self._instants = 0  # instants begun so far; the current one is `_instant`
         self._instant = 0
@@ -173,13 +175,13 @@ class World:
 
     # -- what can happen next -----------------------------------------------------------------
 
-    def enabled(self) -> list[Step]:
+    def enabled(self) -> list[WorldStep]:
         if not self.started:
-            return [*(Step("down", k) for k in self.keys if self.driver.server(k).up), START]
+            return [*(WorldStep("down", k) for k in self.keys if self.driver.server(k).up), START]
         if self.engine.exited:
             return []
         first = self._first_timer()
-        fire = [Step("fire", self._owner(first))] if first is not None else []
+        fire = [WorldStep("fire", self._owner(first))] if first is not None else []
         if first is not None and self._due_now(first):
             return fire  # armed with the one just fired: it fires before anything else
         if self._answers:  # more events of this instant, or the answers
@@ -187,12 +189,12 @@ class World:
             return [*(self._external() if more else ()), ANSWER]
         return [*self._external(), *fire]
 
-    def _external(self) -> list[Step]:
-        steps = [Step("up" if not self.driver.server(k).up else "down", k) for k in self.keys]
-        steps += [Step("use", k) for k in self._noticeable()]
-        return [*steps, *(Step("command", name) for name in self.setup.commands)]
+    def _external(self) -> list[WorldStep]:
+        steps = [WorldStep("up" if not self.driver.server(k).up else "down", k) for k in self.keys]
+        steps += [WorldStep("use", k) for k in self._noticeable()]
+        return [*steps, *(WorldStep("command", name) for name in self.setup.commands)]
 
-    def peek(self, step: Step) -> tuple[tuple[object, ...], Summary]:
+    def peek(self, step: WorldStep) -> tuple[tuple[object, ...], Summary]:
         """The key and summary after a step that only changes the database servers, leaving
         this world as it was: no engine call, so no replay is needed to try it."""
         assert not step.drives_engine
@@ -216,7 +218,7 @@ class World:
         self.log.pop()
         return after
 
-    def apply(self, step: Step) -> None:
+    def apply(self, step: WorldStep) -> None:
         """Perform one step; raises `Violation` when an invariant breaks."""
         self.log.append(StepLog(step))
         try:
@@ -229,7 +231,7 @@ class World:
             raise Violation(f"crash: {type(err).__name__}: {err}") from err
         self._check_progress()
 
-    def _apply(self, step: Step) -> None:
+    def _apply(self, step: WorldStep) -> None:
         expiring, self._expiring = self._expiring, None
         together = bool(self._answers)  # events and answers of the instant still going on
         self.log[-1].together = together
@@ -291,7 +293,7 @@ class World:
             for k, b in server.backends.items()
         )
         timers: list[tuple[str, bool]] = []
-        previous: Timer | None = None
+        previous: PendingTimer | None = None
         for name, timer in self._ordered_timers():
             tied = previous is not None and previous.instant == timer.instant
             timers.append((self._owner(name), tied))
@@ -354,10 +356,10 @@ class World:
             and (e.serving or b.settings.role is Role.CONFIG)
         ]
 
-    def _ordered_timers(self) -> list[tuple[str, Timer]]:
+    def _ordered_timers(self) -> list[tuple[str, PendingTimer]]:
         return sorted(self._timers.items(), key=lambda item: (item[1].due_ms, item[1].order))
 
-    def _first_timer_item(self) -> tuple[str, Timer]:
+    def _first_timer_item(self) -> tuple[str, PendingTimer]:
         return self._ordered_timers()[0]
 
     def _first_timer(self) -> str | None:
@@ -397,7 +399,7 @@ class World:
                 case StartTimer(name, delay):
                     self._order += 1
                     due = self.t_ms + round(delay * 1000)
-                    self._timers[name] = Timer(due, self._order, self._instant)
+                    self._timers[name] = PendingTimer(due, self._order, self._instant)
                     self.log[-1].armed.append(name)
                 case CancelTimer(name):
                     if self._timers.pop(name, None) is not None:
@@ -423,7 +425,7 @@ def _progress_problem(engine: Engine, armed: set[str]) -> str:
     return ""
 
 
-def replay(setup: Setup, path: list[Step]) -> World:
+def replay(setup: Setup, path: list[WorldStep]) -> World:
     """A new world with `path` applied: how a state is reached again (engines are not
     copied: `copy.deepcopy` of an engine is both slower and, with `transitions`, wrong)."""
     world = World(setup)

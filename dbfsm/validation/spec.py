@@ -10,7 +10,6 @@ specification is visible and fails.
 
 from __future__ import annotations
 
-import argparse
 import os
 import re
 import sys
@@ -46,7 +45,10 @@ Taken = tuple[str, int]  # (graph name, index of the declaration in its graph)
 
 
 @dataclass(frozen=True)
-class Outcome:
+class CaseOutcome:
+    """What running one case of a clause gave: its divergence (none: it passed), the
+    declarations it took, and how long it ran."""
+
     file: ClauseFile
     clause: Clause
     case: Case
@@ -81,7 +83,7 @@ def run_case(case: Case) -> tuple[Divergence | None, frozenset[Taken]]:
     return divergence(case, records, end), frozenset(taken)
 
 
-def run_all(files: Sequence[ClauseFile]) -> list[Outcome]:
+def run_all(files: Sequence[ClauseFile]) -> list[CaseOutcome]:
     outcomes = []
     for file in files:
         for clause in file.clauses:
@@ -89,7 +91,7 @@ def run_all(files: Sequence[ClauseFile]) -> list[Outcome]:
                 started = time.perf_counter()
                 found, taken = run_case(case)
                 seconds = time.perf_counter() - started
-                outcomes.append(Outcome(file, clause, case, found, taken, seconds))
+                outcomes.append(CaseOutcome(file, clause, case, found, taken, seconds))
     return outcomes
 
 
@@ -124,10 +126,10 @@ def _paths(paths: Sequence[str]) -> list[str]:
 # --------------------------------------------------------------------------------------------
 
 
-def report(files: Sequence[ClauseFile], outcomes: Sequence[Outcome]) -> str:
+def report(files: Sequence[ClauseFile], outcomes: Sequence[CaseOutcome]) -> str:
     """One line per clause, PASS or FAIL; under a failing clause, each failing case and its
     first divergence. A clause outside the model says so and why."""
-    by_clause: dict[str, list[Outcome]] = {}
+    by_clause: dict[str, list[CaseOutcome]] = {}
     for outcome in outcomes:
         by_clause.setdefault(outcome.clause.id, []).append(outcome)
     lines = []
@@ -160,7 +162,7 @@ def _cases(n: int) -> str:
     return f"{n} case" if n == 1 else f"{n} cases"
 
 
-def junit(outcomes: Sequence[Outcome], files: Sequence[ClauseFile]) -> bytes:
+def junit(outcomes: Sequence[CaseOutcome], files: Sequence[ClauseFile]) -> bytes:
     """JUnit XML: one testsuite per clause file, one testcase per case (classname: the
     clause id), a failure element with the divergence; clauses outside the model are
     skipped testcases."""
@@ -222,7 +224,7 @@ class Coverage:
 
 
 def coverage(
-    files: Sequence[ClauseFile], outcomes: Iterable[Outcome], documentation: str
+    files: Sequence[ClauseFile], outcomes: Iterable[CaseOutcome], documentation: str
 ) -> Coverage:
     count: Counter[Taken] = Counter()
     for outcome in outcomes:
@@ -318,40 +320,24 @@ def _label(graph: Graph, t: Transition) -> str:
 
 
 # --------------------------------------------------------------------------------------------
-# The command line
+# `dbfsm spec run` and `dbfsm spec coverage`
 # --------------------------------------------------------------------------------------------
 
 
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    sub = parser.add_subparsers(dest="spec_command", required=True, metavar="{run,coverage}")
-    run = sub.add_parser("run", help="run every clause and report pass or fail per clause")
-    coverage_parser = sub.add_parser(
-        "coverage", help="which states, transitions and guards the clauses exercise"
-    )
-    for p in (run, coverage_parser):
-        p.add_argument(
-            "paths",
-            metavar="PATHS",
-            nargs="*",
-            help="clause files or directories of them (default: specs/)",
-        )
-        p.add_argument(
-            "--documentation",
-            metavar="FILE",
-            help=f"the documentation quotes must come from (default: specs/{DOCUMENTATION})",
-        )
-    run.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
-
-
-def command(args: argparse.Namespace) -> int:
-    documentation = read_documentation(args.documentation)
-    files = read(_paths(args.paths), documentation)
+def check_clauses(
+    which: str, paths: Sequence[str], documentation: str | None, junit_file: str | None
+) -> int:
+    """`dbfsm spec run` (`which` "run") or `dbfsm spec coverage` ("coverage") over the clause
+    files or directories `paths` (none: specs/), quoting `documentation` (None: specs/'s); the
+    results printed on stdout (and written as JUnit XML to `junit_file`); the exit status."""
+    text = read_documentation(documentation)
+    files = read(_paths(paths), text)
     outcomes = run_all(files)
-    if args.spec_command == "coverage":
-        cov = coverage(files, outcomes, documentation)
+    if which == "coverage":
+        cov = coverage(files, outcomes, text)
         sys.stdout.write(describe_coverage(cov))
         return 1 if cov.gaps() or cov.rules_without_clause else 0
     sys.stdout.write(report(files, outcomes))
-    if args.junit:
-        write_file(args.junit, junit(outcomes, files), "JUnit XML")
+    if junit_file:
+        write_file(junit_file, junit(outcomes, files), "JUnit XML")
     return 0 if all(o.passed for o in outcomes) else 1

@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections import deque
 from dataclasses import dataclass, field
 
-from dbfsm.validation.explore import Setup, Step, Summary, Violation, World, replay
+from dbfsm.validation.explore import Setup, Summary, Violation, World, WorldStep, replay
 
 _STANDING = 3000  # worlds kept standing at most (memory: tens of kilobytes each)
 
@@ -19,7 +19,7 @@ _STANDING = 3000  # worlds kept standing at most (memory: tens of kilobytes each
 class Found:
     """A violation: the path of steps that breaks `invariant` (what broke, in words)."""
 
-    path: list[Step]
+    path: list[WorldStep]
     invariant: str
 
 
@@ -29,17 +29,17 @@ class StateGraph:
     first reached each one (its shortest path), what it looks like, and every explored edge."""
 
     parent: list[int] = field(default_factory=list)
-    via: list[Step | None] = field(default_factory=list)
+    via: list[WorldStep | None] = field(default_factory=list)
     summaries: list[Summary] = field(default_factory=list)
-    edges: list[dict[Step, int]] = field(default_factory=list)
+    edges: list[dict[WorldStep, int]] = field(default_factory=list)
     transitions: int = 0
     complete: bool = True
 
     def __len__(self) -> int:
         return len(self.parent)
 
-    def path(self, index: int) -> list[Step]:
-        steps: list[Step] = []
+    def path(self, index: int) -> list[WorldStep]:
+        steps: list[WorldStep] = []
         while index > 0:
             step = self.via[index]
             assert step is not None
@@ -47,7 +47,7 @@ class StateGraph:
             index = self.parent[index]
         return steps[::-1]
 
-    def add(self, parent: int, via: Step | None, summary: Summary) -> int:
+    def add(self, parent: int, via: WorldStep | None, summary: Summary) -> int:
         self.parent.append(parent)
         self.via.append(via)
         self.summaries.append(summary)

@@ -15,7 +15,6 @@ replays, and exit status 1.
 
 from __future__ import annotations
 
-import argparse
 import resource
 import sys
 import time
@@ -26,7 +25,7 @@ from typing import Any
 from dbfsm.files.output import write_file
 from dbfsm.fsm.settings import DbType, OnFail, Role
 from dbfsm.validation.counterexample import scenario
-from dbfsm.validation.explore import ANSWER, COMMANDS, Setup, Step, Violation, World
+from dbfsm.validation.explore import ANSWER, COMMANDS, Setup, Violation, World, WorldStep
 from dbfsm.validation.invariants import PASSWORD_MARK
 from dbfsm.validation.statespace import Found, StateGraph, explore
 
@@ -173,7 +172,7 @@ class Report:
 class Counterexample:
     databases: tuple[Database, ...]
     setup: Setup
-    path: list[Step]
+    path: list[WorldStep]
     invariant: str
 
     def scenario(self, wait_ms: int) -> str:
@@ -182,7 +181,9 @@ class Counterexample:
         return scenario(self.setup.document, world.log, wait_ms, description)
 
 
-def replay_until_violation(setup: Setup, path: list[Step], world: World | None = None) -> World:
+def replay_until_violation(
+    setup: Setup, path: list[WorldStep], world: World | None = None
+) -> World:
     """A world that took `path` up to its end or up to the step that broke an invariant."""
     world = world or World(setup)
     try:
@@ -239,9 +240,9 @@ class _Walk:
     def __init__(self, graph: StateGraph, node: int) -> None:
         self.graph = graph
         self.node = node
-        self.steps: list[Step] = []
+        self.steps: list[WorldStep] = []
 
-    def take(self, step: Step) -> bool:
+    def take(self, step: WorldStep) -> bool:
         target = self.graph.edges[self.node].get(step)
         if target is None:
             return False
@@ -249,7 +250,7 @@ class _Walk:
         self.node = target
         return True
 
-    def first(self, kind: str) -> Step | None:
+    def first(self, kind: str) -> WorldStep | None:
         """The first explored step of `kind` that leads elsewhere (a kept broken connection
         used again, for one, changes nothing)."""
         edges = self.graph.edges[self.node]
@@ -277,17 +278,17 @@ def recovery_problem(graph: StateGraph) -> Found | None:
         if summary.state in ("starting", "exited") or ANSWER in graph.edges[node]:
             continue  # not yet started, ended, or the instant's answers are still to come
         walk = _Walk(graph, node)
-        if not all(walk.take(Step("up", key)) for key in summary.down):
+        if not all(walk.take(WorldStep("up", key)) for key in summary.down):
             continue
         walk.settle()
         reconfigured = False
         now = graph.summaries[walk.node]
         if now.state != "exited" and now.command_origins:
-            if not walk.take(Step("command", "dhcp-enable")):
+            if not walk.take(WorldStep("command", "dhcp-enable")):
                 continue  # not a command of the bound: nothing to conclude
             walk.settle()
         if graph.summaries[walk.node].state == "unconfigured":
-            if not walk.take(Step("command", "config-set")):
+            if not walk.take(WorldStep("command", "config-set")):
                 continue
             reconfigured = True
             walk.settle()
@@ -332,102 +333,18 @@ def episode_problem(graph: StateGraph) -> Found | None:
     return None
 
 
-# -- command line ---------------------------------------------------------------------------
+# -- `dbfsm verify` --------------------------------------------------------------------------
 
 
-def _int_list(text: str) -> tuple[int, ...]:
-    try:
-        values = tuple(sorted({int(v) for v in text.split(",")}))
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a list of numbers: {text!r}") from None
-    if any(v < 0 or v > 5 for v in values):
-        raise argparse.ArgumentTypeError(f"each value must be 0 to 5: {text!r}")
-    return values
-
-
-def _choices(allowed: Sequence[str]) -> Callable[[str], tuple[str, ...]]:
-    def parse(text: str) -> tuple[str, ...]:
-        values = tuple(dict.fromkeys(v.strip() for v in text.split(",")))
-        unknown = [v for v in values if v not in allowed]
-        if unknown or not values:
-            raise argparse.ArgumentTypeError(
-                f"unknown {unknown[0] if unknown else 'empty'!r} (choose from {', '.join(allowed)})"
-            )
-        return values
-
-    return parse
-
-
-def _positive(text: str) -> int:
-    try:
-        value = int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"not a number: {text!r}") from None
-    if value <= 0:
-        raise argparse.ArgumentTypeError(f"must be greater than 0: {text!r}")
-    return value
-
-
-def add_arguments(parser: argparse.ArgumentParser) -> None:
-    d = Bound()
-    parser.add_argument(
-        "--backends", type=int, choices=(1, 2, 3), default=d.backends, help="most per configuration"
-    )
-    parser.add_argument(
-        "--tries", type=_int_list, default=d.tries, metavar="N,N", help="max-reconnect-tries"
-    )
-    parser.add_argument(
-        "--modes",
-        type=_choices(tuple(OnFail)),
-        default=d.modes,
-        metavar="MODE,MODE",
-        help="on-fail modes",
-    )
-    parser.add_argument("--wait", type=_positive, default=d.wait_ms, metavar="MS")
-    parser.add_argument(
-        "--commands",
-        type=_choices(tuple(COMMANDS)),
-        default=d.commands,
-        metavar="NAME,NAME",
-        help=f"from {', '.join(COMMANDS)}",
-    )
-    parser.add_argument(
-        "--mixed-tries",
-        type=int,
-        choices=range(6),
-        default=d.mixed_tries,
-        metavar="N",
-        help="max-reconnect-tries of each backend when mixed (0-5)",
-    )
-    parser.add_argument(
-        "--same-instant",
-        type=int,
-        choices=range(4),
-        default=d.same_instant,
-        metavar="N",
-        help="events that may come after a request or command before the answers to it (0-3)",
-    )
-    parser.add_argument("--max-states", type=_positive, default=d.max_states, metavar="N")
-    parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="FILE")
-    parser.add_argument("-v", "--verbose", action="store_true", help="one line per configuration")
-
-
-def command(args: argparse.Namespace) -> int:
-    bound = Bound(
-        backends=args.backends,
-        tries=args.tries,
-        modes=tuple(OnFail(m) for m in args.modes),
-        wait_ms=args.wait,
-        commands=args.commands,
-        max_states=args.max_states,
-        same_instant=args.same_instant,
-        mixed_tries=args.mixed_tries,
-    )
+def check_bound(bound: Bound, output: str, *, verbose: bool) -> int:
+    """`dbfsm verify`: every configuration of `bound` explored, the figures printed on stdout
+    (with `verbose`, a line per configuration too), a counterexample written to `output` as a
+    scenario; the exit status."""
     out = sys.stdout
     out.write(f"bound: {bound.describe()}\n")
 
     def progress(line: str) -> None:
-        if args.verbose:
+        if verbose:
             out.write(f"  {line}\n")
             out.flush()
 
@@ -440,12 +357,12 @@ def command(args: argparse.Namespace) -> int:
     )
     if counterexample is not None:
         text = counterexample.scenario(bound.wait_ms)
-        write_file(args.output, text.encode("utf-8"), "the counterexample")
+        write_file(output, text.encode("utf-8"), "the counterexample")
         config = "; ".join(map(str, counterexample.databases))
         out.write(f"VIOLATION in configuration: {config}\n  {counterexample.invariant}\n")
         out.write(f"shortest counterexample, {len(counterexample.path)} steps: ")
         out.write(", ".join(map(str, counterexample.path)) + "\n")
-        out.write(f"written to {args.output}: replay it with `dbfsm simulate {args.output}`\n")
+        out.write(f"written to {output}: replay it with `dbfsm simulate {output}`\n")
         return 1
     if report.truncated:
         out.write(

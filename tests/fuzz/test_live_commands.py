@@ -48,8 +48,7 @@ def reached(monkeypatch: pytest.MonkeyPatch) -> Iterator[Reached]:
         calls.append("socket")
         raise OSError("not connected: this test connects nowhere")
 
-    monkeypatch.setattr("dbfsm.drivers.live.connect", connect)
-    monkeypatch.setattr("dbfsm.admin.database.connect", connect)
+    monkeypatch.setattr("dbfsm.drivers.live.connect", connect)  # db-*: looked up to connect
     monkeypatch.setattr(control_client, "ask", ask)
     monkeypatch.setattr(reading, "STREAM_TIMEOUT", 0.5)
     yield calls

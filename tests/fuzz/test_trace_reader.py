@@ -19,7 +19,7 @@ from hypothesis import given
 from dbfsm.files import reading
 from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.records import Record, to_jsonl
-from dbfsm.validation import conform
+from dbfsm.validation import conform, traces
 
 from . import hostile
 from .profiles import FUZZ, THOROUGH
@@ -197,7 +197,7 @@ def test_damaged_records(document: Any) -> None:
     settings = reading.load_file(CORPUS / "stop-retry-exit.json")
 
     def check() -> None:
-        trace = conform._read_jsonl(text, "t.jsonl", settings)
+        trace = traces._read_jsonl(text, "t.jsonl", settings)
         conform.report(conform.conform(settings, "unused", trace))
 
     hostile.survive("trace record", "damaged", check)

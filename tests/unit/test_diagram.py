@@ -19,7 +19,8 @@ from pathlib import Path
 import pytest
 
 from dbfsm import cli
-from dbfsm.docs.diagram import EXTENSIONS, command, highlight_of, render
+from dbfsm.cli.docs import diagram as command
+from dbfsm.docs.diagram import EXTENSIONS, highlight_of, render
 from dbfsm.docs.render import (
     TAKEN_MARK,
     dot_quote,

@@ -9,11 +9,11 @@ import argparse
 import pytest
 
 from dbfsm import cli
+from dbfsm.cli import simulation as check
 from dbfsm.drivers.session import DriverError, OpenError, QueryFailed, SessionLost
 from dbfsm.fsm.config import parse_text
 from dbfsm.fsm.engine import Engine, UnexpectedEvent
 from dbfsm.fsm.errors import ConfigError, Error, InputError, UsageError
-from dbfsm.simulation import check
 
 MEMFILE = '{"Dhcp4": {"lease-database": {"type": "memfile"}}}'
 
@@ -50,7 +50,7 @@ def test_the_cli_prints_an_input_error_as_one_line_and_exits_2(
     def refuse(_: argparse.Namespace) -> int:
         raise InputError("bad input\nwith a second line")
 
-    monkeypatch.setattr(check, "command", refuse)
+    monkeypatch.setattr(check, "check", refuse)
     assert cli.main(["check", "config.json"]) == cli.EXIT_BAD_INPUT == 2
     captured = capsys.readouterr()
     assert captured.out == ""
@@ -70,6 +70,6 @@ def test_the_cli_does_not_map_a_usage_error_to_exit_2(monkeypatch: pytest.Monkey
     def misuse(_: argparse.Namespace) -> int:
         raise UnexpectedEvent("no transition for 'open' in online")
 
-    monkeypatch.setattr(check, "command", misuse)
+    monkeypatch.setattr(check, "check", misuse)
     with pytest.raises(UsageError):
         cli.main(["check", "config.json"])

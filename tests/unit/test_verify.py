@@ -19,7 +19,7 @@ from dbfsm.fsm.graph import BACKEND, Graph
 from dbfsm.fsm.settings import DbType, OnFail, Role
 from dbfsm.simulation import scenario, simulate
 from dbfsm.validation.counterexample import scenario as scenario_text
-from dbfsm.validation.explore import ANSWER, Setup, Step, Summary, World, replay
+from dbfsm.validation.explore import ANSWER, Setup, Summary, World, WorldStep, replay
 from dbfsm.validation.statespace import StateGraph, explore
 from dbfsm.validation.verify import (
     Bound,
@@ -40,7 +40,7 @@ def _moves(transitions: list[Transitioned]) -> list[Move]:
     return [(t.machine, t.trigger, t.source, t.dest) for t in transitions]
 
 
-def model_moves(setup: Setup, path: list[Step]) -> list[Move]:
+def model_moves(setup: Setup, path: list[WorldStep]) -> list[Move]:
     """The state changes the model makes along `path` (up to a violation, if any)."""
     world = World(setup)
     seen: list[Transitioned] = []
@@ -62,7 +62,7 @@ def simulated_moves(text: str, tmp_path: Path) -> list[Move]:
     return _moves([t for _, t in result.transitions])
 
 
-def replays(setup: Setup, path: list[Step], text: str, tmp_path: Path) -> list[Move]:
+def replays(setup: Setup, path: list[WorldStep], text: str, tmp_path: Path) -> list[Move]:
     """Simulate makes the model's moves up to the one that broke an invariant (and then the
     rest of that step's); the moves simulate made."""
     model = model_moves(setup, path)
@@ -71,7 +71,7 @@ def replays(setup: Setup, path: list[Step], text: str, tmp_path: Path) -> list[M
     return simulated
 
 
-def scenario_of(setup: Setup, path: list[Step], wait_ms: int = 1000) -> str:
+def scenario_of(setup: Setup, path: list[WorldStep], wait_ms: int = 1000) -> str:
     world = replay_until_violation(setup, path)
     return scenario_text(setup.document, world.log, wait_ms, "test")
 
@@ -95,8 +95,8 @@ def test_commands_and_faults_come_between_a_request_and_its_answers() -> None:
     assert found is None and graph.complete
     reconfiguring = [n for n, s in enumerate(graph.summaries) if s.state == "reconfiguring"]
     assert reconfiguring
-    assert any(Step("command", "config-set") in graph.edges[n] for n in reconfiguring)
-    assert any(Step("down", "lease-database") in graph.edges[n] for n in reconfiguring)
+    assert any(WorldStep("command", "config-set") in graph.edges[n] for n in reconfiguring)
+    assert any(WorldStep("down", "lease-database") in graph.edges[n] for n in reconfiguring)
     narrow, _ = explore(Setup.of(doc, same_instant=0), max_states=10_000)
     waiting = [n for n, s in enumerate(narrow.summaries) if s.state == "reconfiguring"]
     assert waiting and all(list(narrow.edges[n]) == [ANSWER] for n in waiting)
@@ -255,7 +255,7 @@ def test_a_kept_broken_connection_is_used_again_and_logs_the_loss_again(tmp_path
     setup = Setup.of(doc, commands=("config-set",))
     graph, found = explore(setup, max_states=10_000)
     assert found is None and graph.complete
-    use = Step("use", "lease-database")
+    use = WorldStep("use", "lease-database")
     again = [n for n in range(len(graph)) if graph.edges[n].get(use) == n]
     assert again
     assert all(
@@ -446,11 +446,11 @@ def _summary(state: str, backend: str, *, down: tuple[str, ...] = ()) -> Summary
 def test_a_loss_episode_that_never_ends_is_found() -> None:
     graph = StateGraph()
     graph.add(-1, None, _summary("starting", "configured"))
-    waiting = graph.add(0, Step("command", "x"), _summary("serving", "waiting"))
-    again = graph.add(waiting, Step("fire", "lease-database"), _summary("serving", "waiting"))
-    graph.edges[0][Step("command", "x")] = waiting
-    graph.edges[waiting][Step("fire", "lease-database")] = again
-    graph.edges[again][Step("fire", "lease-database")] = again
+    waiting = graph.add(0, WorldStep("command", "x"), _summary("serving", "waiting"))
+    again = graph.add(waiting, WorldStep("fire", "lease-database"), _summary("serving", "waiting"))
+    graph.edges[0][WorldStep("command", "x")] = waiting
+    graph.edges[waiting][WorldStep("fire", "lease-database")] = again
+    graph.edges[again][WorldStep("fire", "lease-database")] = again
     found = episode_problem(graph)
     assert found is not None
     assert (
@@ -467,12 +467,12 @@ def test_a_recovery_that_stops_short_is_found() -> None:
     graph.add(-1, None, _summary("starting", "configured"))
     lost = graph.add(
         0,
-        Step("down", "lease-database"),
+        WorldStep("down", "lease-database"),
         _summary("not_serving", "waiting", down=("lease-database",)),
     )
-    back = graph.add(lost, Step("up", "lease-database"), _summary("not_serving", "waiting"))
-    graph.edges[0][Step("down", "lease-database")] = lost
-    graph.edges[lost][Step("up", "lease-database")] = back
+    back = graph.add(lost, WorldStep("up", "lease-database"), _summary("not_serving", "waiting"))
+    graph.edges[0][WorldStep("down", "lease-database")] = lost
+    graph.edges[lost][WorldStep("up", "lease-database")] = back
     found = recovery_problem(graph)
     assert found is not None and found.invariant.startswith(
         "recovery: every database back, yet server not_serving"

@@ -1,0 +1,44 @@
+"""`dbfsm check` and `dbfsm simulate`: their arguments; the work is `dbfsm.simulation`'s."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+
+def check_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("config", metavar="CONFIG", help="a kea-dhcp4 or kea-dhcp6 JSON file")
+
+
+def check(args: argparse.Namespace) -> int:
+    from dbfsm.files.reading import load_file
+    from dbfsm.simulation.check import report
+
+    sys.stdout.write(report(load_file(args.config)))
+    return 0
+
+
+def simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument(
+        "scenario", metavar="SCENARIO", nargs="?", help="YAML or JSON scenario (default: built-in)"
+    )
+    parser.add_argument("--config", metavar="FILE", help="replace the scenario's configuration")
+    parser.add_argument("--format", choices=("text", "json"), default="text")
+    parser.add_argument("--report", metavar="FILE", help="also write the run's HTML page")
+
+
+def simulate(args: argparse.Namespace) -> int:
+    from dbfsm.simulation import scenario
+    from dbfsm.simulation.simulate import builtin_example, json_sink, run, text_sink
+
+    path = args.scenario or builtin_example("default")
+    loaded = scenario.load(path, config_override=args.config)
+    if args.report:
+        from dbfsm.report.build import simulate_with_report
+
+        return simulate_with_report(loaded, args.format, args.report, sys.stdout)
+    if args.format == "json":
+        run(loaded, json_sink(sys.stdout), markers=False)
+    else:
+        run(loaded, text_sink(sys.stdout))
+    return 0
