@@ -194,6 +194,15 @@ RULES: Mapping[str, Rule] = {
             "mysql_connection.h:743-754, cfg_db_access.cc:58-115, ctrl_dhcp4_srv.cc:1885-1925",
         ),
         Rule(
+            "kea.one-loss-per-request",
+            "A client request queries the lease database, then the host databases in the "
+            "configuration's order; the first database error leaves the packet handler and the "
+            "packet is dropped (DHCP4_PACKET_DROP_0007), so the backends after it are not "
+            "queried. A second broken backend is noticed by a later request, which only a "
+            "server that still serves handles.",
+            "dhcp4_srv.cc processPacketAndSendResponse, host_mgr.cc getAll4; measured on Kea 2.2",
+        ),
+        Rule(
             "kea.reconnect-disabled-kept",
             "With reconnection disabled, serve-retry-continue keeps the broken manager: every "
             "later request that uses it hits the loss again, and the lost callback logs "

@@ -1,11 +1,12 @@
 """`dbfsm run`: the engine live, on the real clock, against the configured databases.
 
 Client traffic is what makes a loss noticed, as in Kea: `traffic` requests a second, each
-using every lease and host backend that is online, and only while the server serves (a server
-that does not serve drops requests unread). Config backends are used by the configuration
-poll every `config-fetch-wait-time` seconds while a configuration is in force. A request
-still running on a backend (a query waiting on a hung server) is not doubled by the next
-tick: one request per backend at a time, as a busy Kea thread would be.
+using the lease database, then the host databases in order (those online), and only while
+the server serves (a server that does not serve drops requests unread). The first backend
+that turns out lost drops the request, so the ones after it are not used: one loss per
+request. Config backends are used by the configuration poll every `config-fetch-wait-time`
+seconds while a configuration is in force. A request still running (a query waiting on a hung
+server) holds its backends: the next tick does not double them, as a busy Kea thread would not.
 
 The records are those of `dbfsm simulate` (`t` in seconds since the run started), given to
 `sink` as they happen, the `summary` last. The run ends when the engine exits the server
@@ -162,19 +163,30 @@ class LiveRun:
             if b.state == "online" and role(b.settings.role) and key not in self._busy
         ]
 
-    def _request(self, key: str) -> None:
-        assert self.runtime is not None and self._loop is not None
-        self._busy.add(key)
-        task = self._loop.create_task(self.runtime.use(key))
+    def _request(self, keys: list[str]) -> None:
+        """One request using `keys` in turn, until one of them turns out lost."""
+        assert self._loop is not None
+        if not keys:
+            return
+        self._busy.update(keys)
+        task = self._loop.create_task(self._use_in_turn(keys))
         self._requests.add(task)
-        task.add_done_callback(functools.partial(self._request_done, key))
+        task.add_done_callback(functools.partial(self._request_done, keys))
 
-    def _request_done(self, key: str, task: asyncio.Task[None]) -> None:
-        self._busy.discard(key)
+    async def _use_in_turn(self, keys: list[str]) -> None:
+        assert self.runtime is not None
+        for key in keys:
+            if await self.runtime.use(key):
+                return
+
+    def _request_done(self, keys: list[str], task: asyncio.Task[None]) -> None:
+        self._busy.difference_update(keys)
         self._requests.discard(task)
         error = None if task.cancelled() else task.exception()
         if error is not None:  # a driver bug; only the type: its text might hold a secret
-            log.error("a request on %s failed unexpectedly: %s", key, type(error).__name__)
+            log.error(
+                "a request on %s failed unexpectedly: %s", ", ".join(keys), type(error).__name__
+            )
 
     async def _client_traffic(self) -> None:
         if self.traffic == 0:
@@ -183,8 +195,7 @@ class LiveRun:
 
     def _client_tick(self) -> None:
         if self.engine.serving:
-            for key in self._backends(lambda role: role is not Role.CONFIG):
-                self._request(key)
+            self._request(self._backends(lambda role: role is not Role.CONFIG))
 
     async def _config_polls(self) -> None:
         """Every `config-fetch-wait-time` of the configuration in force (0: Kea schedules no
@@ -197,8 +208,8 @@ class LiveRun:
 
     def _config_tick(self) -> None:
         if self.engine.state in ("serving", "not_serving"):
-            for key in self._backends(lambda role: role is Role.CONFIG):
-                self._request(key)
+            for key in self._backends(lambda role: role is Role.CONFIG):  # each its own poll
+                self._request([key])
 
 
 async def _ticks(every: float, tick: Callable[[], None]) -> None:

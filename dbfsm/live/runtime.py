@@ -95,18 +95,21 @@ class AsyncioRuntime:
         finally:
             self._replies.pop(id, None)
 
-    async def use(self, backend: str) -> None:
-        """Run one request on `backend`; a loss it finds goes into the engine."""
+    async def use(self, backend: str) -> bool:
+        """Run one request on `backend`; a loss it finds goes into the engine. Whether it
+        found one (a client request stops at the first: `dbfsm run`'s traffic)."""
         b = self.engine.backends.get(backend)
         if b is None or b.state != "online":
-            return
+            return False
         using = self._using.setdefault((backend, b.instance), set())
         request = self._loop.create_task(self.driver.use(backend, b.instance))
         using.add(request)
         request.add_done_callback(using.discard)
         lost = await request
-        if lost is not None:
-            self.deliver(lost)
+        if lost is None:
+            return False
+        self.deliver(lost)
+        return True
 
     def timer_due(self, name: str) -> float | None:
         """When the timer `name` fires, in the loop's time; None if it is not armed."""

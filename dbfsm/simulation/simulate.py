@@ -2,7 +2,9 @@
 
 A loss is noticed only when the backend is next used, as in Kea: client requests use the
 lease and host databases (continuously, periodically, or only at `use` events), and only
-while the server serves (a server that does not serve drops requests unread); config
+while the server serves (a server that does not serve drops requests unread). A request
+reaches the lease database, then the host databases in order, and the first broken one
+drops it: one loss per request, the next broken backend noticed by a later request; config
 backends are used by the configuration poll every `config-fetch-wait-time` seconds and by
 `use` events. A broken connection that Kea keeps (reconnect disabled under
 serve-retry-continue) is hit again by every later use: at each periodic request or poll, at
@@ -69,9 +71,18 @@ class Simulation:
     into the `Result`; with one, each record goes to the sink as it happens and nothing is
     kept, so a run of any length takes the same memory; a `NoticeSink` is given the
     notifications as actions, to write without records made of them first. Without `markers`,
-    no record is made of the scenario's own events (JSON output leaves them out)."""
+    no record is made of the scenario's own events (JSON output leaves them out). `observe`,
+    if given, is called once startup has settled and after every later step, to read the
+    engine and the driver as they are (`dbfsm availability` integrates its state over time)."""
 
-    def __init__(self, scenario: Scenario, sink: Sink | None = None, *, markers: bool = True):
+    def __init__(
+        self,
+        scenario: Scenario,
+        sink: Sink | None = None,
+        *,
+        markers: bool = True,
+        observe: Callable[[], None] | None = None,
+    ):
         self.scenario = scenario
         self.clock = VirtualClock()
         self.driver = SimulatedDriver()
@@ -94,6 +105,7 @@ class Simulation:
         self._last_poll = -math.inf
         self._used_at: dict[str, float] = {}  # backend -> when a use last found it broken
         self._commands = 0
+        self._observe = observe
 
     def run(self) -> Result:
         scenario = self.scenario
@@ -102,12 +114,15 @@ class Simulation:
             self._apply(event)
         self.runtime.execute(self.engine.start())
         self.runtime.run_until(0.0)  # startup settles first: t=0 commands find it done
+        observe = self._observe
+        if observe is not None:
+            observe()
         self.runtime.feed(
             (event.at, functools.partial(self._apply, event))
             for event in scenario.events
             if event not in at_start
         )
-        self.runtime.run_until(scenario.until, self._notice_losses)
+        self.runtime.run_until(scenario.until, self._observed if observe else self._notice_losses)
         engine = self.engine
         end = self.clock.now
         self._write(summary(end, engine.exit_code, engine.serving, engine.state))
@@ -118,6 +133,11 @@ class Simulation:
             engine.serving,
             engine.state,
         )
+
+    def _observed(self) -> None:
+        self._notice_losses()
+        assert self._observe is not None
+        self._observe()
 
     # -- scenario events ----------------------------------------------------------------------
 
@@ -188,10 +208,8 @@ class Simulation:
         traffic = self.scenario.traffic
         now = self.clock.now
         serving = self.engine.serving
-        if serving and traffic.kind == "continuous":  # one use per backend and instant
-            for key in self._unnoticed(config_backends=False):
-                if self._used_at.get(key) != now:
-                    self._use(key, client=True)
+        if serving and traffic.kind == "continuous":
+            self._packets_now()
         periodic = serving and traffic.kind == "periodic" and not self._request_pending
         if periodic and self._unnoticed(config_backends=False):
             self._request_pending = True
@@ -204,11 +222,31 @@ class Simulation:
             self._poll_pending = True
             self.runtime.at(_next_tick(now, 0.0, period, self._last_poll), self._poll)
 
+    def _packet(self) -> None:
+        """One client request: it reaches the lease database, then the host databases in
+        the configuration's order, and the first broken one's error drops the packet, so
+        the backends after it are not queried (a real Kea 2.2 logs one loss per packet)."""
+        unnoticed = self._unnoticed(config_backends=False)
+        if unnoticed:
+            self._use(unnoticed[0], client=True)
+
+    def _packets_now(self) -> None:
+        """Continuous traffic: packets back to back at this instant, until one gets through,
+        the server stops serving, or the next one would be dropped by a backend that a
+        packet of this instant has already found broken (a kept broken connection)."""
+        now = self.clock.now
+        while self.engine.serving and not self.engine.exited:
+            unnoticed = self._unnoticed(config_backends=False)
+            if not unnoticed or self._used_at.get(unnoticed[0]) == now:
+                return
+            self._use(unnoticed[0], client=True)
+            if self._used_at.get(unnoticed[0]) != now:  # nothing found: no second packet
+                return
+
     def _request(self) -> None:
         self._request_pending = False
         self._last_request = self.clock.now
-        for key in self._unnoticed(config_backends=False):
-            self._use(key, client=True)
+        self._packet()
 
     def _poll(self) -> None:
         self._poll_pending = False

@@ -780,6 +780,56 @@ def test_engine_ignores_a_second_loss_report_while_recovering():
     assert engine.backend_states() == {LEASE: "reconnecting"}
 
 
+def _two_hosts(first: str, second: str, tries: tuple[int, int] = (3, 3)) -> dict:
+    return dhcp4(
+        hosts_databases=[
+            db("postgresql", tries=tries[0], wait=500, on_fail=first),
+            db("mysql", tries=tries[1], wait=500, on_fail=second),
+        ]
+    )
+
+
+HOSTS_DOWN = [{"at": 2, "down": "hosts-databases[0]"}, {"at": 2, "down": "hosts-databases[1]"}]
+REQUESTS = {"every": 0.5, "from": 0.25}
+
+
+@covers("kea.one-loss-per-request")
+@pytest.mark.parametrize(
+    ("first", "second", "losses", "exit_at"),
+    [
+        # the first backend stops the service: later requests are dropped unread
+        (STOP, CONTINUE, [(2.25, "PgSqlHostMgr")], 3.25),
+        # the first keeps serving while it recovers: the next request reaches the second
+        (CONTINUE, STOP, [(2.25, "PgSqlHostMgr"), (2.75, "MySqlHostMgr")], 3.75),
+        (CONTINUE, CONTINUE, [(2.25, "PgSqlHostMgr"), (2.75, "MySqlHostMgr")], None),
+    ],
+)
+def test_one_request_notices_one_lost_backend(simulate_text, first, second, losses, exit_at):
+    """kea-two-host-databases.md: both host databases killed at 2 s, a request every 0.5 s
+    from 0.25 s; the first broken database drops the packet, so no request logs two losses."""
+    config = _two_hosts(first, second)
+    run = simulate_text(text(config, HOSTS_DOWN, until=6, traffic=REQUESTS))
+    first_loss: dict[str, float] = {}  # each failed attempt logs the loss again
+    for r in run.logs("DHCP4_DB_RECONNECT_LOST_CONNECTION"):
+        manager = re.search(r"\w+Mgr", r.data["text"]).group()
+        first_loss.setdefault(manager, r.t)
+    assert [(t, m) for m, t in first_loss.items()] == losses
+    exits = run.of_type("exit")
+    assert [r.t for r in exits] == ([] if exit_at is None else [exit_at])
+
+
+@covers("kea.one-loss-per-request", "kea.reconnect-disabled-kept")
+def test_a_kept_broken_connection_hides_the_databases_after_it(simulate_text):
+    """A broken connection kept under serve-retry-continue (reconnection disabled) fails every
+    request first, so the host database after it is never queried and its loss never seen."""
+    config = _two_hosts(CONTINUE, STOP, tries=(0, 3))
+    for traffic in (REQUESTS, "continuous"):
+        run = simulate_text(text(config, HOSTS_DOWN, until=4, traffic=traffic))
+        assert all("PgSqlHostMgr" in t for t in run.texts("DHCP4_DB_RECONNECT_LOST_CONNECTION"))
+        assert run.attempts() == []
+        assert run.serving() == [(0, True)]
+
+
 @covers("kea.reconnect-disabled-kept")
 @pytest.mark.parametrize(("tries", "wait"), [(0, 1000), (3, 0)])
 def test_kept_broken_connection_logs_the_loss_at_every_request(simulate_text, tries, wait):

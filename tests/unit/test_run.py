@@ -178,6 +178,25 @@ def test_one_request_per_backend_at_a_time() -> None:
     assert driver.uses.count("lease-database") <= 3
 
 
+def test_a_request_stops_at_the_first_lost_backend() -> None:
+    """Two host databases lost at once, the first under serve-retry-continue: one request
+    notices the first loss only (the packet is dropped); a later one, the second."""
+    driver = CountingDriver()
+    continues = lease_db(**{"on-fail": "serve-retry-continue", "reconnect-wait-time": 5000})
+    config = settings(**{"hosts-databases": [continues, lease_db(type="mysql")]})
+
+    async def outage(_: LiveRun) -> None:
+        await asyncio.sleep(0.1)
+        driver.set_up("hosts-databases[0]", False)
+        driver.set_up("hosts-databases[1]", False)
+
+    _, records = live(config, driver, outage, until=0.6, traffic=10)
+    losses = [r for r in records if r.type == "log" and r.data["id"].endswith("LOST_CONNECTION")]
+    first, second = losses[0], losses[1]
+    assert "PgSqlHostMgr" in first.data["text"] and "MySqlHostMgr" in second.data["text"]
+    assert second.t - first.t >= 0.05  # the next tick's request, not the same one
+
+
 def test_no_traffic_never_notices_a_loss() -> None:
     driver = CountingDriver()
 
