@@ -94,14 +94,19 @@ def simulate_text(tmp_path: Path) -> SimulateText:
 
     def run(text: str, *, base: Path | None = None, config: str | None = None) -> Run:
         parsed = scenario.parse(textwrap.dedent(text), "scenario.yaml", base or tmp_path, config)
-        sim = simulate.Simulation(parsed)
-        replies: list[tuple[float, str, dict[str, Any]]] = []
-
-        def keep(action: object) -> None:
-            if isinstance(action, Reply):
-                replies.append((sim.clock.now, action.command, action.response))
-
-        sim.engine.subscribe(keep)
-        return Run(sim.run(), tuple(replies))
+        return run_scenario(parsed)
 
     return run
+
+
+def run_scenario(parsed: scenario.Scenario) -> Run:
+    """Run a scenario already built (`simulate_text` parses one first)."""
+    sim = simulate.Simulation(parsed)
+    replies: list[tuple[float, str, dict[str, Any]]] = []
+
+    def keep(action: object) -> None:
+        if isinstance(action, Reply):
+            replies.append((sim.clock.now, action.command, action.response))
+
+    sim.engine.subscribe(keep)
+    return Run(sim.run(), tuple(replies))

@@ -22,17 +22,31 @@ def simulate_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument(
         "scenario", metavar="SCENARIO", nargs="?", help="YAML or JSON scenario (default: built-in)"
     )
-    parser.add_argument("--config", metavar="FILE", help="replace the scenario's configuration")
+    parser.add_argument(
+        "--config",
+        metavar="FILE",
+        help="replace the scenario's configuration; without a scenario, simulate an outage "
+        "of each of its backends in turn",
+    )
     parser.add_argument("--format", choices=("text", "json"), default="text")
     parser.add_argument("--report", metavar="FILE", help="also write the run's HTML page")
+    parser.add_argument(
+        "--collapse-repeats",
+        action="store_true",
+        help="text output: an instant that repeats the one before (a kept broken connection "
+        "logging its loss at every request) is counted, not printed",
+    )
 
 
 def simulate(args: argparse.Namespace) -> int:
     from dbfsm.simulation import scenario
     from dbfsm.simulation.simulate import builtin_example, json_sink, run, text_sink
 
-    path = args.scenario or builtin_example("default")
-    loaded = scenario.load(path, config_override=args.config)
+    if args.scenario is None and args.config is not None:
+        loaded = scenario.outage_of_each_backend(args.config)
+    else:
+        path = args.scenario or builtin_example("default")
+        loaded = scenario.load(path, config_override=args.config)
     if args.report:
         from dbfsm.report.build import simulate_with_report
 
@@ -40,5 +54,5 @@ def simulate(args: argparse.Namespace) -> int:
     if args.format == "json":
         run(loaded, json_sink(sys.stdout), markers=False)
     else:
-        run(loaded, text_sink(sys.stdout))
+        run(loaded, text_sink(sys.stdout, collapse_repeats=args.collapse_repeats))
     return 0

@@ -14,7 +14,7 @@ from typing import Any
 
 from dbfsm.fsm.config import from_document
 from dbfsm.fsm.records import Record
-from dbfsm.fsm.settings import BackendSettings, Role, ServerSettings
+from dbfsm.fsm.settings import BackendSettings, DbType, Role, ServerSettings
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent, Traffic
 from dbfsm.simulation.simulate import Result, run
 
@@ -185,9 +185,10 @@ def report(settings: ServerSettings, *, alone: bool = True) -> str:
     sentences: dict[str, tuple[str, str, str]] = {}
     for backend in settings.backends:
         lines.append("")
-        lines.append(f"{backend.key} ({backend.type}, on-fail {backend.on_fail})")
-        for name, value in backend.redacted().items():
-            lines.append(f"  {name}: {json.dumps(value)}")
+        memfile = backend.type is DbType.MEMFILE
+        on_fail = "" if memfile else f", on-fail {backend.on_fail}"
+        lines.append(f"{backend.key} ({backend.type}{on_fail})")
+        lines += _parameter_lines(backend)
         simulated, target, more = _alone(settings, backend) if alone else (settings, backend, 0)
         key = json.dumps([simulated.document, more], sort_keys=True) if alone else backend.key
         if key not in sentences:
@@ -197,10 +198,42 @@ def report(settings: ServerSettings, *, alone: bool = True) -> str:
                 after_config_set(simulated, target, more),
             )
         startup, serving, reconfiguration = sentences[key]
-        lines.append(f"  unreachable at startup: {startup}")
-        lines.append(f"  lost while serving: {serving}")
-        lines.append(f"  unreachable after config-set: {reconfiguration}")
+        if memfile:
+            lines.append(f"  {_MEMFILE}")
+        labels = _MEMFILE_LABELS if memfile else _LABELS
+        for label, sentence in zip(labels, (startup, serving, reconfiguration), strict=True):
+            lines.append(f"  {label}: {sentence}")
     return "\n".join(lines) + "\n"
+
+
+_DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
+
+
+def _parameter_lines(backend: BackendSettings) -> list[str]:
+    """The effective parameters, the password hidden; port 0 is the client library's
+    default port, which is what the server connects to."""
+    lines = []
+    for name, value in backend.redacted().items():
+        shown = json.dumps(value)
+        if name == "port" and value == 0 and backend.type in _DEFAULT_PORTS:
+            shown = f"{_DEFAULT_PORTS[backend.type]} (default)"
+        lines.append(f"  {name}: {shown}")
+    return lines
+
+
+_LABELS = ("unreachable at startup", "lost while serving", "unreachable after config-set")
+# memfile is a file: what fails is the lease file, and a failed write is the one failure that
+# reaches on-fail (memfile_lease_mgr.cc handleDbLost: the lost callback, no reconnect loop).
+_MEMFILE = (
+    "no connectivity lifecycle: memfile keeps the leases in memory and in its lease file; "
+    "there is no database connection to lose or reconnect, so max-reconnect-tries, "
+    "reconnect-wait-time and retry-on-startup do not apply."
+)
+_MEMFILE_LABELS = (
+    "lease file unusable at startup",
+    "a write to the lease file fails (a full disk, say)",
+    "lease file unusable after config-set",
+)
 
 
 def _alone(

@@ -17,6 +17,7 @@ Errors name the file, line and column of the offending value.
 
 from __future__ import annotations
 
+import math
 import operator
 import os
 import re
@@ -30,7 +31,7 @@ from dbfsm.files.documents import DocPath, Document
 from dbfsm.files.reading import load_file
 from dbfsm.fsm import config
 from dbfsm.fsm.errors import ConfigError, kind, shown
-from dbfsm.fsm.settings import ServerSettings
+from dbfsm.fsm.settings import DbType, ServerSettings
 
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
@@ -88,6 +89,30 @@ def load(path: str | os.PathLike[str], config_override: str | None = None) -> Sc
     source = os.fspath(path)
     doc = documents.load(source, "scenario")
     return from_data(doc, doc.data, Path(source).parent, config_override)
+
+
+def outage_of_each_backend(config_path: str) -> Scenario:
+    """`dbfsm simulate --config FILE` without a scenario: each backend the configuration
+    connects to (memfile has no connection) goes down in turn, in Kea's connect order, under
+    continuous traffic, and comes back halfway between two attempts in the middle of its
+    reconnect loop (2 s with reconnection disabled); the next outage starts 3 s after the
+    previous loop would have ended. An exit of the server ends the run where it happens."""
+    load_config = _file_loader(config_path)
+    settings = load_config()
+    events: list[ScenarioEvent] = []
+    at = 2.0
+    for backend in settings.backends:
+        if not backend.reconnects:
+            continue
+        tries, wait = backend.max_reconnect_tries, backend.reconnect_wait_time / 1000
+        loop = max(tries - 1, 0) * wait  # the first attempt comes at once
+        back = at + ((math.ceil(tries / 2) - 0.5) * wait if tries and wait else 2.0)
+        events += [ScenarioEvent(at, "down", backend.key), ScenarioEvent(back, "up", backend.key)]
+        at = max(back, at + loop) + 3.0
+    description = "an outage of each backend in turn" if events else "no backend to lose"
+    return Scenario(
+        settings, load_config, at, Traffic("continuous"), tuple(events), config_path, description
+    )
 
 
 def parse(text: str, source: str, base: Path, config_override: str | None = None) -> Scenario:
@@ -200,10 +225,19 @@ def _events(
         raise doc.error(("events",), "must be a list")
     backend_names: set[str] = set()  # names already found well formed: a few, used often
     events = [_event(doc, item, i, until, backend_names) for i, item in enumerate(value)]
-    known = {b.key for b in settings.backends} | _keys_set_by_commands(events)
+    types = _types_in_force(settings, events)
+    known = set().union(*types)
     for i, event in enumerate(events):
-        if event.backend is not None and event.backend not in known:
+        if event.backend is None:
+            continue
+        if event.backend not in known:
             message = f"no backend {shown(event.backend)} (known: {_list(known)})"
+            raise doc.error(("events", i, event.kind), message)
+        if types[i].get(event.backend) is DbType.MEMFILE:
+            message = (
+                f"'{event.kind}' of {event.backend}: a memfile backend keeps its leases in a "
+                "file and has no database connection to lose, restore or check"
+            )
             raise doc.error(("events", i, event.kind), message)
     return tuple(sorted(events, key=operator.attrgetter("at")))
 
@@ -254,18 +288,24 @@ def _event(
     return ScenarioEvent(at, kind, backend, None if version is None else str(version))
 
 
-def _keys_set_by_commands(events: list[ScenarioEvent]) -> set[str]:
-    """Backends that a config-set in the scenario brings in (when its arguments are valid)."""
-    keys: set[str] = set()
-    for event in events:
-        command = event.command or {}
+def _types_in_force(
+    settings: ServerSettings, events: list[ScenarioEvent]
+) -> list[dict[str, DbType]]:
+    """For each event, the type of each backend of the configuration in force when it
+    happens: the first, then each valid config-set, in the order the simulation plays them
+    (by time, then as listed)."""
+    in_force = {b.key: b.type for b in settings.backends}
+    types: list[dict[str, DbType]] = [in_force] * len(events)
+    for i in sorted(range(len(events)), key=lambda i: events[i].at):
+        command = events[i].command or {}
         if command.get("command") == "config-set":
             try:
                 new = config.from_document(command.get("arguments"), where="arguments")
             except ConfigError:
                 continue  # an invalid config-set is a legitimate thing to simulate
-            keys |= {b.key for b in new.backends}
-    return keys
+            in_force = {b.key: b.type for b in new.backends}
+        types[i] = in_force
+    return types
 
 
 def _list(items: Iterable[str]) -> str:

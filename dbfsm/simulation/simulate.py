@@ -297,11 +297,60 @@ def json_sink(out: Output) -> NoticeSink:
     return _JsonSink(out)
 
 
-def text_sink(out: Output) -> Sink:
-    """Write each record as a line of the timeline."""
+def text_sink(out: Output, *, collapse_repeats: bool = False) -> Sink:
+    """Write each record as a line of the timeline; with `collapse_repeats`, an instant whose
+    lines repeat those of the instant before is counted instead of written."""
+    if collapse_repeats:
+        return _CollapsingSink(out)
     write = out.write
 
     def sink(record: Record) -> None:
         write(text_line(record))
 
     return sink
+
+
+class _CollapsingSink:
+    """Lines are held per instant; an instant that says what the one before said (a kept
+    broken connection logging its loss at every request) adds to a count, written as one
+    line when something else happens, and at the end."""
+
+    def __init__(self, out: Output) -> None:
+        self._write = out.write
+        self._instant: list[Record] = []
+        self._shown: list[str] = []  # the last instant written, without its times
+        self._repeats = 0
+        self._last_repeat = 0.0
+
+    def __call__(self, record: Record) -> None:
+        if self._instant and record.t != self._instant[0].t:
+            self._close_instant()
+        if record.type == "summary":  # the last record: not part of any instant's lines
+            self._close_instant()
+            self._flush_repeats()
+            self._write(text_line(record))
+            return
+        self._instant.append(record)
+
+    def _close_instant(self) -> None:
+        if not self._instant:
+            return
+        lines = [text_line(r)[len(f"{r.t:9.3f}s") :] for r in self._instant]
+        if lines == self._shown:
+            self._repeats += 1
+            self._last_repeat = self._instant[0].t
+        else:
+            self._flush_repeats()
+            self._write("".join(map(text_line, self._instant)))
+            self._shown = lines
+        self._instant = []
+
+    def _flush_repeats(self) -> None:
+        if self._repeats:
+            n, times = len(self._shown), "time" if self._repeats == 1 else "times"
+            above = "the line above" if n == 1 else f"the {n} lines above"
+            self._write(
+                f"{self._last_repeat:9.3f}s  ... {above} repeated {self._repeats} more "
+                f"{times}, the last at {self._last_repeat:g}s\n"
+            )
+            self._repeats = 0

@@ -10,6 +10,7 @@ to the rule of `fsm.rules` it checks; the last test makes sure every rule is cov
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import re
 import textwrap
@@ -25,6 +26,7 @@ from dbfsm.fsm.engine import Engine
 from dbfsm.fsm.events import Lost, Opened
 from dbfsm.fsm.rules import RULES
 from dbfsm.simulation import scenario, simulate
+from tests.conftest import run_scenario
 
 F = TypeVar("F", bound=Callable[..., Any])
 COVERED: set[str] = set()
@@ -319,12 +321,21 @@ def test_retry_on_startup_with_default_tries_continues_without_the_backend(simul
     assert run.serving() == [(0, True)]
 
 
+def lease_file_fails(config: dict, at: float) -> Any:
+    """A memfile lease file that fails at `at` (unreadable at startup, a failed write later).
+    Scenarios refuse faults on a memfile backend, which has no database connection; `dbfsm
+    check` simulates this failure the same way, by the events built here directly."""
+    parsed = scenario.parse(text(config), "scenario.yaml", Path("."))
+    fault = scenario.ScenarioEvent(at, "down", LEASE)
+    return run_scenario(dataclasses.replace(parsed, events=(fault,)))
+
+
 @covers("doc.startup-fatal")
 def test_memfile_ignores_retry_on_startup(simulate_text):
     """retry-on-startup is "ignored by memfile" (KB §1.2): a lease file that cannot be opened
     is fatal at startup even with retry-on-startup."""
     config = dhcp4(lease_database=db("memfile", retry_on_startup=True))
-    run = simulate_text(text(config, [{"at": 0, "down": LEASE}]))
+    run = lease_file_fails(config, at=0)
     assert run.ids(DB_IDS) == ["DHCP4_CONFIG_LOAD_FAIL", "DHCP4_INIT_FAIL"]
     assert run.exit_code == 1
 
@@ -928,7 +939,7 @@ def test_memfile_write_error_is_a_loss_without_reconnect(simulate_text, mode):
     of zero tries (manager ID 3003, timer memfile-lease-mgr): FATAL and exit 1 under the exit
     modes, ERROR only under serve-retry-continue; never an attempt."""
     config = dhcp4(lease_database=db("memfile", on_fail=mode))
-    run = simulate_text(text(config, [{"at": DOWN_AT, "down": LEASE}]))
+    run = lease_file_fails(config, at=DOWN_AT)
     severity, id_ = _reconnect_disabled_log(mode)
     match(
         after(run, DOWN_AT),

@@ -295,7 +295,11 @@ def test_traffic_words(traffic):
 def test_a_json_scenario_is_accepted():
     """YAML is a superset of JSON: a JSON scenario parses the same."""
     as_json = json.dumps(
-        {"config": {"Dhcp4": {}}, "until": 5, "events": [{"at": 1, "use": "lease-database"}]}
+        {
+            "config": {"Dhcp4": {"lease-database": {"type": "mysql", "name": "kea"}}},
+            "until": 5,
+            "events": [{"at": 1, "use": "lease-database"}],
+        }
     )
     parsed = parse(as_json)
     assert parsed.until == 5
@@ -306,6 +310,7 @@ def test_backend_keys_of_every_kind():
     text = (
         "config:\n"
         "  Dhcp4:\n"
+        "    lease-database: {type: postgresql, name: l}\n"
         "    hosts-databases: [{type: mysql, name: a}, {type: postgresql, name: b}]\n"
         "    config-control: {config-databases: [{type: mysql, name: c}]}\n"
         "events:\n"
@@ -318,6 +323,34 @@ def test_backend_keys_of_every_kind():
         "config-databases[0]",
         LEASE,
     ]
+
+
+@pytest.mark.parametrize("kind", ["down", "up", "use", "tls", "no-tls"])
+def test_a_memfile_backend_has_no_connection_to_break(kind):
+    """memfile is a file, not a connection: an event that breaks, restores or uses a
+    database connection is refused, naming the event, the backend and the place."""
+    text = "config: {Dhcp4: {}}\nevents:\n" + f"  - {{at: 1, {kind}: lease-database}}\n"
+    with pytest.raises(ConfigError) as caught:
+        parse(text)
+    message = str(caught.value)
+    assert message.startswith("scenario.yaml:3:")
+    assert f"events[0].{kind}: '{kind}' of lease-database: a memfile backend" in message
+
+
+def test_memfile_is_judged_by_the_configuration_in_force():
+    """A lease database that a config-set turns from memfile into MySQL may fail after it,
+    and not before it: a fault listed before it at the same instant meets the memfile."""
+    head = "config: {Dhcp4: {}}\nevents:\n"
+    change = (
+        "  - {at: 1, command: {command: config-set, arguments: "
+        "{Dhcp4: {lease-database: {type: mysql, name: l}}}}}\n"
+    )
+    assert [e.kind for e in parse(head + change + "  - {at: 2, down: lease-database}\n").events]
+    with pytest.raises(ConfigError, match="memfile backend"):
+        parse(head + "  - {at: 1, down: lease-database}\n" + change)
+    schema = '  - {at: 0.5, schema: lease-database, version: "1.0"}\n'
+    with pytest.raises(ConfigError, match="'schema' of lease-database"):
+        parse(head + change + schema)
 
 
 def test_events_may_name_backends_a_config_set_brings():
