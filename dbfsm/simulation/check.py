@@ -133,8 +133,12 @@ def _service_words(o: OutageOutcome) -> str:
     return "keeps serving" if o.served_during else "stops serving"
 
 
+def _fault(backend: BackendSettings) -> str:
+    return "file-error" if backend.type is DbType.MEMFILE else "down"
+
+
 def at_startup(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
-    events = [ScenarioEvent(0.0, "down", backend.key)]
+    events = [ScenarioEvent(0.0, _fault(backend), backend.key)]
     result = _simulate(settings, events, _horizon(backend))
     o = OutageOutcome.of(result, backend.key, 0.0, more)
     if not o.started:
@@ -147,7 +151,7 @@ def at_startup(settings: ServerSettings, backend: BackendSettings, more: int = 0
 
 def while_serving(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     events = [
-        ScenarioEvent(_LOSS_AT, "down", backend.key),
+        ScenarioEvent(_LOSS_AT, _fault(backend), backend.key),
         ScenarioEvent(_LOSS_AT, "use", backend.key),
     ]
     result = _simulate(settings, events, _horizon(backend))
@@ -158,7 +162,7 @@ def while_serving(settings: ServerSettings, backend: BackendSettings, more: int 
 def after_config_set(settings: ServerSettings, backend: BackendSettings, more: int = 0) -> str:
     command = {"command": "config-set", "arguments": dict(settings.document)}
     events = [
-        ScenarioEvent(_LOSS_AT, "down", backend.key),
+        ScenarioEvent(_LOSS_AT, _fault(backend), backend.key),
         ScenarioEvent(_LOSS_AT, "command", command=command),
     ]
     result = _simulate(settings, events, _horizon(backend))

@@ -11,7 +11,10 @@ events:
   - {at: 4.0, schema: lease-database, version: "12.0"}
   - {at: 0, no-tls: lease-database}    # its server offers no TLS (tls: ... offers it again)
   - {at: 6.0, command: {command: config-set, arguments: {Dhcp4: {...}}}}
+  - {at: 7.0, file-error: lease-database}  # memfile only: its lease file fails for good
 ```
+A memfile lease database has no connection: `file-error` is its one fault (the file cannot
+be opened at startup, or a write fails later); the connection events are refused for it.
 Errors name the file, line and column of the offending value.
 """
 
@@ -36,7 +39,7 @@ from dbfsm.fsm.settings import DbType, ServerSettings
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
 _BACKEND_KEY = re.compile(r"lease-database|hosts-database|(hosts|config)-databases\[\d+\]")
-_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls")
+_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls", "file-error")
 _KINDS = frozenset({*_FAULTS, "command"})
 _EVENT_KEYS = {"at", "version", *_KINDS}
 _TOP_KEYS = {"config", "until", "traffic", "events", "description"}
@@ -56,7 +59,7 @@ class ScenarioEvent:
     """One event of a scenario; a value, like the engine's events (see `fsm.events`)."""
 
     at: Final[float]
-    kind: Final[str]  # down, up, use, schema, tls, no-tls, command
+    kind: Final[str]  # down, up, use, schema, tls, no-tls, file-error, command
     backend: Final[str | None] = None
     version: Final[str | None] = None
     # A command may hold a configuration with its passwords: not in the repr.
@@ -67,6 +70,8 @@ class ScenarioEvent:
             return f"command {self.command.get('command')}"
         if self.kind == "schema":
             return f"{self.backend} schema version becomes {self.version}"
+        if self.kind == "file-error":
+            return f"{self.backend} lease file fails"
         if self.kind in ("tls", "no-tls"):
             offered = "offers" if self.kind == "tls" else "does not offer"
             return f"{self.backend} server {offered} TLS"
@@ -233,10 +238,18 @@ def _events(
         if event.backend not in known:
             message = f"no backend {shown(event.backend)} (known: {_list(known)})"
             raise doc.error(("events", i, event.kind), message)
-        if types[i].get(event.backend) is DbType.MEMFILE:
+        memfile = types[i].get(event.backend) is DbType.MEMFILE
+        if memfile and event.kind != "file-error":
             message = (
                 f"'{event.kind}' of {event.backend}: a memfile backend keeps its leases in a "
-                "file and has no database connection to lose, restore or check"
+                "file and has no database connection to lose, restore or check (its fault "
+                "is file-error)"
+            )
+            raise doc.error(("events", i, event.kind), message)
+        if not memfile and event.kind == "file-error":
+            message = (
+                f"'file-error' of {event.backend}: only a memfile lease database has a lease "
+                f"file; this is a {types[i].get(event.backend)} database (its fault is down)"
             )
             raise doc.error(("events", i, event.kind), message)
     return tuple(sorted(events, key=operator.attrgetter("at")))

@@ -145,7 +145,7 @@ class Simulation:
         if self._markers:
             self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
         match event.kind:
-            case "down" | "up":
+            case "down" | "up" | "file-error":  # the simulated memfile fails as a server would
                 assert event.backend is not None
                 self.driver.set_up(event.backend, event.kind == "up")
             case "schema":

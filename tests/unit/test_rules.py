@@ -10,7 +10,6 @@ to the rule of `fsm.rules` it checks; the last test makes sure every rule is cov
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import re
 import textwrap
@@ -322,12 +321,9 @@ def test_retry_on_startup_with_default_tries_continues_without_the_backend(simul
 
 
 def lease_file_fails(config: dict, at: float) -> Any:
-    """A memfile lease file that fails at `at` (unreadable at startup, a failed write later).
-    Scenarios refuse faults on a memfile backend, which has no database connection; `dbfsm
-    check` simulates this failure the same way, by the events built here directly."""
-    parsed = scenario.parse(text(config), "scenario.yaml", Path("."))
-    fault = scenario.ScenarioEvent(at, "down", LEASE)
-    return run_scenario(dataclasses.replace(parsed, events=(fault,)))
+    """A memfile lease file that fails at `at` (unreadable at startup, a failed write later)."""
+    parsed = scenario.parse(text(config, [{"at": at, "file-error": LEASE}]), "s.yaml", Path("."))
+    return run_scenario(parsed)
 
 
 @covers("doc.startup-fatal")

@@ -337,6 +337,18 @@ def test_a_memfile_backend_has_no_connection_to_break(kind):
     assert f"events[0].{kind}: '{kind}' of lease-database: a memfile backend" in message
 
 
+def test_file_error_is_memfile_s_fault_and_only_memfile_s():
+    memfile = "config: {Dhcp4: {}}\nevents:\n  - {at: 1, file-error: lease-database}\n"
+    assert parse(memfile).events == (ScenarioEvent(1, "file-error", LEASE),)
+    mysql = memfile.replace("{Dhcp4: {}}", "{Dhcp4: {lease-database: {type: mysql, name: l}}}")
+    with pytest.raises(ConfigError) as caught:
+        parse(mysql)
+    assert str(caught.value) == (
+        "scenario.yaml:3:25: events[0].file-error: 'file-error' of lease-database: only a "
+        "memfile lease database has a lease file; this is a mysql database (its fault is down)"
+    )
+
+
 def test_memfile_is_judged_by_the_configuration_in_force():
     """A lease database that a config-set turns from memfile into MySQL may fail after it,
     and not before it: a fault listed before it at the same instant meets the memfile."""
