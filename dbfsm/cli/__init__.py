@@ -66,6 +66,11 @@ COMMANDS = {
         "report",
         "one self-contained HTML page of a run or a Kea log: timeline, path, summary",
     ),
+    "availability": (
+        "dbfsm.cli.availability",
+        "availability",
+        "how much service each on-fail setting loses over simulated years of outages",
+    ),
     "db-init": (
         "dbfsm.cli.admin",
         "database",

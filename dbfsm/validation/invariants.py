@@ -65,6 +65,12 @@ def reconnect_disabled(s: BackendSettings) -> bool:
     return s.type is DbType.MEMFILE or s.max_reconnect_tries == 0 or s.reconnect_wait_time == 0
 
 
+class InvariantBroken(AssertionError):
+    """An invariant does not hold. Raised, never `assert`ed: `python -O` strips asserts, and
+    `dbfsm verify` would then check nothing while reporting success. An AssertionError still,
+    so that test runners report it as a failed check."""
+
+
 class Run(Protocol):
     """What the checker reads from whoever drives the engine."""
 
@@ -163,12 +169,13 @@ class LifecycleChecker(Observer):
             isinstance(what, TimerFired) and what.name.startswith("network-state-timer-")
         )
         if isinstance(what, Command) and self._up_before:
-            assert what.id not in self.sent, "harness: command ids are unique"
+            if what.id in self.sent:
+                raise InvariantBroken("harness: command ids are unique")
             self._command = self.sent[what.id] = Sent(what.id, what.request, h.calls)
 
     def on_action(self, h: Run, s: Stamped) -> None:
         if not self._up_before or self.exit is not None:
-            raise AssertionError(f"engine: action {s.action!r} after the process exited")
+            raise InvariantBroken(f"engine: action {s.action!r} after the process exited")
         self.call.append(s)
         a = s.action
         match a:
@@ -192,7 +199,8 @@ class LifecycleChecker(Observer):
     def after_call(self, h: Run, what: object, actions: list[Action]) -> None:
         e = h.engine
         if not self._up_before:
-            assert actions == [], f"engine: {what!r} after exit produced {actions!r}"
+            if actions != []:
+                raise InvariantBroken(f"engine: {what!r} after exit produced {actions!r}")
             return
         if self._command is not None:
             self._command_answered(h, self._command)
@@ -201,8 +209,9 @@ class LifecycleChecker(Observer):
         for sent in self.sent.values():
             if sent.answered_in == self._call_number:
                 self._reconfiguration_over(h, sent)
-            if sent.deferred and not sent.replies and not e.exited:
-                assert e.state == "reconfiguring", (
+            pending = sent.deferred and not sent.replies and not e.exited
+            if pending and e.state != "reconfiguring":
+                raise InvariantBroken(
                     f"invariant 6 (one reply per command): {sent.request!r} was never answered "
                     f"though the reconfiguration it started is over (server {e.state})"
                 )
@@ -240,33 +249,39 @@ class LifecycleChecker(Observer):
         e = h.engine
         self._check_notices(h)
         if e.exited:
-            assert not e.serving
-            assert self.exit is not None, "invariant 3 (exits only by rule): exited, no Exit"
-            assert e.exit_code == self.exit.action.code  # type: ignore[union-attr]
+            if e.serving:
+                raise InvariantBroken("invariant 3 (exits only by rule): serving after the exit")
+            if self.exit is None:
+                raise InvariantBroken("invariant 3 (exits only by rule): exited, no Exit")
+            if e.exit_code != self.exit.action.code:  # type: ignore[union-attr]
+                raise InvariantBroken(
+                    "invariant 3 (exits only by rule): the exit code is not the Exit's"
+                )
             return
-        assert self.exit is None, "invariant 3 (exits only by rule): Exit but still running"
+        if self.exit is not None:
+            raise InvariantBroken("invariant 3 (exits only by rule): Exit but still running")
         backends = list(e.server.backends.values())
         origins = e.server.origins
         configured = e.state in CONFIGURED
         command_origins = sorted(o for o in origins.values() if o < DB_CONNECTION_ORIGIN)
         states = {b.key: b.state for b in backends}
-        if e.serving:
-            assert not origins, f"kea.network-state: serving with disabling origins {origins}"
+        if e.serving and origins:
+            raise InvariantBroken(f"kea.network-state: serving with disabling origins {origins}")
         if configured:
             # Kea runs posted recoveries one at a time, each with its first (synchronous)
             # attempt: a retry-on-startup backend waits while another one's attempt is out.
             attempt_out = any(b.state == "reconnecting" for b in backends)
             waiting = IN_USE | {"retry_pending"} if attempt_out else IN_USE
-            assert all(b.state in waiting for b in backends), (
-                f"engine: configured with backends in {states}"
-            )
+            if not all(b.state in waiting for b in backends):
+                raise InvariantBroken(f"engine: configured with backends in {states}")
         for b in backends:
             if b.settings.on_fail is STOP and b.state in RECOVERING:
                 self.exercised["1"] += 1
-                assert not e.serving or b.instance in self.lifted, (
-                    f"invariant 1 (stop-retry-exit stops service): serving while {b.key} "
-                    f"(stop-retry-exit) is {b.state}; backends {states}"
-                )
+                if not (not e.serving or b.instance in self.lifted):
+                    raise InvariantBroken(
+                        f"invariant 1 (stop-retry-exit stops service): serving while {b.key} "
+                        f"(stop-retry-exit) is {b.state}; backends {states}"
+                    )
         troubled = [b for b in backends if b.state in RECOVERING | {"abandoned"}]
         if (
             configured
@@ -275,22 +290,25 @@ class LifecycleChecker(Observer):
             and all(b.settings.on_fail is not STOP for b in troubled)
         ):
             self.exercised["2"] += 1
-            assert e.serving, (
-                f"invariant 2 (serve-retry keeps service): not serving though only serve-retry "
-                f"backends are lost ({states}), origins {origins}"
-            )
+            if not e.serving:
+                raise InvariantBroken(
+                    f"invariant 2 (serve-retry keeps service): not serving though only serve-retry "
+                    f"backends are lost ({states}), origins {origins}"
+                )
         if configured and not command_origins and all(b.state == "online" for b in backends):
             self.exercised["5"] += 1
-            assert e.serving, (
-                f"invariant 5 (restored means serving): every backend online, no command "
-                f"origin, yet not serving; origins {origins}"
-            )
+            if not e.serving:
+                raise InvariantBroken(
+                    f"invariant 5 (restored means serving): every backend online, no command "
+                    f"origin, yet not serving; origins {origins}"
+                )
         if self.reconfig_failed:
             self.exercised["7"] += 1
-            assert not e.serving and e.state in ("unconfigured", "reconfiguring"), (
-                f"invariant 7 (failed reconfiguration): server {e.state} after a failed "
-                "reconfiguration, before any later one succeeded"
-            )
+            if not (not e.serving and e.state in ("unconfigured", "reconfiguring")):
+                raise InvariantBroken(
+                    f"invariant 7 (failed reconfiguration): server {e.state} after a failed "
+                    "reconfiguration, before any later one succeeded"
+                )
         if configured:  # last: the numbered invariants name a broken rule better
             self._check_db_origins(h)
 
@@ -311,27 +329,32 @@ class LifecycleChecker(Observer):
                 manager = 0 if b.instance in self.never_connected else b.settings.manager_id
                 expected[b.key] = DB_CONNECTION_ORIGIN + manager
         actual = {k: o for k, o in e.server.origins.items() if o >= DB_CONNECTION_ORIGIN}
-        assert actual == expected, (
-            f"kea.stop-service-origin: database origins {actual}, expected {expected} "
-            f"(backends {e.backend_states()})"
-        )
+        if actual != expected:
+            raise InvariantBroken(
+                f"kea.stop-service-origin: database origins {actual}, expected {expected} "
+                f"(backends {e.backend_states()})"
+            )
 
     def _check_notices(self, h: Run) -> None:
         e = h.engine
         if self.notices:
-            assert self.notices[-1] == e.serving, (
-                f"invariant 9 (serving notices): last notice {self.notices[-1]}, "
-                f"engine.serving {e.serving}"
-            )
+            if self.notices[-1] != e.serving:
+                raise InvariantBroken(
+                    f"invariant 9 (serving notices): last notice {self.notices[-1]}, "
+                    f"engine.serving {e.serving}"
+                )
         else:
-            assert e.state == "starting", (
-                f"invariant 9 (serving notices): no serving notice though the server is {e.state}"
-            )
+            if e.state != "starting":
+                raise InvariantBroken(
+                    "invariant 9 (serving notices): no serving notice though the server is "
+                    f"{e.state}"
+                )
 
     # -- per action -------------------------------------------------------------------------------
 
     def _server_transition(self, h: Run, t: Transitioned) -> None:
-        assert h.engine.state == t.source, f"engine: {t!r} but the server is {h.engine.state}"
+        if h.engine.state != t.source:
+            raise InvariantBroken(f"engine: {t!r} but the server is {h.engine.state}")
         if t.trigger == "settled" and t.dest in CONFIGURED:
             instances = {b.instance for b in h.engine.server.backends.values()}
             self.committed |= instances
@@ -341,26 +364,30 @@ class LifecycleChecker(Observer):
 
     def _backend_transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
         b = h.engine.server.backends.get(t.machine)
-        assert b is not None and b.state == t.source, f"engine: {t!r} of an unknown backend"
+        if not (b is not None and b.state == t.source):
+            raise InvariantBroken(f"engine: {t!r} of an unknown backend")
         inst, cfg = b.instance, b.settings
         self._last_backend = (t.machine, inst, t)
         if (t.source, t.dest) == ("connecting", "retry_pending"):
-            assert cfg.retry_on_startup and cfg.type is not DbType.MEMFILE, (
-                f"invariant 8 (recovery needs startup): {t.machine} left for a retry after a "
-                f"failed connect without retry-on-startup ({cfg.type}, "
-                f"retry-on-startup={cfg.retry_on_startup})"
-            )
+            if not (cfg.retry_on_startup and cfg.type is not DbType.MEMFILE):
+                raise InvariantBroken(
+                    f"invariant 8 (recovery needs startup): {t.machine} left for a retry after a "
+                    f"failed connect without retry-on-startup ({cfg.type}, "
+                    f"retry-on-startup={cfg.retry_on_startup})"
+                )
             self.never_connected.add(inst)
         if t.dest == "online":  # a recovered manager is a new one, with its own retry control
             self.never_connected.discard(inst)
             self.exercised["8: retry-on-startup"] += 1
-        if t.dest == "unreachable":
-            assert b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE, (
+        excused = b.schema_mismatch or not cfg.retry_on_startup or cfg.type is DbType.MEMFILE
+        if t.dest == "unreachable" and not excused:
+            raise InvariantBroken(
                 f"doc.retry-on-startup: {t.machine} given up at connect time although "
                 "retry-on-startup is set and the failure is not a schema mismatch"
             )
-        if t.trigger == "lost" and t.source == "online" and t.dest == "retry_pending":
-            assert inst not in self.committed, (
+        deferred = t.trigger == "lost" and t.source == "online" and t.dest == "retry_pending"
+        if deferred and inst in self.committed:
+            raise InvariantBroken(
                 f"engine: loss of {t.machine} deferred though its configuration is applied"
             )
         if t.trigger == "lost" and t.source in ("online", "retry_pending"):
@@ -370,17 +397,23 @@ class LifecycleChecker(Observer):
             return
         ep = self.episodes.get(inst)
         if t.source == "reconnecting" and t.trigger == "open_failed":
-            assert ep is not None
+            if ep is None:
+                raise InvariantBroken(
+                    f"invariant 4 (reconnect loop): {t.machine} failed an attempt outside a loss "
+                    "episode"
+                )
             mode = "retries left" if t.dest == "waiting" else "retries exhausted"
             exhausted = ep.attempts == cfg.max_reconnect_tries
-            assert exhausted == (t.dest != "waiting"), (
-                f"invariant 4 (reconnect loop): {t.machine} -> {t.dest} ({mode}) after "
-                f"{ep.attempts} of {cfg.max_reconnect_tries} attempts"
-            )
-            if t.dest != "waiting":
-                assert (t.dest == "fatal") == (cfg.on_fail in EXIT_MODES), (
-                    f"invariant 3 (exits only by rule): {t.machine} ({cfg.on_fail}) -> {t.dest} "
-                    "when its retries ran out"
+            if exhausted != (t.dest != "waiting"):
+                raise InvariantBroken(
+                    f"invariant 4 (reconnect loop): {t.machine} -> {t.dest} ({mode}) after "
+                    f"{ep.attempts} of {cfg.max_reconnect_tries} attempts"
+                )
+            gave_up = t.dest != "waiting"
+            if gave_up and (t.dest == "fatal") != (cfg.on_fail in EXIT_MODES):
+                raise InvariantBroken(
+                    f"invariant 3 (exits only by rule): {t.machine} ({cfg.on_fail}) -> "
+                    f"{t.dest} when its retries ran out"
                 )
         if t.dest in ("online", "closed") and ep is not None:
             ep.over = True
@@ -388,74 +421,85 @@ class LifecycleChecker(Observer):
     def _episode_starts(
         self, h: Run, s: Stamped, t: Transitioned, inst: int, cfg: BackendSettings
     ) -> None:
-        assert inst in self.committed, (
-            f"invariant 8 (recovery needs startup): {t.machine} starts recovery before its "
-            "configuration was applied"
-        )
+        if inst not in self.committed:
+            raise InvariantBroken(
+                f"invariant 8 (recovery needs startup): {t.machine} starts recovery before its "
+                "configuration was applied"
+            )
         disabled = reconnect_disabled(cfg)
         expected = ("fatal" if cfg.on_fail in EXIT_MODES else "abandoned") if disabled else None
-        assert t.dest == (expected or "reconnecting"), (
-            f"kea.reconnect-disabled / doc.loss-reconnects: {t.machine} ({cfg.type}, "
-            f"{cfg.on_fail}, tries {cfg.max_reconnect_tries}, wait "
-            f"{cfg.reconnect_wait_time}) went {t.dest} on a loss"
-        )
+        if t.dest != (expected or "reconnecting"):
+            raise InvariantBroken(
+                f"kea.reconnect-disabled / doc.loss-reconnects: {t.machine} ({cfg.type}, "
+                f"{cfg.on_fail}, tries {cfg.max_reconnect_tries}, wait "
+                f"{cfg.reconnect_wait_time}) went {t.dest} on a loss"
+            )
         self.episodes[inst] = Episode(t.machine, cfg, s.t, s.call)
         self.lifted.discard(inst)
 
     def _attempt(self, h: Run, s: Stamped, a: Open) -> None:
         ep = self.episodes.get(a.instance)
-        assert ep is not None and not ep.over, (
-            f"invariant 8 (recovery needs startup): reconnect attempt {a.attempt} of "
-            f"{a.backend} outside any loss episode"
-        )
+        if not (ep is not None and not ep.over):
+            raise InvariantBroken(
+                f"invariant 8 (recovery needs startup): reconnect attempt {a.attempt} of "
+                f"{a.backend} outside any loss episode"
+            )
         tries, wait = ep.settings.max_reconnect_tries, ep.settings.reconnect_wait_time
         n = a.attempt
-        assert a.instance in self.committed, "invariant 8 (recovery needs startup): attempt"
-        assert n == ep.attempts + 1 and n <= tries and a.of == tries, (
-            f"invariant 4 (reconnect loop): {a.backend} attempt {n} of {a.of} after "
-            f"{ep.attempts} attempts (max-reconnect-tries {tries})"
-        )
-        if n == 1:
-            assert (s.t, s.call) == (ep.start_ms, ep.start_call), (
-                f"invariant 4 (reconnect loop): {a.backend}'s first attempt at {s.t} ms, "
-                f"the loss at {ep.start_ms} ms"
+        if a.instance not in self.committed:
+            raise InvariantBroken("invariant 8 (recovery needs startup): attempt")
+        if not (n == ep.attempts + 1 and n <= tries and a.of == tries):
+            raise InvariantBroken(
+                f"invariant 4 (reconnect loop): {a.backend} attempt {n} of {a.of} after "
+                f"{ep.attempts} attempts (max-reconnect-tries {tries})"
             )
+        if n == 1:
+            if (s.t, s.call) != (ep.start_ms, ep.start_call):
+                raise InvariantBroken(
+                    f"invariant 4 (reconnect loop): {a.backend}'s first attempt at {s.t} ms, "
+                    f"the loss at {ep.start_ms} ms"
+                )
         else:
             self.exercised["4: later attempt"] += 1
-            assert ep.last_fail_ms is not None and s.t - ep.last_fail_ms == wait, (
-                f"invariant 4 (reconnect loop): {a.backend} attempt {n} at {s.t} ms, "
-                f"{s.t - (ep.last_fail_ms or 0)} ms after attempt {n - 1} failed, "
-                f"reconnect-wait-time {wait} ms"
-            )
+            if not (ep.last_fail_ms is not None and s.t - ep.last_fail_ms == wait):
+                raise InvariantBroken(
+                    f"invariant 4 (reconnect loop): {a.backend} attempt {n} at {s.t} ms, "
+                    f"{s.t - (ep.last_fail_ms or 0)} ms after attempt {n - 1} failed, "
+                    f"reconnect-wait-time {wait} ms"
+                )
         ep.attempts = n
 
     def _attempt_result(self, h: Run, s: Stamped, a: AttemptResult) -> None:
         b = h.engine.server.backends[a.backend]
         ep = self.episodes.get(b.instance)
-        assert ep is not None and a.n == ep.attempts, (
-            f"invariant 4 (reconnect loop): result of attempt {a.n} of {a.backend}, "
-            f"{ep.attempts if ep else 0} attempts made"
-        )
+        if not (ep is not None and a.n == ep.attempts):
+            raise InvariantBroken(
+                f"invariant 4 (reconnect loop): result of attempt {a.n} of {a.backend}, "
+                f"{ep.attempts if ep else 0} attempts made"
+            )
         if not a.ok:
             ep.last_fail_ms = s.t
 
     def _log(self, h: Run, s: Stamped, a: Log) -> None:
         text = str(a.message)
-        assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in log {text!r}"
+        if PASSWORD_MARK in text:
+            raise InvariantBroken(f"invariant 10 (passwords): password in log {text!r}")
         if a.message.id.endswith("_DB_RECONNECT_LOST_CONNECTION"):
             last = self._last_backend
-            assert last is not None, f"invariant 8: {text} without a backend transition"
+            if last is None:
+                raise InvariantBroken(f"invariant 8: {text} without a backend transition")
             key, inst, t = last
             episode_step = (t.trigger == "lost" and t.dest != "retry_pending") or (
                 t.trigger == "timer_fired" and t.dest == "reconnecting"
             )
-            assert episode_step and inst in self.committed, (
-                f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
-            )
+            if not (episode_step and inst in self.committed):
+                raise InvariantBroken(
+                    f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
+                )
 
     def _serving_notice(self, h: Run, a: ServingChanged) -> None:
-        if self.notices:
-            assert a.serving != self.notices[-1], (
+        if self.notices and a.serving == self.notices[-1]:
+            raise InvariantBroken(
                 f"invariant 9 (serving notices): two {a.serving} notices in a row"
             )
         self.notices.append(a.serving)
@@ -466,19 +510,23 @@ class LifecycleChecker(Observer):
         for b in h.engine.server.backends.values():
             if b.settings.on_fail is not STOP or b.instance in self.lifted:
                 continue
-            assert b.state not in RECOVERING, (
-                f"invariant 1 (stop-retry-exit stops service): serving announced while "
-                f"{b.key} (stop-retry-exit) is {b.state}"
-            )
+            if b.state in RECOVERING:
+                raise InvariantBroken(
+                    f"invariant 1 (stop-retry-exit stops service): serving announced while "
+                    f"{b.key} (stop-retry-exit) is {b.state}"
+                )
 
     def _reply(self, h: Run, a: Reply) -> None:
         text = json.dumps(a.response, default=str)
-        assert PASSWORD_MARK not in text, f"invariant 10 (passwords): password in reply {text}"
+        if PASSWORD_MARK in text:
+            raise InvariantBroken(f"invariant 10 (passwords): password in reply {text}")
         sent = self.sent.get(a.id)
-        assert sent is not None, f"invariant 6 (one reply per command): reply {a!r} to nothing"
-        assert not sent.replies, (
-            f"invariant 6 (one reply per command): second reply to {sent.request!r}: {a!r}"
-        )
+        if sent is None:
+            raise InvariantBroken(f"invariant 6 (one reply per command): reply {a!r} to nothing")
+        if sent.replies:
+            raise InvariantBroken(
+                f"invariant 6 (one reply per command): second reply to {sent.request!r}: {a!r}"
+            )
         sent.replies.append(a)
         if sent.deferred:
             sent.answered_in = self._call_number
@@ -486,42 +534,49 @@ class LifecycleChecker(Observer):
 
     def _reconfiguration_answered(self, h: Run, sent: Sent, a: Reply) -> None:
         result = a.response["result"]
-        assert result in (0, 1), f"engine: reconfiguration answered {a.response}"
-        assert sent.name == a.command, f"engine: {a!r} answers {sent.request!r}"
+        if result not in (0, 1):
+            raise InvariantBroken(f"engine: reconfiguration answered {a.response}")
+        if sent.name != a.command:
+            raise InvariantBroken(f"engine: {a!r} answers {sent.request!r}")
         if result == 1:
             fatal = any(
                 isinstance(s.action, Log) and s.action.message.severity is Severity.FATAL
                 for s in self.call
             )
-            assert fatal, (
-                "invariant 7 (failed reconfiguration): doc.reconfig-fails-up 'the server logs "
-                "a fatal error' - no FATAL log before the failure reply"
-            )
+            if not fatal:
+                raise InvariantBroken(
+                    "invariant 7 (failed reconfiguration): doc.reconfig-fails-up 'the server logs "
+                    "a fatal error' - no FATAL log before the failure reply"
+                )
         self.reconfig_failed = result == 1
         self.failed_reconfigurations += result == 1
 
     def _exit(self, h: Run, s: Stamped, a: Exit) -> None:
-        assert self.exit is None, f"invariant 3 (exits only by rule): second exit {a!r}"
+        if self.exit is not None:
+            raise InvariantBroken(f"invariant 3 (exits only by rule): second exit {a!r}")
         self.exit = s
         what = self._command
         if what is not None and what.name == "shutdown":
             request = what.request
             args = request.get("arguments", {}) if isinstance(request, dict) else {}
             expected = args.get("exit-value", 0)
-            assert a.code == expected and what.replies, (
-                f"invariant 3 (exits only by rule): shutdown with exit-value {expected} "
-                f"exited {a.code}, replies {what.replies}"
-            )
+            if not (a.code == expected and what.replies):
+                raise InvariantBroken(
+                    f"invariant 3 (exits only by rule): shutdown with exit-value {expected} "
+                    f"exited {a.code}, replies {what.replies}"
+                )
             self.exit_cause = "shutdown"
             return
-        assert not self.reconfig_failed, (
-            "invariant 7 (failed reconfiguration): the server exited while unconfigured"
-        )
+        if self.reconfig_failed:
+            raise InvariantBroken(
+                "invariant 7 (failed reconfiguration): the server exited while unconfigured"
+            )
         severe = [x.action for x in self.call if isinstance(x.action, Log)]
         severe = [x for x in severe if x.message.severity in SEVERE]
-        assert a.code == 1 and severe, (
-            f"invariant 3 (exits only by rule): exit {a.code} with no FATAL/ERROR log before"
-        )
+        if not (a.code == 1 and severe):
+            raise InvariantBroken(
+                f"invariant 3 (exits only by rule): exit {a.code} with no FATAL/ERROR log before"
+            )
         transitions = [x.action for x in self.call if isinstance(x.action, Transitioned)]
         ids = {x.message.id.split("_", 1)[1] for x in severe}
         startup = any(
@@ -530,25 +585,33 @@ class LifecycleChecker(Observer):
         )
         fatal = [t for t in transitions if t.machine != "server" and t.dest == "fatal"]
         if startup:
-            assert any(t.dest == "unreachable" for t in transitions), (
-                "invariant 3 (exits only by rule): startup failed with every backend reachable"
-            )
-            assert {"CONFIG_LOAD_FAIL", "INIT_FAIL"} <= ids, (
-                f"invariant 3 (exits only by rule): startup failure logged {ids}"
-            )
+            if not any(t.dest == "unreachable" for t in transitions):
+                raise InvariantBroken(
+                    "invariant 3 (exits only by rule): startup failed with every backend reachable"
+                )
+            if not ({"CONFIG_LOAD_FAIL", "INIT_FAIL"} <= ids):
+                raise InvariantBroken(
+                    f"invariant 3 (exits only by rule): startup failure logged {ids}"
+                )
             self.exit_cause = "startup failure"
             return
-        assert fatal, f"invariant 3 (exits only by rule): exit 1 with no cause in {transitions}"
+        if not fatal:
+            raise InvariantBroken(
+                f"invariant 3 (exits only by rule): exit 1 with no cause in {transitions}"
+            )
         cause = fatal[0]
         expected_id = (
             "FATAL_DB_RECONNECT_DISABLED"
             if cause.trigger == "lost"
             else "FATAL_DB_RECONNECT_FAILED"
         )
-        assert any(
+        if not any(
             x.message.severity is Severity.FATAL and x.message.id.endswith(expected_id)
             for x in severe
-        ), f"invariant 3 (exits only by rule): {cause!r} exits without FATAL {expected_id}"
+        ):
+            raise InvariantBroken(
+                f"invariant 3 (exits only by rule): {cause!r} exits without FATAL {expected_id}"
+            )
         self.exit_cause = "reconnect disabled" if cause.trigger == "lost" else "retries exhausted"
 
     # -- helpers ----------------------------------------------------------------------------------
@@ -557,23 +620,29 @@ class LifecycleChecker(Observer):
         """After the call that answered a deferred config-set/config-reload."""
         e = h.engine
         if sent.replies[0].response["result"] == 1:
-            assert e.state == "unconfigured", (
-                f"invariant 7 (failed reconfiguration): server {e.state} after the failure reply"
-            )
+            if e.state != "unconfigured":
+                raise InvariantBroken(
+                    f"invariant 7 (failed reconfiguration): server {e.state} after the failure "
+                    "reply"
+                )
             return
-        assert e.exited or e.state in CONFIGURED, f"engine: {e.state} after reconfiguring"
+        if not (e.exited or e.state in CONFIGURED):
+            raise InvariantBroken(f"engine: {e.state} after reconfiguring")
         if sent.name == "config-set":
-            assert e.server.current is not None
+            if e.server.current is None:
+                raise InvariantBroken("config-set: no configuration committed")
             arguments = sent.request["arguments"]  # type: ignore[index]
-            assert dict(e.server.current.document) == arguments, "config-set: not committed"
+            if dict(e.server.current.document) != arguments:
+                raise InvariantBroken("config-set: not committed")
 
     def _command_answered(self, h: Run, sent: Sent) -> None:
         e = h.engine
         if sent.replies:
             reply = sent.replies[0]
             result = reply.response.get("result")
-            if result != 0 and not sent.deferred:
-                assert e.state == self._state_before and e.server.origins == self._origins_before, (
+            same = e.state == self._state_before and e.server.origins == self._origins_before
+            if result != 0 and not sent.deferred and not same:
+                raise InvariantBroken(
                     f"engine: refused command {sent.request!r} changed the server: "
                     f"{self._state_before} -> {e.state}"
                 )
@@ -586,9 +655,11 @@ class LifecycleChecker(Observer):
             and e.server.reply is not None
             and e.server.reply.id == sent.id
         )
-        assert reconfiguring, (
-            f"invariant 6 (one reply per command): no reply to {sent.request!r} (server {e.state})"
-        )
+        if not reconfiguring:
+            raise InvariantBroken(
+                f"invariant 6 (one reply per command): no reply to {sent.request!r} "
+                f"(server {e.state})"
+            )
         sent.deferred = True
 
     def _check_success(self, h: Run, sent: Sent, response: dict[str, Any]) -> None:
@@ -597,10 +668,12 @@ class LifecycleChecker(Observer):
         if name == "status-get":
             state = response["arguments"]["dhcp-state"]
             origins = set(e.server.origins.values())
-            assert state["globally-disabled"] == bool(origins), f"status-get: {state}"
-            assert state["disabled-by-user"] == (1 in origins), f"status-get: {state}"
-        if name == "dhcp-disable":
-            assert not e.serving, "kea.user-disable: serving right after dhcp-disable"
+            if state["globally-disabled"] != bool(origins):
+                raise InvariantBroken(f"status-get: {state}")
+            if state["disabled-by-user"] != (1 in origins):
+                raise InvariantBroken(f"status-get: {state}")
+        if name == "dhcp-disable" and e.serving:
+            raise InvariantBroken("kea.user-disable: serving right after dhcp-disable")
 
     def _note_lifted(self, h: Run) -> None:
         """A user's dhcp-enable (or a delayed enable) lifted a recovering backend's origin

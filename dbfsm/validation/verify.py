@@ -19,11 +19,13 @@ import resource
 import sys
 import time
 from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from typing import Any
 
 from dbfsm.files.output import write_file
 from dbfsm.fsm.settings import DbType, OnFail, Role
+from dbfsm.scaleout import SerialExecutor, executor, run_in_order
 from dbfsm.validation.counterexample import scenario
 from dbfsm.validation.explore import ANSWER, COMMANDS, Setup, Violation, World, WorldStep
 from dbfsm.validation.invariants import PASSWORD_MARK
@@ -165,7 +167,10 @@ class Report:
 
     @property
     def peak_memory_mb(self) -> float:
-        return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+        """The largest of this process and the worker processes it waited for."""
+        own = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+        workers = resource.getrusage(resource.RUSAGE_CHILDREN).ru_maxrss
+        return max(own, workers) / 1024
 
 
 @dataclass
@@ -194,39 +199,90 @@ def replay_until_violation(
     return world
 
 
+@dataclass(frozen=True)
+class Task:
+    """One configuration to explore and check: what a worker process or cluster node gets."""
+
+    databases: tuple[Database, ...]
+    commands: tuple[str, ...]
+    same_instant: int
+    max_states: int
+
+    def setup(self) -> Setup:
+        return Setup.of(
+            document(self.databases), commands=self.commands, same_instant=self.same_instant
+        )
+
+    @property
+    def cost(self) -> float:
+        """A guess at the work: more backends, then more tries, take longer."""
+        return len(self.databases) * 100 + sum(d.tries for d in self.databases)
+
+
+@dataclass(frozen=True)
+class Outcome:
+    """What exploring one configuration found (picklable: it comes back from a worker)."""
+
+    task: Task
+    states: int
+    transitions: int
+    complete: bool
+    seconds: float
+    found: Found | None
+
+
+def explore_configuration(task: Task) -> Outcome:
+    """Explore one configuration's every state, then the checks over its whole graph."""
+    began = time.perf_counter()
+    graph, found = explore(task.setup(), task.max_states)
+    if found is None and graph.complete:
+        found = recovery_problem(graph) or episode_problem(graph)
+    seconds = time.perf_counter() - began
+    return Outcome(task, len(graph), graph.transitions, graph.complete, seconds, found)
+
+
 def run(
     bound: Bound,
     progress: Callable[[str], None] = lambda line: None,
     deadline: float | None = None,
+    pool: Executor | None = None,
 ) -> tuple[Report, Counterexample | None]:
     """Explore every configuration of the bound (those begun before `deadline`, a
-    `time.perf_counter()` value, if given) and check it; stop at the first violation."""
+    `time.perf_counter()` value, if given) and check it; stop at the first violation in
+    bound order. With `pool`, configurations run there, largest first; the report is the
+    same as without."""
     report = Report()
     start = time.perf_counter()
-    for databases in bound.configurations():
-        if deadline is not None and time.perf_counter() > deadline:
-            report.truncated.append("(time limit) " + "; ".join(map(str, databases)))
-            break
-        setup = Setup.of(
-            document(databases), commands=bound.commands, same_instant=bound.same_instant
-        )
-        began = time.perf_counter()
-        graph, found = explore(setup, bound.max_states)
-        if found is None and graph.complete:
-            found = recovery_problem(graph) or episode_problem(graph)
-        seconds = time.perf_counter() - began
-        label = "; ".join(map(str, databases))
+    tasks = [
+        Task(databases, bound.commands, bound.same_instant, bound.max_states)
+        for databases in bound.configurations()
+    ]
+    outcomes = run_in_order(
+        pool or SerialExecutor(),
+        explore_configuration,
+        tasks,
+        cost=lambda task: task.cost,
+        stop=lambda outcome: outcome.found is not None,
+    )
+    for i, outcome in enumerate(outcomes):
+        label = "; ".join(map(str, outcome.task.databases))
         report.configurations += 1
-        report.states += len(graph)
-        report.transitions += graph.transitions
+        report.states += outcome.states
+        report.transitions += outcome.transitions
         progress(
-            f"{len(graph):7d} states {graph.transitions:8d} transitions {seconds:6.1f} s  {label}"
+            f"{outcome.states:7d} states {outcome.transitions:8d} transitions "
+            f"{outcome.seconds:6.1f} s  {label}"
         )
-        if not graph.complete:
+        if not outcome.complete:
             report.truncated.append(label)
-        if found is not None:
+        if outcome.found is not None:
             report.seconds = time.perf_counter() - start
-            return report, Counterexample(databases, setup, found.path, found.invariant)
+            task, found = outcome.task, outcome.found
+            example = Counterexample(task.databases, task.setup(), found.path, found.invariant)
+            return report, example
+        if deadline is not None and time.perf_counter() > deadline and i + 1 < len(tasks):
+            report.truncated.append("(time limit) " + "; ".join(map(str, tasks[i + 1].databases)))
+            break
     report.seconds = time.perf_counter() - start
     return report, None
 
@@ -336,10 +392,17 @@ def episode_problem(graph: StateGraph) -> Found | None:
 # -- `dbfsm verify` --------------------------------------------------------------------------
 
 
-def check_bound(bound: Bound, output: str, *, verbose: bool) -> int:
-    """`dbfsm verify`: every configuration of `bound` explored, the figures printed on stdout
-    (with `verbose`, a line per configuration too), a counterexample written to `output` as a
-    scenario; the exit status."""
+def check_bound(
+    bound: Bound, output: str, *, verbose: bool, workers: int = 1, cluster: str | None = None
+) -> int:
+    """`dbfsm verify`: every configuration of `bound` explored (on `workers` processes, or on
+    a Dask `cluster`), the figures printed on stdout (with `verbose`, a line per
+    configuration too), a counterexample written to `output` as a scenario; the exit status."""
+    with executor(workers, cluster) as pool:  # refuses a cluster before anything is printed
+        return _check_on(pool, bound, output, verbose=verbose)
+
+
+def _check_on(pool: Executor, bound: Bound, output: str, *, verbose: bool) -> int:
     out = sys.stdout
     out.write(f"bound: {bound.describe()}\n")
 
@@ -348,7 +411,7 @@ def check_bound(bound: Bound, output: str, *, verbose: bool) -> int:
             out.write(f"  {line}\n")
             out.flush()
 
-    report, counterexample = run(bound, progress)
+    report, counterexample = run(bound, progress, pool=pool)
     rate = report.states / report.seconds if report.seconds else 0.0
     out.write(
         f"explored {report.configurations} configurations: {report.states} states, "

@@ -480,3 +480,66 @@ def test_a_recovery_that_stops_short_is_found() -> None:
     assert [str(s) for s in found.path] == ["down lease-database", "up lease-database"]
     graph.summaries[back] = _summary("serving", "online")
     assert recovery_problem(graph) is None
+
+
+# -- scale-out: the same report whatever runs it --------------------------------------------------
+
+_TIMING = re.compile(r"in [0-9.]+ s \([0-9]+ states/s, peak memory [0-9]+ MB\)|[0-9.]+ s  ")
+
+
+def verify_output(args: list[str], capsys: pytest.CaptureFixture[str]) -> tuple[int, str]:
+    """The exit status and stdout of `dbfsm verify ARGS`, with the timings blanked."""
+    code = cli.main(["verify", "-v", *args])
+    return code, _TIMING.sub("<time>", capsys.readouterr().out)
+
+
+def test_workers_1_and_2_give_the_same_report(capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["--backends", "2", "--modes", "serve-retry-exit,stop-retry-exit", "--tries", "1"]
+    one = verify_output([*args, "--workers", "1"], capsys)
+    two = verify_output([*args, "--workers", "2"], capsys)
+    assert one[0] == 0 and "explored 12 configurations: 925 states, 3314 transitions" in one[1]
+    assert two == one
+
+
+def test_workers_1_and_2_give_the_same_counterexample(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The planted violation shows first in a later configuration of the bound (the
+    serve-retry-exit ones hold), while the pool starts the larger two-backend ones first:
+    the first violation in bound order is still the one reported, with the same path."""
+    break_backends(monkeypatch, stop_service=_no_effect)  # the forked workers inherit it
+    args = ["--backends", "2", "--modes", "serve-retry-exit,stop-retry-exit", "--tries", "1"]
+    reports, files = [], []
+    for workers in ("1", "2"):
+        output = tmp_path / f"cx{workers}.yaml"
+        reports.append(verify_output([*args, "--workers", workers, "-o", str(output)], capsys))
+        files.append(output.read_bytes())
+    assert reports[0][0] == 1 and "VIOLATION" in reports[0][1]
+    assert "serve-retry-exit" in reports[0][1].split("VIOLATION")[0]  # configurations before it
+    assert reports[1] == (1, reports[0][1].replace(str(tmp_path / "cx1"), str(tmp_path / "cx2")))
+    assert files[1] == files[0]
+
+
+def test_verify_checks_the_invariants_under_python_O(tmp_path: Path) -> None:
+    """`python -O` strips asserts: the invariants must still be checked."""
+    import subprocess
+    import sys
+
+    script = f"""
+import sys
+assert False, "asserts are on: this test needs python -O"
+import dbfsm.fsm.engine
+from dbfsm import cli
+from dbfsm.fsm.backend import Backend
+from dbfsm.fsm.compiled import Tables
+from dbfsm.fsm.graph import BACKEND
+Backend.stop_service = lambda self, event=None: None
+dbfsm.fsm.engine._BACKEND_TABLES = Tables(BACKEND, Backend)
+sys.exit(cli.main(["verify", "--backends", "1", "--modes", "stop-retry-exit", "--tries", "1",
+                   "-o", {str(tmp_path / "cx.yaml")!r}]))
+"""
+    done = subprocess.run(
+        [sys.executable, "-O", "-c", script], capture_output=True, text=True, timeout=120
+    )
+    assert done.returncode == 1, done.stdout + done.stderr
+    assert "VIOLATION" in done.stdout and "invariant 1 (stop-retry-exit" in done.stdout

@@ -1,0 +1,552 @@
+"""`dbfsm availability`: how much service each on-fail setting loses over simulated years.
+
+Every year runs the real engine through the simulator (`simulate.Simulation`) on the virtual
+clock; nothing here models the rules. A year is simulated only around its outages without
+being cut: between two outages the engine serves with nothing scheduled, and the virtual
+clock jumps straight to the next outage, so an idle month costs nothing. (Cutting the year
+into episodes, each on a fresh engine started just before its outage, was tried: it gave the
+same figures and took three times as long, the cost of building and starting the engines.)
+An exit ends the process: the restart policy (systemd's `Restart=on-failure`, `RestartSec`,
+`StartLimitBurst`/`StartLimitIntervalSec`) starts a fresh engine later, with the databases
+as they are then (a database still down fails its startup unless `retry-on-startup`), or
+leaves the service down for the rest of the year.
+
+`servers: N` identical servers share the databases and the traffic, and the engine is
+deterministic, so all go through the same timeline: the service (up while one serves) is down
+exactly when one is, and exits and restarts are counted for each of them.
+"""
+
+from __future__ import annotations
+
+import copy
+import gc
+import math
+from collections import Counter, deque
+from collections.abc import Iterator
+from dataclasses import dataclass, field, replace
+from typing import Any
+
+from dbfsm.fsm.settings import OnFail, ServerSettings
+from dbfsm.simulation.outages import YEAR, Profile, year_events
+from dbfsm.simulation.scenario import Scenario, ScenarioEvent, Traffic
+from dbfsm.simulation.simulate import Simulation
+
+# A life is first given this many events: most lives after a restart exit within a few
+# outages, and building the events of the whole year for each would cost more than running it.
+_AHEAD = 8
+YEARS_PER_TASK = 10  # fixed, whatever the workers: the merge order, so the result, stays one
+_Z = 1.959963984540054  # the standard normal's 97.5th percentile
+
+
+# ---------------------------------------------------------------------------------------------
+# The settings compared
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Setting:
+    label: str
+    settings: ServerSettings
+    configured: bool
+
+
+def compared(settings: ServerSettings, modes: tuple[OnFail, ...]) -> list[Setting]:
+    """The configuration's own setting, then each of `modes` on every backend (with the
+    backend's own tries and wait), leaving out a mode the configuration already uses on all."""
+    own = {b.on_fail for b in settings.backends}
+    label = f"{next(iter(own))} (configured)" if len(own) == 1 else "as configured"
+    found = [Setting(label, settings, True)]
+    for mode in modes:
+        if own != {mode}:
+            backends = tuple(replace(b, on_fail=mode) for b in settings.backends)
+            found.append(Setting(str(mode), replace(settings, backends=backends), False))
+    return found
+
+
+def _one_or_each(values: dict[str, Any]) -> Any:
+    """A value every backend shares, or the value of each backend."""
+    distinct = set(values.values())
+    return next(iter(distinct)) if len(distinct) == 1 else values
+
+
+def describe(setting: Setting) -> dict[str, Any]:
+    backends = setting.settings.backends
+    return {
+        "label": setting.label,
+        "configured": setting.configured,
+        "on-fail": _one_or_each({b.key: str(b.on_fail) for b in backends}),
+        "max-reconnect-tries": _one_or_each({b.key: b.max_reconnect_tries for b in backends}),
+        "reconnect-wait-time": _one_or_each({b.key: b.reconnect_wait_time for b in backends}),
+    }
+
+
+# ---------------------------------------------------------------------------------------------
+# One year
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass
+class Year:
+    """What one year of one setting came to; also the running integral while it is built:
+    the state seen last (`at`, `serving`, `degraded`) holds until the next observation."""
+
+    not_serving: float = 0.0
+    degraded: float = 0.0  # serving, yet some backend's database is not working
+    exits: int = 0
+    restarts: int = 0
+    longest: float = 0.0  # the longest stretch without service
+    at: float = 0.0
+    serving: bool = True
+    degraded_now: bool = False
+    outage_began: float = 0.0
+
+    def advance(self, t: float, serving: bool, degraded: bool) -> None:
+        span = t - self.at
+        if not self.serving:
+            self.not_serving += span
+        elif self.degraded_now:
+            self.degraded += span
+        if self.serving and not serving:
+            self.outage_began = t
+        elif serving and not self.serving:
+            self.longest = max(self.longest, t - self.outage_began)
+        self.at, self.serving, self.degraded_now = t, serving, degraded
+
+
+class _Meter:
+    """Reads the engine after every step of one life and integrates the year with it."""
+
+    def __init__(self, origin: float, year: Year) -> None:
+        self.origin = origin
+        self.year = year
+        self.sim: Simulation | None = None
+
+    def __call__(self) -> None:
+        sim = self.sim
+        assert sim is not None
+        engine = sim.engine
+        serving = engine.serving and not engine.exited
+        degraded = serving and not _working(sim)
+        self.year.advance(self.origin + sim.clock.now, serving, degraded)
+
+
+def _working(sim: Simulation) -> bool:
+    """Every backend online, on an unbroken connection to a database that is up."""
+    driver = sim.driver
+    for key, backend in sim.engine.server.backends.items():
+        if backend.state != "online" or driver.broken(key, backend.instance):
+            return False
+        if not driver.server(key).up:
+            return False
+    return True
+
+
+class _Discard:
+    """A sink that keeps nothing: a year is measured, not recorded."""
+
+    def __call__(self, record: object, /) -> None:
+        pass
+
+    def notice(self, action: object, t: float, /) -> None:
+        pass
+
+
+_DISCARD = _Discard()
+
+
+@dataclass
+class _Databases:
+    """The databases' state after the events folded so far: which are down, which mismatched."""
+
+    down: set[str] = field(default_factory=set)
+    wrong: set[str] = field(default_factory=set)
+
+    def fold(self, event: ScenarioEvent) -> None:
+        key = event.backend
+        assert key is not None
+        if event.kind == "down":
+            self.down.add(key)
+        elif event.kind == "up":
+            self.down.discard(key)
+        elif event.version is None:
+            self.wrong.discard(key)
+        else:
+            self.wrong.add(key)
+
+    def copy(self) -> _Databases:
+        return _Databases(set(self.down), set(self.wrong))
+
+    def initial(self, events: list[ScenarioEvent]) -> list[ScenarioEvent]:
+        """Events at 0 that put a starting engine's databases in this state."""
+        found = [ScenarioEvent(0.0, "down", key) for key in sorted(self.down)]
+        for key in sorted(self.wrong):
+            found.append(next(replace(e, at=0.0) for e in events if e.backend == key))
+        return found
+
+
+class _Year:
+    """The lives of one year of one setting: one engine until it exits, then, if the restart
+    policy allows, a fresh one started with the databases as they are by then."""
+
+    def __init__(self, settings: ServerSettings, profile: Profile, events: list[ScenarioEvent]):
+        self.settings = settings
+        self.profile = profile
+        self.events = events
+        self.schema_events = [e for e in events if e.kind == "schema" and e.version is not None]
+
+    def run(self) -> Year:
+        year, events, restart = Year(), self.events, self.profile.restart
+        folded, state = 0, _Databases()
+        start = 0.0
+        starts: deque[float] = deque()  # restarts within the start-limit interval
+        while True:
+            while folded < len(events) and events[folded].at <= start:
+                state.fold(events[folded])
+                folded += 1
+            before = copy.copy(year)
+            ahead = folded + _AHEAD
+            sim = self._life(start, folded, ahead, state, year)
+            if ahead < len(events) and not (sim.engine.exited and year.at < events[ahead].at):
+                year = before  # it lives past the events it was given: again, with all
+                sim = self._life(start, folded, len(events), state, year)
+            if not sim.engine.exited:
+                break
+            year.exits += 1
+            again = year.at + restart.sec
+            while starts and starts[0] <= again - restart.interval:
+                starts.popleft()
+            refused = restart.policy == "none" or sim.engine.exit_code == 0
+            if refused or len(starts) >= restart.burst or again >= YEAR:
+                break  # down for the rest of the year
+            year.restarts += 1
+            starts.append(again)
+            start = again
+        year.advance(YEAR, year.serving, year.degraded_now)
+        if not year.serving:
+            year.longest = max(year.longest, YEAR - year.outage_began)
+        return year
+
+    def _life(
+        self, start: float, folded: int, ahead: int, state: _Databases, year: Year
+    ) -> Simulation:
+        """Run one engine from `start` on events[folded:ahead], to its exit or up to the next
+        event (the year's end once it has them all)."""
+        events = state.initial(self.schema_events)
+        shifted = ScenarioEvent
+        given = self.events[folded:ahead]
+        events += [shifted(e.at - start, e.kind, e.backend, e.version) for e in given]
+        until = YEAR if ahead >= len(self.events) else self.events[ahead].at
+        every = self.profile.every
+        traffic = (
+            Traffic("continuous") if every is None else Traffic("periodic", every, -start % every)
+        )
+        settings = self.settings
+        scenario = Scenario(settings, lambda: settings, until - start, traffic, tuple(events), "")
+        meter = _Meter(start, year)
+        sim = meter.sim = Simulation(scenario, _DISCARD, markers=False, observe=meter)
+        sim.run()
+        meter.sim = None
+        return sim
+
+
+def simulate_year(settings: ServerSettings, profile: Profile, seed: int, year: int) -> Year:
+    """One year of `settings` under `profile`, drawn from (seed, year)."""
+    result = _Year(settings, profile, year_events(profile, seed, year)).run()
+    result.exits *= profile.servers
+    result.restarts *= profile.servers
+    return result
+
+
+# ---------------------------------------------------------------------------------------------
+# Streaming aggregates
+# ---------------------------------------------------------------------------------------------
+
+_EXACT_BELOW = 100_000  # whole numbers below this are binned exactly (exits, whole seconds)
+_RESOLUTION = 1e-2  # other values: bins 1% wide, so a percentile is off by at most 0.5%
+_LOG_STEP = math.log1p(_RESOLUTION)
+
+
+def _bin(value: float) -> float:
+    """The bin of a value, named by the value it stands for. At most about 100,000 exact
+    bins and 3,100 logarithmic ones (1 ms to a year) can ever be used, whatever the number
+    of years: memory stays bounded while percentiles keep a known relative error."""
+    if value <= 0:
+        return 0.0
+    if value < _EXACT_BELOW and value == int(value):
+        return value
+    index = math.floor(math.log(value) / _LOG_STEP)
+    return math.exp((index + 0.5) * _LOG_STEP)
+
+
+@dataclass
+class Summary:
+    """Mean and variance (Welford's, merged with Chan's formula), maximum, and a histogram of
+    fixed resolution (see `_bin`) for percentiles: memory does not grow with the years."""
+
+    n: int = 0
+    mean: float = 0.0
+    m2: float = 0.0
+    maximum: float = 0.0
+    bins: Counter[float] = field(default_factory=Counter)
+
+    def add(self, value: float) -> None:
+        self.n += 1
+        delta = value - self.mean
+        self.mean += delta / self.n
+        self.m2 += delta * (value - self.mean)
+        self.maximum = max(self.maximum, value)
+        self.bins[_bin(value)] += 1
+
+    def merge(self, other: Summary) -> None:
+        if other.n == 0:
+            return
+        n = self.n + other.n
+        delta = other.mean - self.mean
+        self.mean += delta * other.n / n
+        self.m2 += other.m2 + delta * delta * self.n * other.n / n
+        self.n = n
+        self.maximum = max(self.maximum, other.maximum)
+        self.bins.update(other.bins)
+
+    def quantile(self, q: float) -> float:
+        """The nearest-rank q-quantile, as its bin's value."""
+        rank, seen = max(1, math.ceil(q * self.n)), 0
+        for value in sorted(self.bins):
+            seen += self.bins[value]
+            if seen >= rank:
+                return value
+        return self.maximum
+
+    def ci95(self) -> tuple[float, float]:
+        """The mean's 95% confidence interval (normal approximation)."""
+        if self.n < 2:
+            return self.mean, self.mean
+        half = _Z * math.sqrt(self.m2 / (self.n - 1) / self.n)
+        return self.mean - half, self.mean + half
+
+    def to_json(self) -> dict[str, Any]:
+        low, high = self.ci95()
+        return {
+            "mean": _round(self.mean),
+            "p50": _round(self.quantile(0.5)),
+            "p95": _round(self.quantile(0.95)),
+            "p99": _round(self.quantile(0.99)),
+            "ci95": [_round(low), _round(high)],
+        }
+
+
+def _round(value: float) -> float:
+    return round(value, 6)
+
+
+METRICS = ("not-serving-seconds", "degraded-seconds", "exits", "restarts")
+
+
+@dataclass
+class Aggregate:
+    """Everything kept of a setting's years: a `Summary` of each yearly figure."""
+
+    not_serving: Summary = field(default_factory=Summary)
+    degraded: Summary = field(default_factory=Summary)
+    exits: Summary = field(default_factory=Summary)
+    restarts: Summary = field(default_factory=Summary)
+    longest: Summary = field(default_factory=Summary)
+
+    def add(self, year: Year) -> None:
+        self.not_serving.add(year.not_serving)
+        self.degraded.add(year.degraded)
+        self.exits.add(year.exits)
+        self.restarts.add(year.restarts)
+        self.longest.add(year.longest)
+
+    def merge(self, other: Aggregate) -> None:
+        for mine, theirs in zip(self.summaries(), other.summaries(), strict=True):
+            mine.merge(theirs)
+
+    def summaries(self) -> tuple[Summary, ...]:
+        return (self.not_serving, self.degraded, self.exits, self.restarts, self.longest)
+
+
+# ---------------------------------------------------------------------------------------------
+# Years, in tasks for any executor
+# ---------------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class Plan:
+    """What every task needs; plain data, so that it pickles to a worker process."""
+
+    settings: tuple[ServerSettings, ...]
+    profile: Profile
+    seed: int
+
+
+def years_task(plan: Plan, first: int, count: int) -> list[Aggregate]:
+    """Years first..first+count-1 of every setting: one task. A top-level function, so that
+    a process pool or a Dask worker can run it."""
+    found = [Aggregate() for _ in plan.settings]
+    for year in range(first, first + count):
+        for aggregate, settings in zip(found, plan.settings, strict=True):
+            aggregate.add(simulate_year(settings, plan.profile, plan.seed, year))
+    # An engine and its models refer to one another: a finished life is garbage only the
+    # cycle collector frees, and it lives long enough to reach the oldest generation, which
+    # is collected seldom. Collecting once a task keeps memory flat in the number of years.
+    gc.collect()
+    return found
+
+
+def tasks(years: int) -> Iterator[tuple[int, int]]:
+    for first in range(0, years, YEARS_PER_TASK):
+        yield first, min(YEARS_PER_TASK, years - first)
+
+
+def run(plan: Plan, years: int, workers: int = 1, cluster: str | None = None) -> list[Aggregate]:
+    """Every year of every setting, on `workers` processes or a cluster. Tasks are merged in
+    year order, at most a few in flight per worker: the result is the same whoever runs them,
+    and memory does not grow with the years."""
+    from dbfsm.scaleout import executor
+
+    totals = [Aggregate() for _ in plan.settings]
+    pending: deque[Any] = deque()
+    window = 4 * max(workers, 1) + 2
+    with executor(workers, cluster) as pool:
+        for first, count in tasks(years):
+            pending.append(pool.submit(years_task, plan, first, count))
+            while len(pending) >= window:
+                _merge(totals, pending.popleft().result())
+        while pending:
+            _merge(totals, pending.popleft().result())
+    return totals
+
+
+def _merge(totals: list[Aggregate], found: list[Aggregate]) -> None:
+    for total, part in zip(totals, found, strict=True):
+        total.merge(part)
+
+
+# ---------------------------------------------------------------------------------------------
+# What is printed
+# ---------------------------------------------------------------------------------------------
+
+
+def document(
+    settings: list[Setting], totals: list[Aggregate], years: int, seed: int
+) -> dict[str, Any]:
+    """The `--format json` document."""
+    found = []
+    for setting, total in zip(settings, totals, strict=True):
+        entry = describe(setting)
+        for name, summary in zip(METRICS, total.summaries(), strict=False):
+            entry[name] = summary.to_json()
+        entry["longest-outage-seconds"] = total.longest.to_json()
+        entry["worst-outage-seconds"] = _round(total.longest.maximum)
+        found.append(entry)
+    return {"years": years, "seed": seed, "settings": found, "summary": verdict(settings, totals)}
+
+
+def duration(seconds: float) -> str:
+    """Seconds the way a person reads them: 0 s, 42 s, 3.5 min, 2.1 h, 4.0 d."""
+    if seconds < 60:
+        return f"{seconds:.3g} s" if seconds < 10 else f"{seconds:.0f} s"
+    for unit, size in (("d", 86_400.0), ("h", 3600.0), ("min", 60.0)):
+        if seconds >= size:
+            return f"{seconds / size:.1f} {unit}"
+    raise AssertionError(seconds)
+
+
+def verdict(settings: list[Setting], totals: list[Aggregate]) -> str:
+    """One plain sentence: which setting loses least service, and what that costs."""
+    order = sorted(
+        range(len(settings)),
+        key=lambda i: (totals[i].not_serving.mean, totals[i].exits.mean, totals[i].degraded.mean),
+    )
+    best, rest = order[0], order[1:]
+    b = totals[best]
+    text = (
+        f"{settings[best].label} loses least service: {duration(b.not_serving.mean)} a year "
+        f"on average (p99 {duration(b.not_serving.quantile(0.99))})"
+    )
+    if rest:
+        other = totals[rest[0]]
+        text += f", against {duration(other.not_serving.mean)} for {settings[rest[0]].label}"
+    exits = f"{count(b.exits.mean)} exits and {count(b.restarts.mean)} restarts a year"
+    if b.degraded.mean > 0:
+        cost = (
+            f"{duration(b.degraded.mean)} a year serving without a working database "
+            f"(requests that fail), with {exits}"
+        )
+    else:
+        cost = exits
+    return f"{text}; it costs {cost}."
+
+
+def count(value: float) -> str:
+    """A mean count: 0, 0.25, 3.5, 1,360."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+_HEAD = (
+    "setting",
+    "not serving/yr",
+    "95% CI",
+    "p50",
+    "p95",
+    "p99",
+    "degraded/yr",
+    "exits/yr",
+    "restarts/yr",
+    "longest outage",
+)
+
+
+def rows(settings: list[Setting], totals: list[Aggregate]) -> list[tuple[str, ...]]:
+    """The table's rows: per setting, yearly means and percentiles, as a person reads them."""
+    found: list[tuple[str, ...]] = [_HEAD]
+    for setting, t in zip(settings, totals, strict=True):
+        low, high = t.not_serving.ci95()
+        found.append(
+            (
+                setting.label,
+                duration(t.not_serving.mean),
+                f"{duration(low)} - {duration(high)}",
+                duration(t.not_serving.quantile(0.5)),
+                duration(t.not_serving.quantile(0.95)),
+                duration(t.not_serving.quantile(0.99)),
+                duration(t.degraded.mean),
+                count(t.exits.mean),
+                count(t.restarts.mean),
+                duration(t.longest.maximum),
+            )
+        )
+    return found
+
+
+def text(
+    settings: list[Setting], totals: list[Aggregate], years: int, seed: int, profile: Profile
+) -> str:
+    """The text report: what was simulated, the table, and the sentence."""
+    traffic = (
+        "continuous traffic" if profile.every is None else f"a request every {profile.every:g} s"
+    )
+    restart = profile.restart
+    policy = (
+        "no restart"
+        if restart.policy == "none"
+        else f"restart on failure after {restart.sec:g} s (at most {restart.burst} in "
+        f"{restart.interval:g} s)"
+    )
+    servers = "1 server" if profile.servers == 1 else f"{profile.servers} servers"
+    lines = [
+        f"{years} simulated years (seed {seed}) of {profile.source}: {servers}, {traffic}, "
+        f"{policy}.",
+        "",
+    ]
+    table = rows(settings, totals)
+    widths = [max(len(row[i]) for row in table) for i in range(len(_HEAD))]
+    for row in table:
+        cells = [row[0].ljust(widths[0])] + [
+            c.rjust(w) for c, w in zip(row[1:], widths[1:], strict=True)
+        ]
+        lines.append("  ".join(cells).rstrip())
+    lines += ["", verdict(settings, totals), ""]
+    return "\n".join(lines)
