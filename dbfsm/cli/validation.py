@@ -28,13 +28,45 @@ def spec_arguments(parser: argparse.ArgumentParser) -> None:
             help=f"the documentation quotes must come from (default: specs/{DOCUMENTATION})",
         )
     run.add_argument("--junit", metavar="FILE", help="also write the results as JUnit XML")
+    run.add_argument(
+        "--target",
+        choices=("model", "kea"),
+        default="model",
+        help="what the cases run against: dbfsm's model (default) or a real kea-dhcp4/6",
+    )
+    kea = run.add_argument_group("--target kea")
+    for name in ("kea-dhcp4", "kea-dhcp6", "kea-admin"):
+        kea.add_argument(
+            f"--{name}", metavar="PATH", help=f"the {name} to use (default: PATH, /usr/sbin)"
+        )
+    kea.add_argument(
+        "--only",
+        metavar="CLAUSE",
+        action="append",
+        default=[],
+        help="just this clause (again: more)",
+    )
+    kea.add_argument(
+        "--keep", metavar="DIR", help="keep each case's directory (logs, configuration) under DIR"
+    )
+    kea.add_argument(
+        "--jobs", type=_positive, default=1, metavar="N", help="cases run in parallel (default 1)"
+    )
 
 
 def spec(args: argparse.Namespace) -> int:
-    from dbfsm.validation.spec import check_clauses
+    from dbfsm.fsm.errors import InputError
+    from dbfsm.validation.spec import KeaTarget, check_clauses
 
     junit: str | None = getattr(args, "junit", None)  # `spec coverage` has no --junit
-    return check_clauses(args.spec_command, args.paths, args.documentation, junit)
+    kea = None
+    if getattr(args, "target", "model") == "kea":
+        kea = KeaTarget(
+            args.kea_dhcp4, args.kea_dhcp6, args.kea_admin, tuple(args.only), args.keep, args.jobs
+        )
+    elif getattr(args, "only", None) or getattr(args, "keep", None):
+        raise InputError("--only and --keep go with --target kea")
+    return check_clauses(args.spec_command, args.paths, args.documentation, junit, kea)
 
 
 def _int_list(text: str) -> tuple[int, ...]:
@@ -116,6 +148,9 @@ def verify_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--max-states", type=_positive, default=d.max_states, metavar="N")
     parser.add_argument("-o", "--output", default=DEFAULT_OUTPUT, metavar="FILE")
     parser.add_argument("-v", "--verbose", action="store_true", help="one line per configuration")
+    from dbfsm import scaleout
+
+    scaleout.add_arguments(parser)
 
 
 def verify(args: argparse.Namespace) -> int:
@@ -132,7 +167,9 @@ def verify(args: argparse.Namespace) -> int:
         same_instant=args.same_instant,
         mixed_tries=args.mixed_tries,
     )
-    return check_bound(bound, args.output, verbose=args.verbose)
+    return check_bound(
+        bound, args.output, verbose=args.verbose, workers=args.workers, cluster=args.cluster
+    )
 
 
 def conform_arguments(parser: argparse.ArgumentParser) -> None:

@@ -324,14 +324,46 @@ def _label(graph: Graph, t: Transition) -> str:
 # --------------------------------------------------------------------------------------------
 
 
+@dataclass(frozen=True)
+class KeaTarget:
+    """`dbfsm spec run --target kea`'s options (`dbfsm.validation.kea`)."""
+
+    dhcp4: str | None
+    dhcp6: str | None
+    admin: str | None
+    only: tuple[str, ...]
+    keep: str | None
+    jobs: int
+
+
 def check_clauses(
-    which: str, paths: Sequence[str], documentation: str | None, junit_file: str | None
+    which: str,
+    paths: Sequence[str],
+    documentation: str | None,
+    junit_file: str | None,
+    kea: KeaTarget | None = None,
 ) -> int:
     """`dbfsm spec run` (`which` "run") or `dbfsm spec coverage` ("coverage") over the clause
     files or directories `paths` (none: specs/), quoting `documentation` (None: specs/'s); the
-    results printed on stdout (and written as JUnit XML to `junit_file`); the exit status."""
+    results printed on stdout (and written as JUnit XML to `junit_file`); the exit status.
+    With `kea`, the cases run against a real Kea instead of the model."""
     text = read_documentation(documentation)
     files = read(_paths(paths), text)
+    if kea is not None:
+        from dbfsm.validation.kea.run import check_kea
+
+        specs = Path(paths[0]) if len(paths) == 1 and Path(paths[0]).is_dir() else default_specs()
+        return check_kea(
+            files,
+            specs,
+            dhcp4=kea.dhcp4,
+            dhcp6=kea.dhcp6,
+            admin=kea.admin,
+            only=kea.only,
+            junit_file=junit_file,
+            keep=kea.keep,
+            jobs=kea.jobs,
+        )
     outcomes = run_all(files)
     if which == "coverage":
         cov = coverage(files, outcomes, text)
