@@ -5,9 +5,9 @@ Every Kea parameter reaches libpq: host, port, name, user, password, `connect-ti
 seconds become libpq's milliseconds) and the TLS parameters (`drivers.tls`).
 
 A loss is an error on a broken connection, or an `OperationalError` whose SQLSTATE class is
-08 (connection exception), 53 (insufficient resources), 57 (operator intervention), 58
-(system error) or that has none (libpq's own "server closed the connection"), as Kea's
-`checkStatementError`; anything else is an ordinary query error.
+08 (connection exception), 53 (insufficient resources), 54 (program limit exceeded), 57
+(operator intervention), 58 (system error) or that has none (libpq's own "server closed the
+connection"), as Kea's `checkStatementError`; anything else is an ordinary query error.
 
 `tcp-user-timeout` also bounds the wait for an answer. libpq hands it to the kernel, which
 closes a connection whose sent data stays unacknowledged that long; but a server that is
@@ -48,7 +48,7 @@ DIALECT = Dialect(
     read_host="SELECT host_id, hostname FROM hosts WHERE dhcp_identifier = %s",
     poll_config="SELECT max(revision_id) FROM config_audit",
 )
-LOSS_CLASSES = frozenset({"08", "53", "57", "58"})
+LOSS_CLASSES = frozenset({"08", "53", "54", "57", "58"})
 _CLOSE_GRACE = 2.0  # seconds a statement may take to fail after its socket is shut down
 T = TypeVar("T")
 

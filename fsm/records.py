@@ -143,7 +143,9 @@ def _describe(r: Record) -> str:
             outcome = "succeeded" if d["ok"] else "failed"
             return f"attempt {d['n']} of {d['of']} on {d['backend']} {outcome}"
         case "command":
-            return f"command {d['command']} -> result {d['result']}: {d['text']}"
+            # An answer without text (status-get's) ends at its result, not at a bare colon.
+            said = f": {d['text']}" if d["text"] else ""
+            return f"command {d['command']} -> result {d['result']}{said}"
         case "exit":
             return f"EXIT {d['code']}"
         case "summary":

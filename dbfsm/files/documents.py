@@ -25,7 +25,7 @@ import yaml
 from dbfsm.files.reading import read_text
 from dbfsm.fsm import jsonc
 from dbfsm.fsm.config import MAX_VALUES, check_json_data, json_path
-from dbfsm.fsm.errors import ConfigError, shown
+from dbfsm.fsm.errors import ConfigError
 
 __all__ = ["DocPath", "Document", "load", "parse"]
 
@@ -189,16 +189,29 @@ class _Builder:
             raise ConfigError(message, f"{self.source}:{line}:{column}") from None
         except yaml.MarkedYAMLError as err:
             mark = err.problem_mark or err.context_mark
-            problem = err.problem or err.context or "not YAML"
+            problem = _unquoted(err.problem or err.context or "not YAML")
             raise self._error(f"invalid YAML/JSON: {problem}", mark) from None
         except yaml.YAMLError as err:
-            raise ConfigError(f"invalid YAML/JSON: {err}", f"{self.source}:1:1") from None
+            message = f"invalid YAML/JSON ({type(err).__name__})"  # its text may quote input
+            raise ConfigError(message, f"{self.source}:1:1") from None
         finally:
             loader.dispose()
 
     def _error(self, message: str, mark: Any) -> ConfigError:
         where = f"{self.source}:{mark.line + 1}:{mark.column + 1}" if mark else self.source
         return ConfigError(message, where)
+
+    def _at(self, message: str, event: Any) -> ConfigError:
+        """An error about the node `event` starts: its place and its key path, never its text."""
+        top = self.stack[-1] if self.stack else None
+        if top is None:
+            path: DocPath = ()
+        elif isinstance(top.value, dict) and top.expecting_key:
+            path, message = top.path, f"a map key: {message}"
+        else:
+            path = self._child_path(top)
+        prefix = f"{json_path(path)}: " if path else ""
+        return self._error(f"{prefix}{message}", event.start_mark)
 
     def _read(self, loader: Any) -> Any:
         documents = 0
@@ -238,7 +251,7 @@ class _Builder:
             return _Built(_MERGE_KEY, 1, 0)
         construct = _SCALARS.get(tag)
         if construct is None:
-            raise self._error(f"unsupported tag {_short(tag)}", event.start_mark)
+            raise self._at(f"unsupported tag: {_tag_kind(tag)}", event)
         node = yaml.ScalarNode(tag, event.value, event.start_mark, event.end_mark, event.style)
         try:
             value = construct(loader, node)
@@ -246,8 +259,8 @@ class _Builder:
             # Implicitly an integer, yet not convertible: more digits than Python converts.
             message = "integer out of range (64-bit)"
             if explicit:
-                message = f"this value does not fit its tag {_short(tag)}"
-            raise self._error(message, event.start_mark) from None
+                message = f"this value does not fit its tag {_tag_kind(tag)}"
+            raise self._at(message, event) from None
         built = _Built(value, 1, 0)
         if event.anchor is not None:
             self.anchors[event.anchor] = built
@@ -272,7 +285,7 @@ class _Builder:
     def _open(self, event: Any, mapping: bool) -> None:
         tag = event.tag
         if tag is not None and tag != "!" and tag != (_MAP if mapping else _SEQ):
-            raise self._error(f"unsupported tag {_short(tag)}", event.start_mark)
+            raise self._at(f"unsupported tag: {_tag_kind(tag)}", event)
         parent = self.stack[-1] if self.stack else None
         if parent is not None and isinstance(parent.value, dict) and parent.expecting_key:
             raise self._error("a map key must be a string, not a collection", event.start_mark)
@@ -364,9 +377,30 @@ class _Found(Exception):
     """The position asked for is known: the rest of the text need not be read."""
 
 
-def _short(tag: str) -> str:
-    """`!!int` for `tag:yaml.org,2002:int`; other tags as they are, shown safely."""
-    return shown(f"!!{tag[len(_CORE) :]}" if tag.startswith(_CORE) else tag, quote=False)
+_CORE_NAMES = ("str", "int", "float", "bool", "null", "seq", "map", "timestamp", "binary")
+_KNOWN = frozenset(f"{_CORE}{name}" for name in (*_CORE_NAMES, "omap", "pairs", "set", "value"))
+# A quoted piece of a PyYAML message: a token's name (`'<block end>'`) or one punctuation
+# character of the message stays; anything else came from the input.
+_QUOTED = re.compile(r"'(?:[^'\\]|\\.)*'|\"(?:[^\"\\]|\\.)*\"")
+_SAFE_QUOTED = re.compile(r"""^['"](?:<[a-z ]+>|[][{}<>!,.:?' -])['"]$""")
+
+
+def _tag_kind(tag: str) -> str:
+    """`!!int` for a YAML core tag; any other tag only by its kind, never its text: a value
+    written `!MyPassw0rd` is a tag to YAML and may be a password."""
+    if tag in _KNOWN:
+        return f"!!{tag[len(_CORE) :]}"
+    if tag.startswith(_CORE):
+        return "an unknown !! tag (only YAML's core tags are read)"
+    if tag.startswith("!"):
+        return "a local tag (! and a name; only YAML's core tags are read)"
+    return "a global tag (only YAML's core tags are read)"
+
+
+def _unquoted(problem: str) -> str:
+    """PyYAML's problem text without the pieces of input it quotes (an anchor or tag handle
+    may be a password); libyaml's texts quote none."""
+    return _QUOTED.sub(lambda m: m[0] if _SAFE_QUOTED.match(m[0]) else "(not shown)", problem)
 
 
 class _MergeKey:

@@ -20,7 +20,10 @@ from dbfsm.fsm.settings import ServerSettings
 __all__ = ["MAX_FILE_BYTES", "STREAM_TIMEOUT", "load_file", "read_text"]
 
 MAX_FILE_BYTES = 64 * 1024 * 1024
-STREAM_TIMEOUT = 10.0  # seconds a FIFO or device may stay silent
+# Seconds a FIFO or device may stay silent: a person or a script expects an answer from a
+# command reading one file within 5 s, and start-up (about 0.2 s, more on a loaded machine)
+# comes first.
+STREAM_TIMEOUT = 3.0
 
 
 def load_file(path: str | os.PathLike[str]) -> ServerSettings:

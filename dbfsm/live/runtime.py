@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import os
 from typing import Any
 
 from dbfsm.drivers.base import Driver
@@ -33,6 +34,10 @@ class AsyncioRuntime:
     """
 
     def __init__(self, engine: Engine, driver: Driver, notify: Notify | None = None) -> None:
+        if not engine.pid:
+            # The pure core has no process; this runtime runs the server in this one, so
+            # status-get answers this pid (as Kea answers its own), not the core's 0.
+            engine.pid = os.getpid()
         self.engine = engine
         self.driver = driver
         self.notify = notify or (lambda action, t: None)

@@ -596,3 +596,13 @@ def test_configuration_commands_wait_while_a_configuration_is_applied(state):
 def test_an_exited_server_answers_nothing(server):
     server.ask(cmd("shutdown"))
     assert server.engine.command(cmd("status-get"), 1) == []
+
+
+def test_an_answer_without_text_ends_its_timeline_line_at_the_result() -> None:
+    """status-get has no text: `-> result 0`, not `-> result 0: ` (a colon and nothing)."""
+    from dbfsm.fsm.records import Record, text_line
+
+    bare = text_line(Record(1.0, "command", {"command": "status-get", "result": 0, "text": ""}))
+    assert bare.rstrip("\n").endswith("command status-get -> result 0"), bare
+    said = text_line(Record(1.0, "command", {"command": "x", "result": 2, "text": "why"}))
+    assert said.rstrip("\n").endswith("command x -> result 2: why"), said

@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import re
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -100,3 +102,21 @@ def test_asyncio_runtime_restores_service() -> None:
     serving, states = asyncio.run(scenario())
     assert serving
     assert states == {"lease-database": "online"}
+
+
+def test_status_get_of_an_embedded_engine_gives_this_process_pid() -> None:
+    """An engine made without a pid, run by `AsyncioRuntime` in this process, answers
+    status-get with this process's pid (Kea's is its own), not 0; a pid given is kept."""
+
+    async def pids() -> tuple[object, object]:
+        loop = asyncio.get_running_loop()
+        answers = []
+        for given in ({}, {"pid": 4242}):
+            settings: Any = _settings("stop-retry-exit")
+            engine = Engine(settings, clock=loop.time, **given)
+            runtime = AsyncioRuntime(engine, SimulatedDriver())
+            runtime.start()
+            answers.append((await runtime.command({"command": "status-get"}))["arguments"]["pid"])
+        return answers[0], answers[1]
+
+    assert asyncio.run(pids()) == (os.getpid(), 4242)

@@ -14,6 +14,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import re
 import socket
 import subprocess
 import sys
@@ -24,11 +25,12 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import yaml
 
 from dbfsm import cli
 from dbfsm.drivers.live import connect
 from dbfsm.drivers.session import OpenError
-from dbfsm.files import reading
+from dbfsm.files import documents, reading
 from dbfsm.fsm import logs
 from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.records import to_jsonl
@@ -390,3 +392,69 @@ def test_drivers_errors_name_no_password(world: World, backend: str) -> None:
     text = "".join(traceback.format_exception(info.value))
     assert not leaks(str(info.value)) and not leaks(repr(info.value)), str(info.value)
     assert not leaks(text), text[-1500:]
+
+
+# -- a password that YAML reads as a tag (issue 20, item 3) ------------------------------------
+
+TAG_SECRET = "MyRealPw-42"
+TAG_CONFIGS = {
+    "local tag": "{Dhcp4: {lease-database: {type: mysql, name: kea, password: !MyRealPw-42 }}}",
+    "verbatim tag": "{Dhcp4: {lease-database: {type: mysql, name: kea, "
+    "password: !<tag:MyRealPw-42> x}}}",
+    "!! tag": "{Dhcp4: {lease-database: {type: mysql, name: kea, password: !!MyRealPw-42 x}}}",
+    "tag on a map": "{Dhcp4: {lease-database: !MyRealPw-42 {type: mysql, name: kea}}}",
+    "tag handle": "{Dhcp4: {lease-database: {type: mysql, name: kea, password: !MyRealPw-42!x y}}}",
+}
+
+
+def _tag_files(tmp_path: Path, config: str) -> dict[str, Path]:
+    files = {
+        "scenario": tmp_path / "scenario.yaml",
+        "kea": tmp_path / "kea.yaml",
+        "clauses": tmp_path / "clauses.yaml",
+        "documentation": tmp_path / "documentation.txt",
+    }
+    files["scenario"].write_text(f"config: {config}\nuntil: 5\n")
+    files["kea"].write_text(config + "\n")
+    files["clauses"].write_text(CLAUSES.replace("CONFIG", config).replace("EVENTS", "[]"))
+    files["documentation"].write_text("Kea's documentation.\n")
+    return files
+
+
+@pytest.mark.parametrize("case", TAG_CONFIGS)
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["simulate", "{scenario}"],
+        ["diagram", "--highlight", "{scenario}"],
+        ["spec", "run", "{clauses}", "--documentation", "{documentation}"],
+        ["check", "{kea}"],
+        ["simulate", "{scenario}", "--config", "{kea}"],
+    ],
+    ids=["simulate", "diagram --highlight", "spec run", "check", "simulate --config"],
+)
+def test_a_password_read_as_a_yaml_tag_is_not_shown(
+    case: str, command: list[str], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """The error says where (file:line:col and, for YAML, the key) and what kind of thing is
+    wrong, never the tag's text."""
+    files = _tag_files(tmp_path, TAG_CONFIGS[case])
+    argv = [str(files[part[1:-1]]) if part.startswith("{") else part for part in command]
+    code = cli.main(argv)
+    out, err = capsys.readouterr()
+    assert code == 2, (out, err)
+    assert TAG_SECRET not in out + err, err
+    assert re.search(r":\d+:\d+: ", err), err
+    if command[0] != "check" and "--config" not in command and case != "tag handle":
+        assert "lease-database" in err and "tag" in err, err
+
+
+@pytest.mark.parametrize("case", TAG_CONFIGS)
+def test_the_pure_python_yaml_reader_quotes_no_tag_either(
+    case: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Without libyaml, PyYAML's own messages quote tag handles: not through dbfsm."""
+    monkeypatch.setattr(documents, "_Loader", yaml.SafeLoader)
+    with pytest.raises(InputError) as info:
+        documents.parse(f"config: {TAG_CONFIGS[case]}\n", "s.yaml")
+    assert TAG_SECRET not in str(info.value), str(info.value)

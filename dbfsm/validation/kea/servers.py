@@ -371,6 +371,9 @@ class PrivateMariaDB(PrivateServer):
     def __init__(self, *, tls: Pki | bool | None = None) -> None:
         super().__init__(tls=tls)
         self.data = self.root / "data"
+        # Its own temporary directory: servers sharing /tmp collide on their temporary tables'
+        # names while several bootstrap at once (mariadb-install-db aborts or crashes).
+        self.tmp = self.root / "tmp"
         self.socket = self.root / "mariadb.sock"
         self.log = self.root / "server.log"
         self._process: subprocess.Popen[bytes] | None = None
@@ -378,11 +381,13 @@ class PrivateMariaDB(PrivateServer):
     def _initialise(self) -> None:
         if not MARIADBD.exists():
             raise ServerError(f"{MARIADBD} not found (apt-get install mariadb-server)")
-        self._own(self.root, user="mysql")
+        self.tmp.mkdir()
+        self._own(self.root, self.tmp, user="mysql")
         _run(
             "mariadb-install-db",
             "--no-defaults",
             f"--datadir={self.data}",
+            f"--tmpdir={self.tmp}",
             "--user=mysql",
             "--auth-root-authentication-method=normal",
             "--skip-test-db",
@@ -395,6 +400,7 @@ class PrivateMariaDB(PrivateServer):
             "--no-defaults",
             "--user=mysql",
             f"--datadir={self.data}",
+            f"--tmpdir={self.tmp}",
             f"--port={self.port}",
             "--bind-address=127.0.0.1",
             f"--socket={self.socket}",

@@ -32,6 +32,9 @@ class Divergence:
     what: str
     evidence: tuple[str, ...]
     where: str
+    # Record types the divergence's consequences add (an exit the documented behaviour would
+    # not have): the case's `exact` no longer holds for them.
+    adds: frozenset[str] = frozenset()
 
     def covers(self, pattern: Pattern) -> bool:
         return any(
@@ -56,7 +59,7 @@ class Divergence:
             elif not self.covers(e):
                 expect.append(e)
         never = tuple(p for p in case.never if not self.covers(p))
-        return replace(case, expect=tuple(expect), never=never)
+        return replace(case, expect=tuple(expect), never=never, exact=case.exact - self.adds)
 
 
 def _agrees(got: object, key: str, value: object) -> bool:
@@ -73,6 +76,16 @@ def _patterns(case: Case) -> list[Pattern]:
     return out
 
 
+_RECORD_TYPES = frozenset({"log", "serving", "attempt", "command", "exit"})
+# What an observation of each kind may say (the clause format's own fields).
+_OBSERVATION_KEYS = {
+    "log": {"log", "severity", "text"},
+    "command": {"command", "result", "text"},
+    "attempt": {"attempt", "n", "of", "ok"},
+    "serving": {"serving"},
+}
+
+
 def read_divergences(path: Path) -> list[Divergence]:
     """The known divergences; a malformed entry is bad input, with its place."""
     if not path.is_file():
@@ -84,25 +97,26 @@ def read_divergences(path: Path) -> list[Divergence]:
     out = []
     for i, item in enumerate(data["divergences"]):
         where = ("divergences", i)
-        if not isinstance(item, dict) or set(item) != {
-            "id",
-            "versions",
-            "observations",
-            "what",
-            "evidence",
-        }:
-            raise doc.error(where, "needs exactly id, versions, observations, what, evidence")
+        required = {"id", "versions", "observations", "what", "evidence"}
+        if not isinstance(item, dict) or not required <= set(item) <= {*required, "adds"}:
+            message = "needs id, versions, observations, what, evidence (and maybe adds)"
+            raise doc.error(where, message)
+        adds = item.get("adds", [])
+        if not isinstance(adds, list) or not set(adds) <= _RECORD_TYPES:
+            message = f"adds is a list of record types ({', '.join(sorted(_RECORD_TYPES))})"
+            raise doc.error((*where, "adds"), message)
         observations = []
         for j, o in enumerate(
             item["observations"] if isinstance(item["observations"], list) else [None]
         ):
-            kinds = [k for k in ("log", "command") if isinstance(o, dict) and k in o]
-            if len(kinds) != 1 or not set(o) <= {"log", "severity", "command", "result", "text"}:
+            kinds = [k for k in _OBSERVATION_KEYS if isinstance(o, dict) and k in o]
+            if len(kinds) != 1 or not set(o) <= _OBSERVATION_KEYS[kinds[0]]:
                 message = (
-                    "an observation is {log: MESSAGE_ID, severity: S} or {command: NAME, result: N}"
+                    "an observation is {log: MESSAGE_ID, severity: S}, {command: NAME, result: "
+                    "N}, {attempt: BACKEND, n: N, of: M, ok: BOOL} or {serving: BOOL}"
                 )
                 raise doc.error((*where, "observations", j), message)
-            main = {"log": "id", "command": "command"}
+            main = {"log": "id", "command": "command", "attempt": "backend", "serving": "serving"}
             observations.append({"type": kinds[0], **{main.get(k, k): v for k, v in o.items()}})
         out.append(
             Divergence(
@@ -112,6 +126,7 @@ def read_divergences(path: Path) -> list[Divergence]:
                 " ".join(str(item["what"]).split()),
                 tuple(str(e) for e in item["evidence"]),
                 doc.where(where),
+                frozenset(adds),
             )
         )
     return out
