@@ -11,10 +11,11 @@ events:
   - {at: 4.0, schema: lease-database, version: "12.0"}
   - {at: 0, no-tls: lease-database}    # its server offers no TLS (tls: ... offers it again)
   - {at: 6.0, command: {command: config-set, arguments: {Dhcp4: {...}}}}
-  - {at: 7.0, file-error: lease-database}  # memfile only: its lease file fails for good
+  - {at: 7.0, file-error: lease-database}  # memfile only: its lease file fails (file-ok: back)
 ```
-A memfile lease database has no connection: `file-error` is its one fault (the file cannot
-be opened at startup, or a write fails later); the connection events are refused for it.
+A memfile lease database has no connection: `file-error` is its fault (the file cannot be
+opened at startup, or a write fails later) and `file-ok` its end; `use` is a request that
+writes to it; the connection events are refused for it.
 Errors name the file, line and column of the offending value.
 """
 
@@ -39,7 +40,11 @@ from dbfsm.fsm.settings import DbType, ServerSettings
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
 _BACKEND_KEY = re.compile(r"lease-database|hosts-database|(hosts|config)-databases\[\d+\]")
-_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls", "file-error")
+_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls", "file-error", "file-ok")
+# What can happen to a memfile lease database, which has a file and no connection: the file
+# fails (cannot be read at startup, a write fails) or works again; a request writes to it.
+MEMFILE_EVENTS = frozenset({"file-error", "file-ok", "use"})
+_FILE_EVENTS = frozenset({"file-error", "file-ok"})
 _KINDS = frozenset({*_FAULTS, "command"})
 _EVENT_KEYS = {"at", "version", *_KINDS}
 _TOP_KEYS = {"config", "until", "traffic", "events", "description"}
@@ -59,7 +64,7 @@ class ScenarioEvent:
     """One event of a scenario; a value, like the engine's events (see `fsm.events`)."""
 
     at: Final[float]
-    kind: Final[str]  # down, up, use, schema, tls, no-tls, file-error, command
+    kind: Final[str]  # down, up, use, schema, tls, no-tls, file-error, file-ok, command
     backend: Final[str | None] = None
     version: Final[str | None] = None
     # A command may hold a configuration with its passwords: not in the repr.
@@ -70,8 +75,8 @@ class ScenarioEvent:
             return f"command {self.command.get('command')}"
         if self.kind == "schema":
             return f"{self.backend} schema version becomes {self.version}"
-        if self.kind == "file-error":
-            return f"{self.backend} lease file fails"
+        if self.kind in _FILE_EVENTS:
+            return f"{self.backend} lease file {'fails' if self.kind == 'file-error' else 'works'}"
         if self.kind in ("tls", "no-tls"):
             offered = "offers" if self.kind == "tls" else "does not offer"
             return f"{self.backend} server {offered} TLS"
@@ -239,17 +244,18 @@ def _events(
             message = f"no backend {shown(event.backend)} (known: {_list(known)})"
             raise doc.error(("events", i, event.kind), message)
         memfile = types[i].get(event.backend) is DbType.MEMFILE
-        if memfile and event.kind != "file-error":
+        if memfile and event.kind not in MEMFILE_EVENTS:
             message = (
                 f"'{event.kind}' of {event.backend}: a memfile backend keeps its leases in a "
-                "file and has no database connection to lose, restore or check (its fault "
-                "is file-error)"
+                "file and has no database connection to lose, restore or check (its faults "
+                "are file-error and file-ok)"
             )
             raise doc.error(("events", i, event.kind), message)
-        if not memfile and event.kind == "file-error":
+        if not memfile and event.kind in _FILE_EVENTS:
             message = (
-                f"'file-error' of {event.backend}: only a memfile lease database has a lease "
-                f"file; this is a {types[i].get(event.backend)} database (its fault is down)"
+                f"'{event.kind}' of {event.backend}: only a memfile lease database has a lease "
+                f"file; this is a {types[i].get(event.backend)} database (its faults are down "
+                "and up)"
             )
             raise doc.error(("events", i, event.kind), message)
     return tuple(sorted(events, key=operator.attrgetter("at")))

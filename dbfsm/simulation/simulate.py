@@ -145,9 +145,9 @@ class Simulation:
         if self._markers:
             self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
         match event.kind:
-            case "down" | "up" | "file-error":  # the simulated memfile fails as a server would
+            case "down" | "up" | "file-error" | "file-ok":  # a memfile file fails as a server
                 assert event.backend is not None
-                self.driver.set_up(event.backend, event.kind == "up")
+                self.driver.set_up(event.backend, event.kind in ("up", "file-ok"))
             case "schema":
                 assert event.backend is not None
                 self.driver.set_schema(event.backend, event.version)

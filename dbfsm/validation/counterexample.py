@@ -17,6 +17,8 @@ from typing import Any
 
 import yaml
 
+from dbfsm.fsm.config import from_document
+from dbfsm.fsm.settings import DbType
 from dbfsm.validation.explore import COMMANDS, StepLog
 
 # (later, earlier, least gap): t[later] - t[earlier] >= gap
@@ -77,12 +79,14 @@ def scenario(
 ) -> str:
     """The scenario text (YAML): the configuration inline, no traffic, the events timed."""
     times, per_second = timed(log, delay_ms)
+    memfile = memfile_backends(document)
     events: list[dict[str, Any]] = []
     for entry, t in zip(log, times, strict=True):
         step, at = entry.step, t / per_second
         match step.kind:
             case "down" | "up" | "use":
-                events.append({"at": at, step.kind: step.target})
+                kind = _MEMFILE.get(step.kind, step.kind) if step.target in memfile else step.kind
+                events.append({"at": at, kind: step.target})
             case "command":
                 events.append({"at": at, "command": COMMANDS[step.target](document)})
     data = {
@@ -93,6 +97,16 @@ def scenario(
         "events": events,
     }
     return yaml.dump(data, Dumper=_Dumper, sort_keys=False, width=100)
+
+
+# A memfile backend's lease file stands for its server: it fails and works again.
+_MEMFILE = {"down": "file-error", "up": "file-ok"}
+
+
+def memfile_backends(document: Mapping[str, Any]) -> frozenset[str]:
+    """The keys of the configuration's memfile backends."""
+    settings = from_document(dict(document), where="counterexample")
+    return frozenset(b.key for b in settings.backends if b.type is DbType.MEMFILE)
 
 
 class _Dumper(yaml.SafeDumper):

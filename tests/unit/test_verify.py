@@ -287,11 +287,18 @@ _THREE = (
     Database(Role.CONFIG, DbType.MYSQL, CONTINUE, True, 1, 1000),
 )
 
+# A memfile lease database's faults are its lease file's: counterexamples say file-error and
+# file-ok, which simulate accepts for memfile only.
+_MEMFILE_AND_HOSTS = (
+    Database(Role.LEASE, DbType.MEMFILE, CONTINUE, False, 0, 0),
+    Database(Role.HOSTS, DbType.MYSQL, CONTINUE, False, 2, 1000),
+)
+
 
 @pytest.mark.parametrize(
     ("databases", "same_instant", "fires", "together"),
-    [(_TWO, 0, 10, 0), (_THREE, 0, 10, 0), (_TWO, 1, 3, 3)],
-    ids=["two", "three", "two, events before answers"],
+    [(_TWO, 0, 10, 0), (_THREE, 0, 10, 0), (_TWO, 1, 3, 3), (_MEMFILE_AND_HOSTS, 0, 3, 0)],
+    ids=["two", "three", "two, events before answers", "memfile: file-error and file-ok"],
 )
 def test_every_explored_path_replays_in_simulate(
     databases: tuple[Database, ...], same_instant: int, fires: int, together: int, tmp_path: Path
