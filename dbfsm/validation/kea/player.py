@@ -241,6 +241,8 @@ class Player:
         actions: dict[str, Callable[[ScenarioEvent], None]] = {
             "down": self._down,
             "up": self._up,
+            "file-error": self._down,  # a memfile's lease file: see `_down`
+            "file-ok": self._up,
             "use": lambda e: self._use(),
             "schema": self._schema,
             "tls": lambda e: self._tls(e, True),
