@@ -45,6 +45,10 @@ class Layout:
         return self.directory / "kea.log"
 
     @property
+    def console(self) -> Path:
+        return self.directory / "console.log"
+
+    @property
     def socket(self) -> Path:
         return self.directory / "control.sock"
 

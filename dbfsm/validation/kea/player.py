@@ -54,11 +54,11 @@ class Run:
 
     @property
     def log(self) -> Path:
-        return self.directory / "kea.log"
+        return keaconfig.Layout(self.directory).log
 
     @property
     def console(self) -> Path:
-        return self.directory / "console.log"
+        return keaconfig.Layout(self.directory).console
 
 
 def _tls_files(document: dict[str, Any], servers: Servers) -> None:
