@@ -52,7 +52,8 @@ def _not_json(constant: str) -> object:
 def _finite(text: str) -> float:
     number = float(text)
     if not math.isfinite(number):
-        raise ValueError(f"{shown(text, quote=False)} is too large for a JSON number")
+        # Not the number itself: the argument may be a config-set with a password in it.
+        raise ValueError(f"a number of {len(text)} characters is too large for a double")
     return number
 
 

@@ -458,3 +458,18 @@ def test_the_pure_python_yaml_reader_quotes_no_tag_either(
     with pytest.raises(InputError) as info:
         documents.parse(f"config: {TAG_CONFIGS[case]}\n", "s.yaml")
     assert TAG_SECRET not in str(info.value), str(info.value)
+
+
+def test_a_command_argument_s_number_is_not_quoted(capsys: pytest.CaptureFixture[str]) -> None:
+    """`dbfsm command` refuses a number no double holds without printing it: the argument may
+    be a config-set whose password is all digits."""
+    secret = "9" * 400
+    request = json.dumps({"command": "config-set", "arguments": {"password": 0}})
+    request = request.replace("0}", f"{secret}e9}}")
+    code = cli.main(["command", "/nonexistent/ctl", request])
+    out, err = capsys.readouterr()
+    assert code == 2 and out == ""
+    assert (
+        err
+        == "dbfsm command: JSON argument: a number of 402 characters is too large for a double\n"
+    )
