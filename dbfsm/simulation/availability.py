@@ -243,7 +243,8 @@ class _Year:
         settings = self.settings
         scenario = Scenario(settings, lambda: settings, until - start, traffic, tuple(events), "")
         meter = _Meter(start, year)
-        sim = meter.sim = Simulation(scenario, _DISCARD, markers=False, observe=meter)
+        sim = Simulation(scenario, _DISCARD, markers=False, observe=meter, repeats=False)
+        meter.sim = sim
         sim.run()
         meter.sim = None
         return sim

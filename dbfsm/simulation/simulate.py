@@ -73,7 +73,10 @@ class Simulation:
     notifications as actions, to write without records made of them first. Without `markers`,
     no record is made of the scenario's own events (JSON output leaves them out). `observe`,
     if given, is called once startup has settled and after every later step, to read the
-    engine and the driver as they are (`dbfsm availability` integrates its state over time)."""
+    engine and the driver as they are (`dbfsm availability` integrates its state over time).
+    Without `repeats`, a broken connection that the engine keeps, once noticed, is not used
+    again: every later use would log the loss again and change no state, which is all that
+    a run reading only the state (availability) would spend its time on."""
 
     def __init__(
         self,
@@ -82,6 +85,7 @@ class Simulation:
         *,
         markers: bool = True,
         observe: Callable[[], None] | None = None,
+        repeats: bool = True,
     ):
         self.scenario = scenario
         self.clock = VirtualClock()
@@ -104,6 +108,8 @@ class Simulation:
         self._last_request = -math.inf
         self._last_poll = -math.inf
         self._used_at: dict[str, float] = {}  # backend -> when a use last found it broken
+        self._repeats = repeats
+        self._noticed: set[tuple[str, int]] = set()  # connections a use found broken
         self._commands = 0
         self._observe = observe
 
@@ -200,7 +206,21 @@ class Simulation:
         lost = self.driver.use_now(key, backend.instance)
         if lost is not None:
             self._used_at[key] = self.clock.now
+            self._noticed.add((key, backend.instance))
             self.runtime.deliver(lost)
+
+    def _to_use(self, config_backends: bool) -> list[str]:
+        """The broken backends the next request (or poll) would use, in order. Without
+        `repeats`, a kept connection already noticed is left out, and a request that would
+        reach one first uses nothing: its packet is dropped there without a trace."""
+        keys = self._unnoticed(config_backends)
+        if self._repeats or not keys:
+            return keys
+        backends = self.engine.server.backends
+        noticed = [(key, backends[key].instance) in self._noticed for key in keys]
+        if config_backends:
+            return [key for key, seen in zip(keys, noticed, strict=True) if not seen]
+        return [] if noticed[0] else keys
 
     def _notice_losses(self) -> None:
         if not self.driver.broken_connections or self.engine.exited:
@@ -211,14 +231,14 @@ class Simulation:
         if serving and traffic.kind == "continuous":
             self._packets_now()
         periodic = serving and traffic.kind == "periodic" and not self._request_pending
-        if periodic and self._unnoticed(config_backends=False):
+        if periodic and self._to_use(config_backends=False):
             self._request_pending = True
             t = _next_tick(now, traffic.start, traffic.every, self._last_request)
             self.runtime.at(t, self._request)
         configured = self.engine.state in ("serving", "not_serving")
         period = self.engine.settings.config_fetch_wait_time  # 0: Kea schedules no poll
         polls = period > 0 and configured and not self._poll_pending
-        if polls and self._unnoticed(config_backends=True):
+        if polls and self._to_use(config_backends=True):
             self._poll_pending = True
             self.runtime.at(_next_tick(now, 0.0, period, self._last_poll), self._poll)
 
@@ -226,7 +246,7 @@ class Simulation:
         """One client request: it reaches the lease database, then the host databases in
         the configuration's order, and the first broken one's error drops the packet, so
         the backends after it are not queried (a real Kea 2.2 logs one loss per packet)."""
-        unnoticed = self._unnoticed(config_backends=False)
+        unnoticed = self._to_use(config_backends=False)
         if unnoticed:
             self._use(unnoticed[0], client=True)
 
@@ -236,7 +256,7 @@ class Simulation:
         packet of this instant has already found broken (a kept broken connection)."""
         now = self.clock.now
         while self.engine.serving and not self.engine.exited:
-            unnoticed = self._unnoticed(config_backends=False)
+            unnoticed = self._to_use(config_backends=False)
             if not unnoticed or self._used_at.get(unnoticed[0]) == now:
                 return
             self._use(unnoticed[0], client=True)
@@ -251,7 +271,7 @@ class Simulation:
     def _poll(self) -> None:
         self._poll_pending = False
         self._last_poll = self.clock.now
-        for key in self._unnoticed(config_backends=True):
+        for key in self._to_use(config_backends=True):
             self._use(key, client=False)
 
 

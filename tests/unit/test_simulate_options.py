@@ -117,3 +117,61 @@ def test_collapse_repeats_changes_nothing_without_repeats(capsys):
     code, plain, _ = invoke(capsys, "simulate")
     assert code == 0
     assert invoke(capsys, "simulate", "--collapse-repeats") == (0, plain, "")
+
+
+def _states(text: str, tmp_path: Path, repeats: bool) -> tuple[list[tuple[Any, ...]], int]:
+    """Every state a run goes through (time, serving, server state, backend states) and the
+    number of records it wrote."""
+    from dbfsm.simulation import scenario, simulate
+
+    parsed = scenario.parse(text, "s.yaml", tmp_path)
+    seen: list[tuple[Any, ...]] = []
+    written: list[Any] = []
+    sim: simulate.Simulation
+
+    def observe() -> None:
+        engine = sim.engine
+        backends = tuple((k, b.state) for k, b in engine.server.backends.items())
+        state = (engine.serving, engine.state, engine.exit_code, backends)
+        if not seen or seen[-1][1:] != state:
+            seen.append((sim.clock.now, *state))
+
+    sim = simulate.Simulation(parsed, written.append, observe=observe, repeats=repeats)
+    sim.run()
+    return seen, len(written)
+
+
+KEPT_THEN_MORE = """\
+config:
+  Dhcp4:
+    lease-database: {type: mysql, name: kea, max-reconnect-tries: 2, reconnect-wait-time: 1000,
+      on-fail: serve-retry-exit}
+    hosts-databases:
+      - {type: postgresql, name: a, on-fail: serve-retry-continue}
+      - {type: mysql, name: b, max-reconnect-tries: 2, reconnect-wait-time: 1000}
+    config-control:
+      config-fetch-wait-time: 2
+      config-databases: [{type: mysql, name: c, on-fail: serve-retry-continue}]
+until: 3000
+traffic: {every: 0.5}
+events:
+  - {at: 2, down: "hosts-databases[0]"}
+  - {at: 2, down: "hosts-databases[1]"}
+  - {at: 5, down: "config-databases[0]"}
+  - {at: 800, up: "hosts-databases[0]"}
+  - {at: 800, up: "hosts-databases[1]"}
+  - {at: 800, up: "config-databases[0]"}
+  - {at: 900, command: {command: config-reload}}
+  - {at: 2000, down: lease-database}
+"""
+
+
+def test_without_repeats_a_run_goes_through_the_same_states(tmp_path):
+    """`repeats=False` (what availability runs) leaves out only the uses of kept broken
+    connections, which log the loss again and change nothing: the states and their times
+    are those of the full run, with far fewer records."""
+    full, full_records = _states(KEPT_THEN_MORE, tmp_path, repeats=True)
+    short, short_records = _states(KEPT_THEN_MORE, tmp_path, repeats=False)
+    assert short == full
+    assert len(full) > 5  # the config-reload, the recovery and the lease loss are all there
+    assert full_records > 10 * short_records
