@@ -31,6 +31,7 @@ from dbfsm.simulation.scenario import Scenario, ScenarioEvent
 from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
 
 _IN_USE = BACKEND.used_by_requests
+_KEPT = "abandoned"
 _CONFIG = Role.CONFIG
 
 
@@ -109,7 +110,6 @@ class Simulation:
         self._last_poll = -math.inf
         self._used_at: dict[str, float] = {}  # backend -> when a use last found it broken
         self._repeats = repeats
-        self._noticed: set[tuple[str, int]] = set()  # connections a use found broken
         self._commands = 0
         self._observe = observe
 
@@ -206,7 +206,6 @@ class Simulation:
         lost = self.driver.use_now(key, backend.instance)
         if lost is not None:
             self._used_at[key] = self.clock.now
-            self._noticed.add((key, backend.instance))
             self.runtime.deliver(lost)
 
     def _to_use(self, config_backends: bool) -> list[str]:
@@ -217,7 +216,9 @@ class Simulation:
         if self._repeats or not keys:
             return keys
         backends = self.engine.server.backends
-        noticed = [(key, backends[key].instance) in self._noticed for key in keys]
+        # A broken connection still in use once its loss was heard: the backend was given up
+        # with it (reconnection disabled under serve-retry-continue).
+        noticed = [backends[key].state == _KEPT for key in keys]
         if config_backends:
             return [key for key, seen in zip(keys, noticed, strict=True) if not seen]
         return [] if noticed[0] else keys
