@@ -169,7 +169,7 @@ class PrivateServer(ABC):
         if self._cleaned:
             return
         self._cleaned = True
-        if self.running:
+        if self.running or self._pids():  # a server stopped while it was still starting, too
             try:
                 self._halt()
             except Exception:
