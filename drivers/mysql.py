@@ -31,6 +31,7 @@ import pymysql.connections
 from dbfsm.drivers import tls
 from dbfsm.drivers.passwords import password, redact
 from dbfsm.drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+from dbfsm.fsm.settings import DEFAULT_PORTS, DbType
 
 DIALECT = Dialect(
     name="MySQL",
@@ -49,7 +50,6 @@ DIALECT = Dialect(
     poll_config="SELECT MAX(revision_id) FROM config_audit",
 )
 LOSS_CODES = frozenset({1053, 1927, 2002, 2003, 2006, 2013, 2014, 2045, 2055, 4031})
-DEFAULT_PORT = 3306
 _CLOSE_GRACE = 2.0  # seconds a clean close (COM_QUIT) may take before the socket is cut
 _CONNECT_GRACE = 0.25  # seconds past connect-timeout before a connect is given up as a whole
 
@@ -84,7 +84,7 @@ def connect_blocking(
     write_timeout = int(parameters.get("write-timeout", 0)) or None
     conn = pymysql.connections.Connection(
         host=parameters.get("host", "localhost"),
-        port=int(parameters.get("port") or DEFAULT_PORT),
+        port=int(parameters.get("port") or DEFAULT_PORTS[DbType.MYSQL]),
         user=parameters.get("user"),
         password=password(parameters) or "",
         database=parameters.get("name"),

@@ -31,6 +31,7 @@ import psycopg
 from dbfsm.drivers import tls
 from dbfsm.drivers.passwords import first_line, password
 from dbfsm.drivers.session import Dialect, OpenError, QueryFailed, Row, SessionLost
+from dbfsm.fsm.settings import DEFAULT_PORTS, DbType
 
 DIALECT = Dialect(
     name="PostgreSQL",
@@ -102,7 +103,7 @@ class PostgreSQLSession:
     async def connect(cls, parameters: Mapping[str, Any]) -> PostgreSQLSession:
         timeout = float(parameters.get("connect-timeout", 5))
         host = parameters.get("host", "localhost")
-        port = parameters.get("port") or 5432
+        port = parameters.get("port") or DEFAULT_PORTS[DbType.POSTGRESQL]
         try:
             conn = await asyncio.wait_for(
                 psycopg.AsyncConnection.connect(

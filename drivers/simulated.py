@@ -15,9 +15,8 @@ from dbfsm.drivers import schema
 from dbfsm.drivers.tls import mysql_tls_configured
 from dbfsm.fsm.actions import Close, Open
 from dbfsm.fsm.events import Lost, Opened, OpenFailed
-from dbfsm.fsm.settings import DbType
+from dbfsm.fsm.settings import DEFAULT_PORTS, DbType
 
-_DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
 _EXPECTED_SCHEMA = schema.text(schema.SCHEMA_VERSION)
 
@@ -118,5 +117,5 @@ def _refused(request: Open) -> str:
     if request.settings.type is DbType.MEMFILE:
         return f"unable to open lease file {params.get('name', '')}"
     host = params.get("host", "localhost")
-    port = params.get("port") or _DEFAULT_PORTS[request.settings.type]
+    port = params.get("port") or DEFAULT_PORTS[request.settings.type]
     return f"connection to server at {host}, port {port} failed: Connection refused"

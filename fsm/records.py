@@ -132,7 +132,8 @@ def to_jsonl(records: Iterable[Record]) -> str:
     return "".join(map(JsonLines().line, records))
 
 
-def _describe(r: Record) -> str:
+def describe(r: Record) -> str:
+    """What a record says, as a timeline line says it after the time."""
     d = r.data
     match r.type:
         case "log":
@@ -160,7 +161,7 @@ def _describe(r: Record) -> str:
 
 def text_line(r: Record) -> str:
     """One line of the timeline, newline included."""
-    return f"{r.t:9.3f}s  {_describe(r)}\n"
+    return f"{r.t:9.3f}s  {describe(r)}\n"
 
 
 def to_text(records: Iterable[Record]) -> str:

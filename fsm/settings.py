@@ -35,6 +35,9 @@ class Role(StrEnum):
     CONFIG = "config-databases"
 
 
+# The port a backend map without one (Kea's port 0) connects to: the client library's default.
+DEFAULT_PORTS: Mapping[DbType, int] = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
+
 # Kea's manager IDs (`makeReconnectCtl` ids, "manager ID" in logs), kea-behaviour.md §2.2.
 MANAGER_IDS: Mapping[tuple[Role, DbType], int] = {
     (Role.LEASE, DbType.MYSQL): 3001,

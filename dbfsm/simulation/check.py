@@ -14,7 +14,7 @@ from typing import Any
 
 from dbfsm.fsm.config import from_document
 from dbfsm.fsm.records import Record
-from dbfsm.fsm.settings import BackendSettings, DbType, Role, ServerSettings
+from dbfsm.fsm.settings import DEFAULT_PORTS, BackendSettings, DbType, Role, ServerSettings
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent, Traffic
 from dbfsm.simulation.simulate import Result, run
 
@@ -210,17 +210,14 @@ def report(settings: ServerSettings, *, alone: bool = True) -> str:
     return "\n".join(lines) + "\n"
 
 
-_DEFAULT_PORTS = {DbType.MYSQL: 3306, DbType.POSTGRESQL: 5432}
-
-
 def _parameter_lines(backend: BackendSettings) -> list[str]:
     """The effective parameters, the password hidden; port 0 is the client library's
     default port, which is what the server connects to."""
     lines = []
     for name, value in backend.redacted().items():
         shown = json.dumps(value)
-        if name == "port" and value == 0 and backend.type in _DEFAULT_PORTS:
-            shown = f"{_DEFAULT_PORTS[backend.type]} (default)"
+        if name == "port" and value == 0 and backend.type in DEFAULT_PORTS:
+            shown = f"{DEFAULT_PORTS[backend.type]} (default)"
         lines.append(f"  {name}: {shown}")
     return lines
 

@@ -25,7 +25,7 @@ from dbfsm.drivers.simulated import SimulatedDriver
 from dbfsm.fsm.actions import Action, Transitioned
 from dbfsm.fsm.engine import Engine
 from dbfsm.fsm.graph import BACKEND
-from dbfsm.fsm.records import JsonLines, Record, record_of, summary, text_line
+from dbfsm.fsm.records import JsonLines, Record, describe, record_of, summary, text_line
 from dbfsm.fsm.settings import Role
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent
 from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
@@ -356,7 +356,7 @@ class _CollapsingSink:
     def _close_instant(self) -> None:
         if not self._instant:
             return
-        lines = [text_line(r)[len(f"{r.t:9.3f}s") :] for r in self._instant]
+        lines = [describe(r) for r in self._instant]
         if lines == self._shown:
             self._repeats += 1
             self._last_repeat = self._instant[0].t
