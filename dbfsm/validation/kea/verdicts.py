@@ -18,7 +18,7 @@ from typing import Any
 from dbfsm.files import documents
 from dbfsm.files.reading import read_text
 from dbfsm.fsm.errors import ConfigError
-from dbfsm.validation.clauses import Case, Expectation, Group, Pattern
+from dbfsm.validation.clauses import MAIN_FIELD, MORE_FIELDS, Case, Expectation, Group, Pattern
 
 DIVERGENCES = "kea/divergences.yaml"  # not a clause file: outside the glob of specs/*.yaml
 _KEA3_TEXTS = ("manager ID", "timer:", "Mgr", "retries left", "reconnect wait time")
@@ -76,16 +76,6 @@ def _patterns(case: Case) -> list[Pattern]:
     return out
 
 
-_RECORD_TYPES = frozenset({"log", "serving", "attempt", "command", "exit"})
-# What an observation of each kind may say (the clause format's own fields).
-_OBSERVATION_KEYS = {
-    "log": {"log", "severity", "text"},
-    "command": {"command", "result", "text"},
-    "attempt": {"attempt", "n", "of", "ok"},
-    "serving": {"serving"},
-}
-
-
 def read_divergences(path: Path) -> list[Divergence]:
     """The known divergences; a malformed entry is bad input, with its place."""
     if not path.is_file():
@@ -102,22 +92,25 @@ def read_divergences(path: Path) -> list[Divergence]:
             message = "needs id, versions, observations, what, evidence (and maybe adds)"
             raise doc.error(where, message)
         adds = item.get("adds", [])
-        if not isinstance(adds, list) or not set(adds) <= _RECORD_TYPES:
-            message = f"adds is a list of record types ({', '.join(sorted(_RECORD_TYPES))})"
+        if not isinstance(adds, list) or not all(
+            isinstance(v, str) and v in MAIN_FIELD for v in adds
+        ):
+            message = f"adds is a list of record types ({', '.join(MAIN_FIELD)})"
             raise doc.error((*where, "adds"), message)
         observations = []
         for j, o in enumerate(
             item["observations"] if isinstance(item["observations"], list) else [None]
         ):
-            kinds = [k for k in _OBSERVATION_KEYS if isinstance(o, dict) and k in o]
-            if len(kinds) != 1 or not set(o) <= _OBSERVATION_KEYS[kinds[0]]:
+            # An observation says what a clause's would (clauses.MAIN_FIELD, MORE_FIELDS).
+            kinds = [k for k in MAIN_FIELD if isinstance(o, dict) and k in o]
+            if len(kinds) != 1 or not set(o) <= {kinds[0], *MORE_FIELDS[kinds[0]]}:
                 message = (
                     "an observation is {log: MESSAGE_ID, severity: S}, {command: NAME, result: "
-                    "N}, {attempt: BACKEND, n: N, of: M, ok: BOOL} or {serving: BOOL}"
+                    "N}, {attempt: BACKEND, n: N, of: M, ok: BOOL}, {serving: BOOL} or {exit: N}"
                 )
                 raise doc.error((*where, "observations", j), message)
-            main = {"log": "id", "command": "command", "attempt": "backend", "serving": "serving"}
-            observations.append({"type": kinds[0], **{main.get(k, k): v for k, v in o.items()}})
+            fields = {MAIN_FIELD[k] if k == kinds[0] else k: v for k, v in o.items()}
+            observations.append({"type": kinds[0], **fields})
         out.append(
             Divergence(
                 str(item["id"]),
