@@ -9,7 +9,7 @@ from __future__ import annotations
 import functools
 from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
-from dbfsm.fsm import messages
+from dbfsm.fsm import forks, messages
 from dbfsm.fsm.actions import Action, AttemptResult, Close, Log, Open
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.settings import (
@@ -93,6 +93,14 @@ class Backend:
         self.manager_id = settings.manager_id
         # The logs and attempt results this backend emitted, to emit the same objects again.
         self._kept: dict[tuple[object, ...], Log | AttemptResult] = {}
+
+    def fork(self, host: Host) -> Backend:
+        """A copy in the same state, owned by `host` (a forked server); its fields are values
+        except the actions it keeps to emit again, which it copies."""
+        twin = forks.twin(self)
+        twin.host = host
+        twin._kept = dict(self._kept)
+        return twin
 
     @functools.cached_property
     def timer_name(self) -> str:  # fixed for the backend's life: its instance and settings

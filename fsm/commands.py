@@ -14,10 +14,10 @@ from typing import Any, Protocol
 from dbfsm.fsm import __version__, messages
 from dbfsm.fsm.actions import Action, Log
 from dbfsm.fsm.answers import ERROR, SUCCESS, UNSUPPORTED, Answer, answer, config_hash
-from dbfsm.fsm.config import check_json_data, from_document, json_path, redact
+from dbfsm.fsm.config import check_json_data, from_checked_document, json_path, redact
 from dbfsm.fsm.errors import ConfigError
 from dbfsm.fsm.events import Command
-from dbfsm.fsm.server import PendingReply
+from dbfsm.fsm.server import DelayedEnable, PendingReply
 from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, USER_COMMAND_ORIGIN, ServerSettings
 
 _PROCESSING = "Error during command processing: "
@@ -39,7 +39,7 @@ class ControlledServer(Protocol):
     def log(self, name: str, *args: object) -> None: ...
     def disable_service(self, origin: int, owner: str) -> None: ...
     def enable_origin(self, origin: int) -> None: ...
-    def arm_timer(self, name: str, delay: float, owner: Callable[[], None]) -> None: ...
+    def arm_timer(self, name: str, delay: float, owner: DelayedEnable) -> None: ...
     def disarm_timer(self, name: str) -> None: ...
 
 
@@ -221,7 +221,7 @@ def _settings_from(engine: Control, arguments: Mapping[str, Any]) -> ServerSetti
         more = "".join(f" (and '{k}')" for k in extra[1:])
         raise _refuse(f"Unsupported '{extra[0]}' parameter{more}.")
     try:
-        return from_document(dict(arguments), where="arguments")
+        return from_checked_document(dict(arguments), where="arguments")
     except ConfigError as err:
         raise _refuse(str(err)) from err
 
@@ -284,7 +284,7 @@ def _dhcp_disable(engine: Control, _: Command, arguments: Mapping[str, Any]) -> 
         if origin >= DB_CONNECTION_ORIGIN:
             raise _refuse(f"{_PROCESSING}DB connection does not support delayed enable")
         server.disarm_timer(_origin_timer(origin))
-        server.arm_timer(_origin_timer(origin), max_period, lambda: server.enable_origin(origin))
+        server.arm_timer(_origin_timer(origin), max_period, DelayedEnable(origin))
         text += f" for {max_period} seconds"
     server.disable_service(origin, f"origin {origin}")
     return answer(SUCCESS, text)

@@ -13,6 +13,8 @@ This module takes text and documents only; reading a file is the tools' work
 from __future__ import annotations
 
 import copy
+import functools
+import json
 import math
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
@@ -51,11 +53,32 @@ def from_document(document: object, where: str = "arguments") -> ServerSettings:
     Errors are located by JSON path prefixed with `where`, e.g.
     `arguments.Dhcp4.hosts-databases[1].on-fail`. The document must be JSON data, as the text
     reader would have produced it (checked first: a command's document may come from anyone);
-    it is copied, so later changes by the caller do not leak into the settings.
+    it is read as the JSON text it stands for, so later changes by the caller do not leak
+    into the settings.
     """
     locate = _json_path_locator(where)
     check_json_data(document, lambda message, path: ConfigError(message, locate(path, False)))
-    return _build(copy.deepcopy(document), _Where(locate), None)
+    return from_checked_document(document, where)
+
+
+def from_checked_document(document: object, where: str = "arguments") -> ServerSettings:
+    """`from_document` for a document its caller has already checked with `check_json_data`
+    (a command's request is checked whole before its arguments are read)."""
+    outcome = _settings_of_json(json.dumps(document), where)
+    if isinstance(outcome, ConfigError):
+        raise ConfigError(outcome.message, outcome.where)  # a new one: its own traceback
+    return outcome
+
+
+@functools.lru_cache(maxsize=16)
+def _settings_of_json(text: str, where: str) -> ServerSettings | ConfigError:
+    """The settings of one JSON text, or why Kea refuses it, kept: the same `config-set`
+    sent again and again (a model checker sends it from every state) is validated once.
+    Settings are immutable."""
+    try:
+        return _build(json.loads(text), _Where(_json_path_locator(where)), None)
+    except ConfigError as err:
+        return err
 
 
 MAX_VALUES = jsonc.MAX_VALUES

@@ -18,6 +18,7 @@ from collections import deque
 from collections.abc import Callable, Mapping
 from typing import TYPE_CHECKING, Any
 
+from dbfsm.fsm import forks
 from dbfsm.fsm.actions import Action, Reply, ServingChanged, Stayed, Transitioned
 from dbfsm.fsm.backend import Backend
 from dbfsm.fsm.commands import Control, dispatch
@@ -177,6 +178,27 @@ class Engine:
         held = holding.key if holding is not None and holding.state in _AWAITING else None
         return held, tuple((b.key, b.state, trigger) for b, trigger in self._jobs)
 
+    def fork(self, clock: Callable[[], float]) -> Engine:
+        """An independent engine in the same state, on `clock` and with no listeners: what a
+        model checker branches on instead of replaying the path to a state. Only between
+        calls (a call runs to completion, so nothing is queued then)."""
+        if self._queue:
+            raise UsageError("an engine can only be forked between calls")
+        twin = forks.twin(self)
+        twin.clock = clock
+        twin._listeners = []
+        twin._out = []
+        twin._queue = deque()
+        twin.server, twins = self.server.fork(twin)
+        # Work posted for a backend a reconfiguration closed since names the original: a
+        # closed backend is final (the graph's `final`), so both engines may share it.
+        twin._jobs = {(twins.get(b, b), trigger): None for b, trigger in self._jobs}
+        holding = self._holding
+        twin._holding = None if holding is None else twins.get(holding, holding)
+        twin._machines = {twin.server: self._machines[self.server]}
+        twin._machines.update((twins[b], self._machines[b]) for b in self.server.backends.values())
+        return twin
+
     # -- used by the models (fsm.server.Machinery) ---------------------------------------------
 
     def now(self) -> float:
@@ -226,7 +248,7 @@ class Engine:
         if isinstance(owner, Backend):
             self._fire(owner, "timer_fired")
         elif owner is not None:
-            owner()
+            self.server.enable_origin(owner.origin)
 
     def _call(self, step: Callable[..., object], *args: Any) -> list[Action]:
         """Run `step(*args)`, then the triggers it posted and the posted work it let run."""

@@ -11,7 +11,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import Any, Protocol
 
-from dbfsm.fsm import messages
+from dbfsm.fsm import forks, messages
 from dbfsm.fsm.actions import Action, CancelTimer, Exit, Log, Reply, StartTimer
 from dbfsm.fsm.answers import answer, config_hash
 from dbfsm.fsm.backend import Backend
@@ -29,6 +29,17 @@ class Machinery(Protocol):
     def attach(self, backend: Backend) -> None: ...
     def detach(self, backend: Backend) -> None: ...
     def fire(self, model: Any, trigger: str) -> bool: ...
+
+
+@dataclass(frozen=True)
+class DelayedEnable:
+    """The owner of a `dhcp-disable` max-period timer: the origin it enables again (data,
+    not a closure, so that a forked server's timers are its own)."""
+
+    origin: int
+
+
+TimerOwner = Backend | DelayedEnable
 
 
 @dataclass(frozen=True)
@@ -51,13 +62,28 @@ class Server:
         # Kea's NetworkState: origin number per owner (a backend key, or "origin N" for a
         # command), so that two backends sharing Kea's origin number are still told apart.
         self.origins: dict[str, int] = {}
-        self.timers: dict[str, Backend | Callable[[], None]] = {}
+        self.timers: dict[str, TimerOwner] = {}
         self.backend_unreachable = False
         self.failure = ""  # why the configuration being applied failed
         self.reply: PendingReply | None = None
         self.exit_code: int | None = None
         self.committed_at: float | None = None
         self._instances = 0
+
+    def fork(self, machinery: Machinery) -> tuple[Server, dict[Backend, Backend]]:
+        """A copy in the same state for a forked engine, and its backends by the originals:
+        the copy shares nothing that either one changes later."""
+        twin = forks.twin(self)
+        twin.machinery = machinery
+        twin.emit = machinery.emit
+        twin.origins = dict(self.origins)
+        twins = {b: b.fork(twin) for b in self.backends.values()}
+        twin.backends = {key: twins[b] for key, b in self.backends.items()}
+        twin.timers = {
+            name: twins.get(owner, owner) if isinstance(owner, Backend) else owner
+            for name, owner in self.timers.items()
+        }
+        return twin, twins
 
     @property
     def universe(self) -> int:
@@ -106,7 +132,7 @@ class Server:
         self.exit_code = 1
         self.machinery.post(self, "backend_fatal")
 
-    def arm_timer(self, name: str, delay: float, owner: Backend | Callable[[], None]) -> None:
+    def arm_timer(self, name: str, delay: float, owner: TimerOwner) -> None:
         self.timers[name] = owner
         self.emit(StartTimer(name, delay))
 

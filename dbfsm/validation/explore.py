@@ -25,6 +25,7 @@ from dataclasses import dataclass, field
 from typing import Any, NamedTuple
 
 from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.fsm import forks
 from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, StartTimer
 from dbfsm.fsm.backend import Backend
 from dbfsm.fsm.config import from_document
@@ -128,7 +129,7 @@ class Violation(Exception):
     """An invariant broken by a step (or an error the engine raised on it)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class PendingTimer:
     """A reconnect timer armed and not yet fired or cancelled: its place among the others."""
 
@@ -152,7 +153,7 @@ class World:
         self.setup = setup
         self.keys = tuple(b.key for b in setup.settings.backends)
         self.t_ms = 0
-        self.engine = Engine(setup.settings, clock=lambda: self.t_ms / 1000)
+        self.engine = Engine(setup.settings, clock=self._now)
         self.driver = SimulatedDriver()
         self.checker = LifecycleChecker()
         self.calls = 0
@@ -167,6 +168,23 @@ class World:
         self._answers: deque[Event] = deque()  # the driver's answers not yet delivered
         self._events_since = 0  # events that came after the step whose answers are due
         self.engine.subscribe(self._on_action)
+
+    def fork(self) -> World:
+        """A world in the same state that shares nothing either one changes later: how the
+        explorer branches, instead of replaying the path to a state on a new world."""
+        twin = forks.twin(self)
+        twin.engine = self.engine.fork(clock=twin._now)
+        twin.engine.subscribe(twin._on_action)
+        twin.driver = SimulatedDriver()
+        twin.driver.restore(self.driver.snapshot())
+        twin.checker = self.checker.fork()
+        twin.log = list(self.log)  # a step's log is complete once the step is: shared
+        twin._timers = dict(self._timers)
+        twin._answers = deque(self._answers)
+        return twin
+
+    def _now(self) -> float:
+        return self.t_ms / 1000
 
     @property
     def answers_due(self) -> bool:
@@ -426,8 +444,8 @@ def _progress_problem(engine: Engine, armed: set[str]) -> str:
 
 
 def replay(setup: Setup, path: list[WorldStep]) -> World:
-    """A new world with `path` applied: how a state is reached again (engines are not
-    copied: `copy.deepcopy` of an engine is both slower and, with `transitions`, wrong)."""
+    """A new world with `path` applied: how a state is reached again when no world stands
+    in it to fork (`World.fork`)."""
     world = World(setup)
     for step in path:
         world.apply(step)

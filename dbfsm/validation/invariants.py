@@ -32,6 +32,7 @@ import json
 from dataclasses import dataclass, field
 from typing import Any, Protocol
 
+from dbfsm.fsm import forks
 from dbfsm.fsm.actions import (
     Action,
     AttemptResult,
@@ -128,6 +129,12 @@ class Sent:
         return r.get("command") if isinstance(r, dict) else None
 
 
+def _fork_sent(sent: Sent) -> Sent:
+    twin = forks.twin(sent)
+    twin.replies = list(sent.replies)
+    return twin
+
+
 class LifecycleChecker(Observer):
     def __init__(self) -> None:
         self.notices: list[bool] = []
@@ -153,6 +160,22 @@ class LifecycleChecker(Observer):
         self._command: Sent | None = None
         self._call_number = 0
         self._lifting = False  # the call is a dhcp-enable or a delayed enable
+
+    def fork(self) -> LifecycleChecker:
+        """A copy in the same state that shares nothing either one changes later: what a
+        model checker branches with its engine (between calls)."""
+        twin = forks.twin(self)
+        twin.notices = list(self.notices)
+        twin.sent = {i: _fork_sent(sent) for i, sent in self.sent.items()}
+        twin.committed = set(self.committed)
+        twin.never_connected = set(self.never_connected)
+        twin.episodes = {i: forks.twin(episode) for i, episode in self.episodes.items()}
+        twin.lifted = set(self.lifted)
+        twin.exercised = dict(self.exercised)
+        twin.call = list(self.call)
+        twin._origins_before = dict(self._origins_before)
+        twin._command = None if self._command is None else twin.sent[self._command.id]
+        return twin
 
     # -- Observer hooks ---------------------------------------------------------------------------
 

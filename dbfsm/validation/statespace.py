@@ -1,8 +1,9 @@
 """Breadth-first exploration of every reachable state of one configuration's world.
 
 States are the abstract keys of `dbfsm.explore.World`; each is reached by its shortest path,
-so the first violation found has the shortest counterexample. Engines are not copied: a state
-is reached again by replaying its path on a new world (see `dbfsm.explore.replay`).
+so the first violation found has the shortest counterexample. A state is expanded on a world
+standing in it, forked for each step that drives the engine (`World.fork`); only a state
+found while too many worlds stand waiting is reached again by replaying its path.
 """
 
 from __future__ import annotations
@@ -61,38 +62,36 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
     root = World(setup)
     index = {root.key(): graph.add(-1, None, root.summary())}
     queue = deque([0])
-    # Worlds already standing in a state not yet expanded (whatever path took them there:
-    # equal keys have equal futures), each saving one replay when that state is expanded.
-    standing: dict[int, list[World]] = {0: [root]}
-    kept = 1
+    # A world standing in each state found and not yet expanded (whatever path took it
+    # there: equal keys have equal futures); a state without one is reached by replay.
+    standing: dict[int, World] = {0: root}
     while queue:
         node = queue.popleft()
-        path = graph.path(node)
-        spare = standing.pop(node, [])
-        kept -= len(spare)
-        world: World | None = spare.pop() if spare else replay(setup, path)
-        assert world is not None
-        here = world.key()
+        world = standing.pop(node, None) or replay(setup, graph.path(node))
         steps = world.enabled()
         if not steps and not world.engine.exited:
-            return graph, Found(path, "no deadlock: the server is up and nothing can happen")
-        # Steps that only change the database servers are tried on this world and undone.
-        # Every other step needs a world standing in this state: this one as long as the
-        # steps tried on it led back here (a refused command), else a replay.
+            return graph, Found(
+                graph.path(node), "no deadlock: the server is up and nothing can happen"
+            )
+        # Steps that only change the database servers are tried on this world and undone
+        # (and taken on a fork of it when they lead to a new state); every other step is
+        # taken on a fork of it, but the last, which takes the world itself.
         steps.sort(key=lambda s: s.rank)
-        for step in steps:
+        last = max((i for i, s in enumerate(steps) if s.drives_engine), default=-1)
+        for i, step in enumerate(steps):
+            successor = None
             if not step.drives_engine:
-                assert world is not None
-                successor = None
                 key, summary = world.peek(step)
+                if key not in index:  # a new state: a world to stand in it, for later
+                    successor = world.fork()
+                    successor.apply(step)
             else:
-                successor = world or (spare.pop() if spare else replay(setup, path))
+                successor = world if i == last else world.fork()
                 try:
                     successor.apply(step)
                 except Violation as violation:
-                    return graph, Found([*path, step], str(violation))
+                    return graph, Found([*graph.path(node), step], str(violation))
                 key, summary = successor.key(), successor.summary()
-                world = successor if key == here else None
             graph.transitions += 1
             target = index.get(key)
             if target is None:
@@ -101,8 +100,7 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
                     continue
                 target = index[key] = graph.add(node, step, summary)
                 queue.append(target)
-            if successor is not None and target > node and kept < _STANDING:
-                standing.setdefault(target, []).append(successor)  # expanded later: FIFO order
-                kept += 1
+            if successor is not None and target > node and len(standing) < _STANDING:
+                standing.setdefault(target, successor)
             graph.edges[node][step] = target
     return graph, None
