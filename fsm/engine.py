@@ -87,7 +87,8 @@ class Engine:
         self._jobs: dict[tuple[Backend, str], None] = {}  # posted work, in order, once each
         self._holding: Backend | None = None  # ran the last job; awaits its driver's answer
         self._out: list[Action] = []
-        self._listeners: list[Listener] = []
+        # A tuple, replaced on (un)subscribing: a listener may unsubscribe while called.
+        self._listeners: tuple[Listener, ...] = ()
         self._last_serving: bool | None = None
         self._started = False
         # Each machine's table and name (as in `Transitioned`), looked up on every trigger.
@@ -135,8 +136,14 @@ class Engine:
 
     def subscribe(self, listener: Listener) -> Callable[[], None]:
         """Call `listener` with every action as it is produced; returns an unsubscriber."""
-        self._listeners.append(listener)
-        return lambda: self._listeners.remove(listener)
+        self._listeners = (*self._listeners, listener)
+
+        def unsubscribe() -> None:
+            listeners = list(self._listeners)
+            listeners.remove(listener)
+            self._listeners = tuple(listeners)
+
+        return unsubscribe
 
     def start(self) -> list[Action]:
         """Apply the configuration given at construction: open its backends."""
@@ -186,7 +193,7 @@ class Engine:
             raise UsageError("an engine can only be forked between calls")
         twin = forks.twin(self)
         twin.clock = clock
-        twin._listeners = []
+        twin._listeners = ()
         twin._out = []
         twin._queue = deque()
         twin.server, twins = self.server.fork(twin)
@@ -219,9 +226,8 @@ class Engine:
 
     def emit(self, action: Action) -> None:
         self._out.append(action)
-        if self._listeners:
-            for listener in list(self._listeners):
-                listener(action)
+        for listener in self._listeners:
+            listener(action)
 
     def attach(self, backend: Backend) -> None:
         """Keep the backend's table (the one for its settings) and name at hand."""

@@ -81,7 +81,7 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
         for i, step in enumerate(steps):
             successor = None
             if not step.drives_engine:
-                key, summary = world.peek(step)
+                key = world.peek(step)
                 if key not in index:  # a new state: a world to stand in it, for later
                     successor = world.fork()
                     successor.apply(step)
@@ -91,14 +91,15 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
                     successor.apply(step)
                 except Violation as violation:
                     return graph, Found([*graph.path(node), step], str(violation))
-                key, summary = successor.key(), successor.summary()
+                key = successor.key()
             graph.transitions += 1
             target = index.get(key)
             if target is None:
                 if len(graph) >= max_states:
                     graph.complete = False
                     continue
-                target = index[key] = graph.add(node, step, summary)
+                assert successor is not None  # a new state is always reached on a world
+                target = index[key] = graph.add(node, step, successor.summary())
                 queue.append(target)
             if successor is not None and target > node and len(standing) < _STANDING:
                 standing.setdefault(target, successor)
