@@ -242,30 +242,20 @@ class LifecycleChecker(Observer):
         self.check_state(h)
 
     def fingerprint(self, engine: Engine) -> tuple[object, ...]:
-        """What the checker remembers that still matters for the current backends, named by
-        key, not instance: two runs reaching the same engine state with the same fingerprint
-        are checked alike from there on (what `dbfsm verify` deduplicates states by)."""
-        current = {b.instance: b.key for b in engine.server.backends.values()}
-
-        def keys(instances: set[int]) -> tuple[str, ...]:
-            return tuple(sorted(current[i] for i in instances if i in current))
-
-        episodes = tuple(
-            sorted(
-                (current[i], ep.attempts)
-                for i, ep in self.episodes.items()
-                if i in current and not ep.over  # an episode over is never looked at again
+        """What the checker remembers that still matters for the current backends, in the
+        configuration's order, not by instance: two runs reaching the same engine state with
+        the same fingerprint are checked alike from there on (what `dbfsm verify`
+        deduplicates states by)."""
+        remembered: list[object] = []
+        for b in engine.server.backends.values():
+            i = b.instance
+            episode = self.episodes.get(i)
+            attempts = None if episode is None or episode.over else episode.attempts  # over: unread
+            remembered.append(
+                (i in self.committed, i in self.never_connected, i in self.lifted, attempts)
             )
-        )
         unanswered = sum(1 for s in self.sent.values() if s.deferred and not s.replies)
-        return (
-            keys(self.committed),
-            keys(self.never_connected),
-            keys(self.lifted),
-            episodes,
-            self.reconfig_failed,
-            unanswered,
-        )
+        return (*remembered, self.reconfig_failed, unanswered)
 
     # -- state invariants -------------------------------------------------------------------------
 
