@@ -9,10 +9,14 @@
    a 2-core machine (other work on the machine shows as a lower figure).
 3. Peak memory of 1,000 years against 100 (traced allocations, in this process). Target: flat,
    within 1.5x: the years are streamed into aggregates of bounded size.
+4. `servers: 2` against `servers: 1`, the example with a request a second (each server its own
+   timeline, with its own request phase), wall time in turns. Target: at most 2.2x: the
+   servers cost one timeline each, and combining them next to nothing.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import functools
 import resource
 import time
@@ -55,6 +59,30 @@ def engine_start_seconds(settings: ServerSettings, rounds: int = 300) -> float:
     return (time.perf_counter() - began) / rounds
 
 
+def servers_figure(settings: ServerSettings, profile: outages.Profile) -> Figure:
+    """Two servers with periodic traffic against one: the cost of independent timelines."""
+    years = 40
+    runs = {
+        n: functools.partial(
+            availability.years_task,
+            availability.Plan((settings,), dataclasses.replace(profile, servers=n, every=1.0), 1),
+            0,
+            years,
+        )
+        for n in (1, 2)
+    }
+    walls = interleaved({str(n): run for n, run in runs.items()}, rounds=3)
+    ratio = walls["2"] / walls["1"]
+    return Figure(
+        "`servers: 2` against `servers: 1`, a request a second, wall",
+        f"{walls['2']:.1f} s for {years} years",
+        f"{walls['1']:.1f} s",
+        ratio,
+        "≤ 2.2x",
+        ratio <= 2.2,
+    )
+
+
 def report() -> str:
     settings, profile = example()
     plan = availability.Plan((settings,), profile, 1)
@@ -87,6 +115,8 @@ def report() -> str:
             walls["1"] / walls["2"] >= 1.8,
         ),
     ]
+    progress("availability: one server and two, a request a second")
+    figures.append(servers_figure(settings, profile))
     progress("availability: memory, 100 and 1,000 years")
     light = config.from_document(
         {

@@ -3,9 +3,10 @@
 Target: the default bound within 60 s. Reported: states, transitions, wall and CPU time,
 states per second, peak resident memory, and, as the figure to compare across machines,
 the cost of one explored transition as a ratio to one start of a fresh engine measured in
-the same process (verify reaches a state again by replaying its path on a fresh engine, so
-the engine's own speed sets its reach). Then wider bounds run one after another until the
-budget (default 600 s) is spent: three backends, then more tries per mixed backend.
+the same process (verify takes each step on a fork of a world standing in the state, so
+the engine's own speed, and the checker's, set its reach). Then wider bounds run one after
+another until the budget (default 600 s) is spent: three backends, then more tries per
+mixed backend.
 
 Run: `python benchmarks/bench_verify.py [BUDGET_SECONDS]`.
 """

@@ -4,21 +4,38 @@ A server going down breaks every connection open to it; a broken connection stay
 even once the server is back, exactly like a real one, so the loss is still noticed at the
 next request and the first reconnect attempt then succeeds. A reconnect attempt replaces the
 broken connection, whatever its outcome; without one (reconnect disabled) it stays in use.
+
+A server behind a black hole (a network path that drops packets silently) refuses and
+resets nothing, so nothing fails fast: a call to it blocks (`stall`) until the client's own
+timeout (`connect_timeout`, `request_timeout`), and then fails (`open_timed_out`,
+`use_timed_out`). The driver says how long; the runtime carries out the wait
+(`dbfsm.simulation.virtual`), and a black hole that ends first lets the call complete then.
 """
 
 from __future__ import annotations
 
-import copy
 from dataclasses import dataclass, field
 
 from dbfsm.drivers import schema
 from dbfsm.drivers.tls import mysql_tls_configured
+from dbfsm.fsm import forks
 from dbfsm.fsm.actions import Close, Open
 from dbfsm.fsm.events import Lost, Opened, OpenFailed
-from dbfsm.fsm.settings import DEFAULT_PORTS, DbType
+from dbfsm.fsm.settings import DEFAULT_PORTS, BackendSettings, DbType
 
 _ENGINE_NAMES = {DbType.MYSQL: "MySQL", DbType.POSTGRESQL: "PostgreSQL"}
 _EXPECTED_SCHEMA = schema.text(schema.SCHEMA_VERSION)
+
+# Linux gives up on data that stays unacknowledged after tcp_retries2 = 15 retransmissions:
+# with the 200 ms minimum RTO, doubling up to TCP_RTO_MAX = 120 s, (2**10 - 1) * 0.2 s +
+# (15 - 9) * 120 s = 924.6 s (Documentation/networking/ip-sysctl.rst, tcp_retries2: "The
+# default value of 15 yields a hypothetical timeout of 924.6 seconds"; tcp_timer.c,
+# tcp_model_timeout). The lower bound: a longer RTO on a slow path only lengthens it.
+KERNEL_DATA_TIMEOUT = 924.6
+# A connect whose SYNs go unanswered fails after tcp_syn_retries = 6 retransmissions, 1 + 2
+# + ... + 64 = 127 s (ip-sysctl.rst, tcp_syn_retries), whatever connect-timeout says.
+KERNEL_CONNECT_TIMEOUT = 127.0
+LIBPQ_MIN_CONNECT_TIMEOUT = 2.0  # libpq treats connect_timeout 1 as 2 (driver-facts.md §1.2)
 
 
 @dataclass
@@ -27,6 +44,13 @@ class SimulatedServer:
     schema: str | None = None  # None: the version the live drivers expect (drivers.schema)
     tls: bool = True  # the server offers TLS
     open_instances: set[int] = field(default_factory=set)
+    black_hole: bool = False  # packets to it are dropped silently
+
+
+def _copy_server(server: SimulatedServer) -> SimulatedServer:
+    copy = forks.twin(server)
+    copy.open_instances = set(server.open_instances)
+    return copy
 
 
 Snapshot = tuple[dict[str, SimulatedServer], set[tuple[str, int]]]
@@ -40,6 +64,8 @@ class SimulatedDriver:
         # Connections broken by a server going down, as (backend, instance): one set for
         # all servers, since a simulation asks after every step which are broken.
         self.broken_connections: set[tuple[str, int]] = set()
+        # The backends whose server is behind a black hole, also asked after every step.
+        self.black_holes: set[str] = set()
 
     def server(self, backend: str) -> SimulatedServer:
         server = self.servers.get(backend)
@@ -50,10 +76,12 @@ class SimulatedDriver:
     def snapshot(self) -> Snapshot:
         """Everything the servers are, to `restore` later (a model checker tries a step and
         takes it back)."""
-        return copy.deepcopy(self.servers), set(self.broken_connections)
+        servers = {k: _copy_server(s) for k, s in self.servers.items()}
+        return servers, set(self.broken_connections)
 
     def restore(self, snapshot: Snapshot) -> None:
         self.servers, self.broken_connections = snapshot
+        self.black_holes = {key for key, server in self.servers.items() if server.black_hole}
 
     # -- faults -------------------------------------------------------------------------------
 
@@ -67,8 +95,40 @@ class SimulatedDriver:
     def set_schema(self, backend: str, version: str | None) -> None:
         self.server(backend).schema = version
 
+    def set_black_hole(self, backend: str, on: bool) -> None:
+        self.server(backend).black_hole = on
+        if on:
+            self.black_holes.add(backend)
+        else:
+            self.black_holes.discard(backend)
+
     def broken(self, backend: str, instance: int) -> bool:
         return (backend, instance) in self.broken_connections
+
+    # -- black holes --------------------------------------------------------------------------
+
+    def stall(self, backend: str, settings: BackendSettings, *, opening: bool) -> float | None:
+        """How many seconds a call to `backend`'s server blocks before its timeout gives up:
+        None if it is not behind a black hole (the call is answered at once)."""
+        if backend not in self.black_holes:
+            return None
+        return connect_timeout(settings) if opening else request_timeout(settings)
+
+    def open_timed_out(self, request: Open) -> OpenFailed:
+        """The answer to an open that connect-timeout gave up on: no connection is left."""
+        self.server(request.backend).open_instances.discard(request.instance)
+        self.broken_connections.discard((request.backend, request.instance))
+        return OpenFailed(request.backend, request.instance, _timed_out(request.settings))
+
+    def use_timed_out(self, backend: str, instance: int, settings: BackendSettings) -> Lost:
+        """The loss a request's timeout reports; the connection is dead from then on (the
+        kernel has given it up), so later uses find it broken at once."""
+        self.broken_connections.add((backend, instance))
+        if settings.type is DbType.POSTGRESQL:
+            reason = "could not receive data from server: Connection timed out"
+        else:
+            reason = "Lost connection to server during query"
+        return Lost(backend, instance, reason)
 
     # -- driver operations --------------------------------------------------------------------
 
@@ -112,10 +172,43 @@ class SimulatedDriver:
         return self.use_now(backend, instance)
 
 
+def connect_timeout(settings: BackendSettings) -> float:
+    """How long an open to an unanswering server blocks: Kea's connect-timeout (5 s unless
+    configured; libpq raises 1 s to 2 s), cut short by the kernel's own give-up on unanswered
+    SYNs, which is all there is without one."""
+    seconds = float(settings.parameters.get("connect-timeout") or KERNEL_CONNECT_TIMEOUT)
+    if settings.type is DbType.POSTGRESQL:
+        seconds = max(seconds, LIBPQ_MIN_CONNECT_TIMEOUT)
+    return min(seconds, KERNEL_CONNECT_TIMEOUT)
+
+
+def request_timeout(settings: BackendSettings) -> float:
+    """How long a request on a connection to an unanswering server blocks before the loss
+    shows. PostgreSQL: tcp-user-timeout if set (TCP_USER_TIMEOUT replaces the kernel's
+    retransmission limit). MySQL: read-timeout if set, the wait for the answer (the query's
+    own write is taken by the kernel's send buffer at once, so write-timeout never fires for
+    it), unless the kernel gives up first. Unset: the kernel's give-up on unacknowledged data,
+    `KERNEL_DATA_TIMEOUT`."""
+    parameters = settings.parameters
+    if settings.type is DbType.POSTGRESQL:
+        return float(parameters.get("tcp-user-timeout") or 0) or KERNEL_DATA_TIMEOUT
+    read = float(parameters.get("read-timeout") or 0)
+    return min(read, KERNEL_DATA_TIMEOUT) if read else KERNEL_DATA_TIMEOUT
+
+
+def _timed_out(settings: BackendSettings) -> str:
+    return f"{_connecting_to(settings)} failed: timeout expired"
+
+
 def _refused(request: Open) -> str:
     params = request.settings.parameters
     if request.settings.type is DbType.MEMFILE:
         return f"unable to open lease file {params.get('name', '')}"
+    return f"{_connecting_to(request.settings)} failed: Connection refused"
+
+
+def _connecting_to(settings: BackendSettings) -> str:
+    params = settings.parameters
     host = params.get("host", "localhost")
-    port = params.get("port") or DEFAULT_PORTS[request.settings.type]
-    return f"connection to server at {host}, port {port} failed: Connection refused"
+    port = params.get("port") or DEFAULT_PORTS[settings.type]
+    return f"connection to server at {host}, port {port}"

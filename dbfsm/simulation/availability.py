@@ -11,18 +11,27 @@ An exit ends the process: the restart policy (systemd's `Restart=on-failure`, `R
 as they are then (a database still down fails its startup unless `retry-on-startup`), or
 leaves the service down for the rest of the year.
 
-`servers: N` identical servers share the databases and the traffic, and the engine is
-deterministic, so all go through the same timeline: the service (up while one serves) is down
-exactly when one is, and exits and restarts are counted for each of them.
+`servers: N`: each server lives its own timeline: the same database outages (they share the
+databases), but its own traffic and its own exits and restarts (the restart policy is each
+server's). With `traffic: {every: S}` server i's requests come at k * S + phase_i, the phase
+uniform in [0, S) and drawn from (seed, year, i) (`traffic_phase`), so one server may notice a
+loss, and stop, before another. The service is up while at least one server serves; it is
+degraded while it is up but no server that serves has every database working (a serving
+server whose databases all work serves every client fully, so only when none does do some
+requests fail); exits and restarts are totals over the servers. A server blocked in a
+database call (a black hole) serves nothing. With continuous traffic nothing tells the
+servers apart, since the engine is deterministic: every timeline is the same, so one is run
+and its exits and restarts counted once per server, which is exact.
 """
 
 from __future__ import annotations
 
-import copy
 import gc
+import heapq
 import math
+import random
 from collections import Counter, deque
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
@@ -85,10 +94,14 @@ def describe(setting: Setting) -> dict[str, Any]:
 # ---------------------------------------------------------------------------------------------
 
 
+NOT_SERVING, DEGRADED, WORKING = 0, 1, 2  # a server's level, and the service's
+
+
 @dataclass
 class Year:
-    """What one year of one setting came to; also the running integral while it is built:
-    the state seen last (`at`, `serving`, `degraded`) holds until the next observation."""
+    """What one year of one setting came to; also the running integral while it is built
+    from the service's levels: the state seen last (`at`, `serving`, `degraded`) holds until
+    the next change."""
 
     not_serving: float = 0.0
     degraded: float = 0.0  # serving, yet some backend's database is not working
@@ -112,31 +125,69 @@ class Year:
             self.longest = max(self.longest, t - self.outage_began)
         self.at, self.serving, self.degraded_now = t, serving, degraded
 
+    @classmethod
+    def of(cls, levels: Iterable[tuple[float, int]], exits: int, restarts: int) -> Year:
+        """The year of a service whose level changes at the given times, to the year's end."""
+        year = cls(exits=exits, restarts=restarts)
+        for t, level in levels:
+            year.advance(t, level != NOT_SERVING, level == DEGRADED)
+        year.advance(YEAR, year.serving, year.degraded_now)
+        if not year.serving:
+            year.longest = max(year.longest, YEAR - year.outage_began)
+        return year
+
+
+@dataclass
+class Timeline:
+    """One server's year as it is lived: the times its level changes, from serving with every
+    database working at 0, and its exits and restarts."""
+
+    changes: list[tuple[float, int]] = field(default_factory=lambda: [(0.0, WORKING)])
+    at: float = 0.0  # when it was last observed
+    exits: int = 0
+    restarts: int = 0
+
+    def observe(self, t: float, level: int) -> None:
+        self.at = t
+        if level != self.changes[-1][1]:
+            self.changes.append((t, level))
+
+    def mark(self) -> tuple[int, float]:
+        return len(self.changes), self.at
+
+    def rewind(self, mark: tuple[int, float]) -> None:
+        """Forget what was observed since `mark` (a life run again with more events)."""
+        del self.changes[mark[0] :]
+        self.at = mark[1]
+
 
 class _Meter:
-    """Reads the engine after every step of one life and integrates the year with it."""
+    """Reads the server after every step of one life and writes its level down."""
 
-    def __init__(self, origin: float, year: Year) -> None:
+    def __init__(self, origin: float, timeline: Timeline) -> None:
         self.origin = origin
-        self.year = year
+        self.timeline = timeline
         self.sim: Simulation | None = None
 
     def __call__(self) -> None:
         sim = self.sim
         assert sim is not None
-        engine = sim.engine
-        serving = engine.serving and not engine.exited
-        degraded = serving and not _working(sim)
-        self.year.advance(self.origin + sim.clock.now, serving, degraded)
+        t = self.origin + sim.clock.now
+        if sim.serving:  # not stopped, not exited, not blocked in a database call
+            self.timeline.observe(t, WORKING if _working(sim) else DEGRADED)
+        else:
+            self.timeline.observe(t, NOT_SERVING)
 
 
 def _working(sim: Simulation) -> bool:
-    """Every backend online, on an unbroken connection to a database that is up."""
+    """Every backend online, on an unbroken connection to a database that is up and
+    reachable (not behind a black hole)."""
     driver = sim.driver
+    holes = driver.black_holes
     for key, backend in sim.engine.server.backends.items():
         if backend.state != "online" or driver.broken(key, backend.instance):
             return False
-        if not driver.server(key).up:
+        if not driver.server(key).up or key in holes:
             return False
     return True
 
@@ -156,46 +207,59 @@ _DISCARD = _Discard()
 
 @dataclass
 class _Databases:
-    """The databases' state after the events folded so far: which are down, which mismatched."""
+    """The databases' state after the events folded so far: which are down, which
+    mismatched, which behind a black hole."""
 
     down: set[str] = field(default_factory=set)
     wrong: set[str] = field(default_factory=set)
+    holes: set[str] = field(default_factory=set)
 
     def fold(self, event: ScenarioEvent) -> None:
         key = event.backend
         assert key is not None
-        if event.kind == "down":
+        kind = event.kind
+        if kind == "down":
             self.down.add(key)
-        elif event.kind == "up":
+        elif kind == "up":
             self.down.discard(key)
+        elif kind == "black-hole":
+            self.holes.add(key)
+        elif kind == "black-hole-end":
+            self.holes.discard(key)
         elif event.version is None:
             self.wrong.discard(key)
         else:
             self.wrong.add(key)
 
-    def copy(self) -> _Databases:
-        return _Databases(set(self.down), set(self.wrong))
-
     def initial(self, events: list[ScenarioEvent]) -> list[ScenarioEvent]:
         """Events at 0 that put a starting engine's databases in this state."""
         found = [ScenarioEvent(0.0, "down", key) for key in sorted(self.down)]
+        found += [ScenarioEvent(0.0, "black-hole", key) for key in sorted(self.holes)]
         for key in sorted(self.wrong):
             found.append(next(replace(e, at=0.0) for e in events if e.backend == key))
         return found
 
 
 class _Year:
-    """The lives of one year of one setting: one engine until it exits, then, if the restart
-    policy allows, a fresh one started with the databases as they are by then."""
+    """The lives of one server in one year of one setting: one engine until it exits, then,
+    if the restart policy allows, a fresh one started with the databases as they are by
+    then. `phase`: when its requests come, with periodic traffic (k * every + phase)."""
 
-    def __init__(self, settings: ServerSettings, profile: Profile, events: list[ScenarioEvent]):
+    def __init__(
+        self,
+        settings: ServerSettings,
+        profile: Profile,
+        events: list[ScenarioEvent],
+        phase: float = 0.0,
+    ):
         self.settings = settings
         self.profile = profile
         self.events = events
+        self.phase = phase
         self.schema_events = [e for e in events if e.kind == "schema" and e.version is not None]
 
-    def run(self) -> Year:
-        year, events, restart = Year(), self.events, self.profile.restart
+    def run(self) -> Timeline:
+        line, events, restart = Timeline(), self.events, self.profile.restart
         folded, state = 0, _Databases()
         start = 0.0
         starts: deque[float] = deque()  # restarts within the start-limit interval
@@ -203,31 +267,28 @@ class _Year:
             while folded < len(events) and events[folded].at <= start:
                 state.fold(events[folded])
                 folded += 1
-            before = copy.copy(year)
+            mark = line.mark()
             ahead = folded + _AHEAD
-            sim = self._life(start, folded, ahead, state, year)
-            if ahead < len(events) and not (sim.engine.exited and year.at < events[ahead].at):
-                year = before  # it lives past the events it was given: again, with all
-                sim = self._life(start, folded, len(events), state, year)
+            sim = self._life(start, folded, ahead, state, line)
+            if ahead < len(events) and not (sim.engine.exited and line.at < events[ahead].at):
+                line.rewind(mark)  # it lives past the events it was given: again, with all
+                sim = self._life(start, folded, len(events), state, line)
             if not sim.engine.exited:
                 break
-            year.exits += 1
-            again = year.at + restart.sec
+            line.exits += 1
+            again = line.at + restart.sec
             while starts and starts[0] <= again - restart.interval:
                 starts.popleft()
             refused = restart.policy == "none" or sim.engine.exit_code == 0
             if refused or len(starts) >= restart.burst or again >= YEAR:
                 break  # down for the rest of the year
-            year.restarts += 1
+            line.restarts += 1
             starts.append(again)
             start = again
-        year.advance(YEAR, year.serving, year.degraded_now)
-        if not year.serving:
-            year.longest = max(year.longest, YEAR - year.outage_began)
-        return year
+        return line
 
     def _life(
-        self, start: float, folded: int, ahead: int, state: _Databases, year: Year
+        self, start: float, folded: int, ahead: int, state: _Databases, line: Timeline
     ) -> Simulation:
         """Run one engine from `start` on events[folded:ahead], to its exit or up to the next
         event (the year's end once it has them all)."""
@@ -238,11 +299,13 @@ class _Year:
         until = YEAR if ahead >= len(self.events) else self.events[ahead].at
         every = self.profile.every
         traffic = (
-            Traffic("continuous") if every is None else Traffic("periodic", every, -start % every)
+            Traffic("continuous")
+            if every is None
+            else Traffic("periodic", every, (self.phase - start) % every)
         )
         settings = self.settings
         scenario = Scenario(settings, lambda: settings, until - start, traffic, tuple(events), "")
-        meter = _Meter(start, year)
+        meter = _Meter(start, line)
         sim = Simulation(scenario, _DISCARD, markers=False, observe=meter, repeats=False)
         meter.sim = sim
         sim.run()
@@ -250,12 +313,47 @@ class _Year:
         return sim
 
 
+def traffic_phase(profile: Profile, seed: int, year: int, server: int) -> float:
+    """When server `server`'s requests come in year `year`, with periodic traffic: uniform in
+    [0, every), drawn from (seed, year, server), so the same whoever draws it."""
+    assert profile.every is not None
+    return random.Random(f"{seed}:{year}:server {server}").random() * profile.every
+
+
 def simulate_year(settings: ServerSettings, profile: Profile, seed: int, year: int) -> Year:
-    """One year of `settings` under `profile`, drawn from (seed, year)."""
-    result = _Year(settings, profile, year_events(profile, seed, year)).run()
-    result.exits *= profile.servers
-    result.restarts *= profile.servers
-    return result
+    """One year of `settings` under `profile`, drawn from (seed, year): each server's own
+    timeline, combined into the service's (see the module's docstring)."""
+    events = year_events(profile, seed, year)
+    servers = profile.servers
+    if profile.every is None:  # continuous traffic: every server lives the same timeline
+        line = _Year(settings, profile, events).run()
+        return Year.of(line.changes, line.exits * servers, line.restarts * servers)
+    lines = [
+        _Year(settings, profile, events, traffic_phase(profile, seed, year, i)).run()
+        for i in range(servers)
+    ]
+    exits, restarts = sum(x.exits for x in lines), sum(x.restarts for x in lines)
+    return Year.of(service_levels([x.changes for x in lines]), exits, restarts)
+
+
+def service_levels(servers: list[list[tuple[float, int]]]) -> Iterator[tuple[float, int]]:
+    """The service's level over time from its servers': the best of them (up while one
+    serves; degraded while none of those serving has every database working)."""
+    if len(servers) == 1:
+        yield from servers[0]
+        return
+    levels = [WORKING] * len(servers)
+    count = [0, 0, len(servers)]  # servers at each level
+    best = WORKING
+    tagged = ([(t, i, level) for t, level in changes] for i, changes in enumerate(servers))
+    for t, i, level in heapq.merge(*tagged):
+        count[levels[i]] -= 1
+        count[level] += 1
+        levels[i] = level
+        now = WORKING if count[WORKING] else DEGRADED if count[DEGRADED] else NOT_SERVING
+        if now != best:
+            best = now
+            yield t, best
 
 
 # ---------------------------------------------------------------------------------------------

@@ -2,15 +2,18 @@
 long, what brings an exited server back, and the traffic that notices a loss.
 
 ```yaml
-servers: 1                      # identical servers sharing the databases (up while one serves)
+servers: 1                      # servers sharing the databases (up while one serves)
 traffic: continuous             # or {every: SECONDS}
 restart: {policy: on-failure, restart-sec: 10}   # or {policy: none}; start-limit-* optional
 outages:                        # one entry per database server; its backends fail together
   - backends: [lease-database]  # the configuration's backend names
     rate: 100                   # outages per year (Poisson)
     duration: {fixed: 5}        # or {exponential: {mean: S}}, {lognormal: {median: S, p95: S}}
-    kind: down                  # optional: down (default) or schema-mismatch
+    kind: down                  # optional: down (default), schema-mismatch or black-hole
 ```
+A `black-hole` outage drops the server's packets silently instead of refusing them: calls to
+it block until the client's timeouts give up (`drivers.simulated`), and the blocked server
+serves nothing meanwhile.
 Errors are one line naming the file, line and column, as for scenarios (`Document.error`);
 no error quotes a value that is not a number or a known name.
 """
@@ -37,7 +40,7 @@ _Z95 = 1.6448536269514722  # the standard normal's 95th percentile
 _TOP = frozenset({"servers", "traffic", "restart", "outages", "description"})
 _ENTRY = frozenset({"backends", "rate", "duration", "kind"})
 _RESTART = frozenset({"policy", "restart-sec", "start-limit-burst", "start-limit-interval"})
-_KINDS = ("down", "schema-mismatch")
+_KINDS = ("down", "schema-mismatch", "black-hole")
 # systemd's defaults (DefaultStartLimitIntervalSec=10s, DefaultStartLimitBurst=5, RestartSec).
 _SYSTEMD_INTERVAL, _SYSTEMD_BURST, _SYSTEMD_RESTART_SEC = 10.0, 5, 0.1
 
@@ -242,11 +245,12 @@ def _duration(doc: Document, value: Any, path: DocPath) -> Duration:
 def year_events(profile: Profile, seed: int, year: int) -> list[ScenarioEvent]:
     """The database events of one year, in time order: each entry a Poisson process seeded
     by (seed, year, entry), so a year is the same whichever process draws it and whichever
-    setting runs it. Overlapping outages of one backend merge (it is up again when the last
-    ends); a schema mismatch restarts the database server with a schema no driver expects
-    (its connections break at once, reopening fails until it ends). Outages that would end
-    after the year are cut at its end: years are independent."""
-    changes: list[tuple[float, int, str, int, bool]] = []  # (at, order, backend, +-1, schema)
+    setting runs it. Overlapping outages of one backend and kind merge (it is up again when
+    the last ends); a schema mismatch restarts the database server with a schema no driver
+    expects (its connections break at once, reopening fails until it ends); a black hole
+    begins and ends (`black-hole`, `black-hole-end`). Outages that would end after the year
+    are cut at its end: years are independent."""
+    changes: list[tuple[float, int, str, int, str]] = []  # (at, order, backend, +-1, kind)
     for i, entry in enumerate(profile.entries):
         if entry.rate == 0:
             continue
@@ -256,29 +260,35 @@ def year_events(profile: Profile, seed: int, year: int) -> list[ScenarioEvent]:
         while t < YEAR:
             end = t + entry.duration.draw(rng)
             for b in entry.backends:
-                changes.append((t, len(changes), b, 1, entry.kind != "down"))
+                changes.append((t, len(changes), b, 1, entry.kind))
                 if end < YEAR:
-                    changes.append((end, len(changes), b, -1, entry.kind != "down"))
+                    changes.append((end, len(changes), b, -1, entry.kind))
             t += rng.expovariate(1.0 / mean_gap)
     changes.sort()
-    down: dict[str, int] = {}
-    schema: dict[str, int] = {}
+    counts: dict[str, dict[str, int]] = {kind: {} for kind in _KINDS}
     events: list[ScenarioEvent] = []
-    for at, _, backend, step, mismatch in changes:
-        was_down, was_wrong = down.get(backend, 0), schema.get(backend, 0)
-        if mismatch:
-            schema[backend] = was_wrong + step
-            if step > 0 and was_wrong == 0:
-                events.append(ScenarioEvent(at, "schema", backend, MISMATCHED_SCHEMA))
-            if step > 0 and was_down == 0:  # the restart: connections break, server back
+    for at, _, backend, step, outage in changes:
+        edge = _edge(counts[outage], backend, step)
+        if outage == "black-hole" and edge:
+            kind = "black-hole" if edge > 0 else "black-hole-end"
+            events.append(ScenarioEvent(at, kind, backend))
+        elif outage == "down" and edge:
+            events.append(ScenarioEvent(at, "down" if edge > 0 else "up", backend))
+        elif outage == "schema-mismatch":
+            if edge:
+                version = MISMATCHED_SCHEMA if edge > 0 else None
+                events.append(ScenarioEvent(at, "schema", backend, version))
+            if step > 0 and not counts["down"].get(backend):  # the restart: connections break
                 events.append(ScenarioEvent(at, "down", backend))
-                events.append(ScenarioEvent(at, "up", backend))
-            if step < 0 and was_wrong == 1:
-                events.append(ScenarioEvent(at, "schema", backend, None))
-        else:
-            down[backend] = was_down + step
-            if step > 0 and was_down == 0:
-                events.append(ScenarioEvent(at, "down", backend))
-            if step < 0 and was_down == 1:
                 events.append(ScenarioEvent(at, "up", backend))
     return events
+
+
+def _edge(counts: dict[str, int], backend: str, step: int) -> int:
+    """Count one outage of `backend` beginning (+1) or ending (-1): 1 when the first of
+    overlapping ones begins, -1 when the last ends, else 0."""
+    before = counts.get(backend, 0)
+    counts[backend] = before + step
+    if step > 0 and before == 0:
+        return 1
+    return -1 if step < 0 and before == 1 else 0

@@ -9,6 +9,14 @@ backends are used by the configuration poll every `config-fetch-wait-time` secon
 `use` events. A broken connection that Kea keeps (reconnect disabled under
 serve-retry-continue) is hit again by every later use: at each periodic request or poll, at
 each `use` event, and with continuous traffic at each later instant at which anything happens.
+
+Black holes (events `black-hole` and `black-hole-end` of a backend's database server, given
+to `Simulation` by `dbfsm availability`; scenario files do not have them): a request that
+reaches an online backend behind one blocks the server (`VirtualRuntime.block`) for the
+driver's request timeout, then the loss is noticed; a black hole that ends first lets the
+request complete when it ends (TCP's retransmission gets through: simplified to that
+instant), with no loss. Opens block for connect-timeout the same way. While blocked the
+server serves nothing, whatever on-fail says (`Simulation.serving`).
 """
 
 from __future__ import annotations
@@ -26,12 +34,14 @@ from dbfsm.fsm.actions import Action, Transitioned
 from dbfsm.fsm.engine import Engine
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.records import JsonLines, Record, describe, record_of, summary, text_line
-from dbfsm.fsm.settings import Role
+from dbfsm.fsm.settings import BackendSettings, Role
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent
-from dbfsm.simulation.virtual import VirtualClock, VirtualRuntime
+from dbfsm.simulation.virtual import Outside, VirtualClock, VirtualRuntime
 
 _IN_USE = BACKEND.used_by_requests
 _KEPT = "abandoned"
+_SERVERS_OWN = frozenset({"use", "command"})  # scenario events the server itself handles
+_ONLINE = "online"  # the one state with a live connection a black hole can stall
 _CONFIG = Role.CONFIG
 
 
@@ -124,9 +134,7 @@ class Simulation:
         if observe is not None:
             observe()
         self.runtime.feed(
-            (event.at, functools.partial(self._apply, event))
-            for event in scenario.events
-            if event not in at_start
+            (event.at, self._scheduled(event)) for event in scenario.events if event not in at_start
         )
         self.runtime.run_until(scenario.until, self._observed if observe else self._notice_losses)
         engine = self.engine
@@ -140,12 +148,24 @@ class Simulation:
             engine.state,
         )
 
+    @property
+    def serving(self) -> bool:
+        """Whether the server serves clients now: its engine serves and it is not blocked in
+        a database call."""
+        return self.engine.serving and self.runtime.stall is None
+
     def _observed(self) -> None:
         self._notice_losses()
         assert self._observe is not None
         self._observe()
 
     # -- scenario events ----------------------------------------------------------------------
+
+    def _scheduled(self, event: ScenarioEvent) -> Callable[[], None]:
+        """The event as the runtime runs it: a request or a command is the server's to
+        handle, held while it is blocked; anything else happens to the databases, on time."""
+        apply = functools.partial(self._apply, event)
+        return apply if event.kind in _SERVERS_OWN else Outside(apply)
 
     def _apply(self, event: ScenarioEvent) -> None:
         if self._markers:
@@ -157,6 +177,11 @@ class Simulation:
             case "schema":
                 assert event.backend is not None
                 self.driver.set_schema(event.backend, event.version)
+            case "black-hole" | "black-hole-end":
+                assert event.backend is not None
+                self.driver.set_black_hole(event.backend, event.kind == "black-hole")
+                if event.kind == "black-hole-end":
+                    self.runtime.unblock(event.backend)
             case "tls" | "no-tls":  # read at the next open: a session keeps what it agreed
                 assert event.backend is not None
                 self.driver.server(event.backend).tls = event.kind == "tls"
@@ -178,9 +203,9 @@ class Simulation:
     # -- noticing losses ----------------------------------------------------------------------
 
     def _unnoticed(self, config_backends: bool) -> list[str]:
-        """Backends whose connection is broken but still in use as if it were fine, in the
-        configuration's order. Found from the broken connections, which are few: a step
-        never goes through every backend."""
+        """Backends whose connection is broken but still in use as if it were fine, or online
+        behind a black hole, in the configuration's order. Found from the broken connections
+        and the black holes, which are few: a step never goes through every backend."""
         backends = self.engine.server.backends
         found = []
         for key, instance in self.driver.broken_connections:
@@ -190,6 +215,15 @@ class Simulation:
                 and b.instance == instance
                 and b.state in _IN_USE
                 and (b.settings.role is _CONFIG) == config_backends
+            ):
+                found.append(key)
+        for key in self.driver.black_holes:
+            b = backends.get(key)
+            if (
+                b is not None
+                and b.state == _ONLINE
+                and (b.settings.role is _CONFIG) == config_backends
+                and not self.driver.broken(key, b.instance)
             ):
                 found.append(key)
         if len(found) > 1:
@@ -203,10 +237,28 @@ class Simulation:
             return
         if client and not self.engine.serving:
             return
-        lost = self.driver.use_now(key, backend.instance)
-        if lost is not None:
-            self._used_at[key] = self.clock.now
-            self.runtime.deliver(lost)
+        instance = backend.instance
+        if self._lost(key, instance) or backend.state != _ONLINE:
+            return
+        seconds = self.driver.stall(key, backend.settings, opening=False)
+        if seconds is not None:
+            timed_out = functools.partial(self._timed_out, key, instance, backend.settings)
+            self.runtime.block(
+                key, seconds, timed_out, functools.partial(self._lost, key, instance)
+            )
+
+    def _lost(self, key: str, instance: int) -> bool:
+        """Use the connection; a loss it finds goes to the engine."""
+        lost = self.driver.use_now(key, instance)
+        if lost is None:
+            return False
+        self._used_at[key] = self.clock.now
+        self.runtime.deliver(lost)
+        return True
+
+    def _timed_out(self, key: str, instance: int, settings: BackendSettings) -> None:
+        self._used_at[key] = self.clock.now
+        self.runtime.deliver(self.driver.use_timed_out(key, instance, settings))
 
     def _to_use(self, config_backends: bool) -> list[str]:
         """The broken backends the next request (or poll) would use, in order. Without
@@ -224,7 +276,10 @@ class Simulation:
         return [] if noticed[0] else keys
 
     def _notice_losses(self) -> None:
-        if not self.driver.broken_connections or self.engine.exited:
+        driver = self.driver
+        if not driver.broken_connections and not driver.black_holes:
+            return
+        if self.engine.exited or self.runtime.stall is not None:
             return
         traffic = self.scenario.traffic
         now = self.clock.now
@@ -252,9 +307,10 @@ class Simulation:
             self._use(unnoticed[0], client=True)
 
     def _packets_now(self) -> None:
-        """Continuous traffic: packets back to back at this instant, until one gets through,
-        the server stops serving, or the next one would be dropped by a backend that a
-        packet of this instant has already found broken (a kept broken connection)."""
+        """Continuous traffic: packets back to back at this instant, until one gets through
+        or blocks the server, the server stops serving, or the next one would be dropped by
+        a backend that a packet of this instant has already found broken (a kept broken
+        connection)."""
         now = self.clock.now
         while self.engine.serving and not self.engine.exited:
             unnoticed = self._to_use(config_backends=False)
@@ -273,6 +329,8 @@ class Simulation:
         self._poll_pending = False
         self._last_poll = self.clock.now
         for key in self._to_use(config_backends=True):
+            if self.runtime.stall is not None:
+                return  # blocked in one: the next poll reaches the others
             self._use(key, client=False)
 
 

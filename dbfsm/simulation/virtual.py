@@ -3,6 +3,14 @@
 `VirtualRuntime` keeps time as a number that jumps from one scheduled thing to the next, so a
 simulated day runs in moments and every run is reproducible. `dbfsm.live.runtime` does the
 same on asyncio's real clock for live drivers.
+
+Kea is single-threaded: while one of its database calls blocks (a server behind a black
+hole, see `drivers.simulated`), it does nothing else. The runtime keeps that as a `Stall`:
+until the call's timeout, or the end of the black hole if that comes first, everything due
+for the server (timers, requests, commands, the driver's other answers) is held, and runs
+late, in its order, once the call has returned; only what happens `Outside` the server (a
+database server failing or coming back) goes on on time. The engine itself never knows: it
+simply gets its answer later, as from any slow driver.
 """
 
 from __future__ import annotations
@@ -11,6 +19,7 @@ import functools
 import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
+from dataclasses import dataclass
 
 from dbfsm.drivers.simulated import SimulatedDriver
 from dbfsm.fsm.actions import Action, CancelTimer, Close, Notify, Open, StartTimer
@@ -35,6 +44,31 @@ class VirtualClock:
 # the fed ones (in feed order), then those scheduled since.
 _BEFORE_FEED, _FED, _AFTER_FEED = 0, 1, 2
 
+_Entry = tuple[float, int, int, Callable[[], None]]
+
+
+class Outside:
+    """Something that happens outside the server (a database server fails or recovers, a
+    black hole ends, a blocked call's timeout expires): it happens on time, stall or not."""
+
+    __slots__ = ("_thing",)
+
+    def __init__(self, thing: Callable[[], None]) -> None:
+        self._thing = thing
+
+    def __call__(self) -> None:
+        self._thing()
+
+
+@dataclass(eq=False)
+class Stall:
+    """A database call the server is blocked in: it ends with `timed_out` at its timeout,
+    or with `cleared` when the black hole on `backend` ends first."""
+
+    backend: str
+    timed_out: Callable[[], object]
+    cleared: Callable[[], object]
+
 
 class VirtualRuntime:
     """Runs an engine against a simulated driver on a virtual clock."""
@@ -46,11 +80,13 @@ class VirtualRuntime:
         self.driver = driver
         self.clock = clock
         self.notify = notify
-        self._agenda: list[tuple[float, int, int, Callable[[], None]]] = []
+        self._agenda: list[_Entry] = []
         self._order = itertools.count()
         self._group = _BEFORE_FEED
         self._feed: Iterator[tuple[float, Callable[[], None]]] = iter(())
         self._timers: dict[str, int] = {}  # timer name -> the ticket that is still armed
+        self.stall: Stall | None = None  # the call the server is blocked in, if any
+        self._held: list[_Entry] = []  # what came due for the server meanwhile, in order
 
     def at(self, t: float, thing: Callable[[], None]) -> int:
         ticket = next(self._order)
@@ -82,7 +118,7 @@ class VirtualRuntime:
                 notify(action, now)
             elif kind is Open:
                 assert isinstance(action, Open)
-                self.at(now, functools.partial(self.deliver, self.driver.open_now(action)))
+                self._open(action)
             elif kind is StartTimer:
                 assert isinstance(action, StartTimer)
                 self._arm(action.name, now + action.delay)
@@ -92,6 +128,54 @@ class VirtualRuntime:
             else:
                 assert isinstance(action, Close)
                 self.driver.close_now(action)
+
+    def _open(self, request: Open) -> None:
+        """Open now, or block for as long as the driver says the open takes."""
+        driver, now = self.driver, self.clock.now
+        if self.stall is not None:  # one blocking call at a time: this one comes after
+            self.at(now, functools.partial(self._open, request))
+            return
+        seconds = driver.stall(request.backend, request.settings, opening=True)
+        if seconds is None:
+            self.at(now, functools.partial(self.deliver, driver.open_now(request)))
+            return
+        self.block(
+            request.backend,
+            seconds,
+            lambda: self.deliver(driver.open_timed_out(request)),
+            lambda: self.deliver(driver.open_now(request)),
+        )
+
+    # -- stalls -------------------------------------------------------------------------------
+
+    def block(
+        self,
+        backend: str,
+        seconds: float,
+        timed_out: Callable[[], object],
+        cleared: Callable[[], object],
+    ) -> None:
+        """The server is blocked in a call to `backend` for `seconds` (then `timed_out`),
+        unless its black hole ends first (`unblock`: then `cleared`)."""
+        stall = self.stall = Stall(backend, timed_out, cleared)
+        self.at(self.clock.now + seconds, Outside(lambda: self._end(stall, stall.timed_out)))
+
+    def unblock(self, backend: str) -> None:
+        """The black hole on `backend` has ended: a call blocked on it completes now."""
+        stall = self.stall
+        if stall is not None and stall.backend == backend:
+            self._end(stall, stall.cleared)
+
+    def _end(self, stall: Stall, answer: Callable[[], object]) -> None:
+        """The call returns (`answer`), then what was held runs, late but in its order (its
+        times are past, so it comes before anything due now)."""
+        if self.stall is not stall:
+            return  # it ended already: the black hole ended before the timeout
+        self.stall = None
+        for entry in self._held:
+            heapq.heappush(self._agenda, entry)
+        self._held = []
+        answer()
 
     def _arm(self, name: str, t: float) -> None:
         armed = self._timers[name] = next(self._order)
@@ -107,12 +191,16 @@ class VirtualRuntime:
         """Run everything scheduled up to `end` (inclusive), or until the server exits."""
         agenda, clock, engine = self._agenda, self.clock, self.engine
         while agenda and not engine.exited:
-            t, group, _, thing = agenda[0]
+            entry = agenda[0]
+            t, group, _, thing = entry
             if t > end:
                 break
             heapq.heappop(agenda)
-            if group == _FED:
+            if group == _FED:  # a held fed thing draws again when it runs: one more ahead
                 self._draw()
+            if self.stall is not None and type(thing) is not Outside:
+                self._held.append(entry)
+                continue
             if t > clock.now:  # an equal time keeps its object: records of an instant share it
                 clock.now = t
             thing()

@@ -46,10 +46,15 @@ def profile(text: str, config_settings: ServerSettings | None = None) -> Profile
 
 
 def fixed(
-    duration: float, rate: float = 50, restart: str = "{policy: on-failure, restart-sec: 10}"
+    duration: float,
+    rate: float = 50,
+    restart: str = "{policy: on-failure, restart-sec: 10}",
+    *,
+    servers: int = 1,
+    traffic: str = "continuous",
 ) -> Profile:
     return profile(
-        f"traffic: continuous\nrestart: {restart}\n"
+        f"servers: {servers}\ntraffic: {traffic}\nrestart: {restart}\n"
         "outages:\n  - backends: [lease-database]\n"
         f"    rate: {rate}\n    duration: {{fixed: {duration}}}\n"
     )
@@ -165,6 +170,59 @@ def test_periodic_traffic_notices_a_loss_at_the_next_request() -> None:
     assert found.not_serving < n * (100 + WAIT)
 
 
+# -- several servers ------------------------------------------------------------------------
+
+
+def _down_from(
+    p: Profile, year: int, server: int, start: float, duration: float
+) -> tuple[float, float]:
+    """When server `server` notices an outage at `start` (its first request from then on)
+    and when it serves again (stop-retry-exit, enough tries: the first attempt, WAIT apart
+    from the one at once, that finds the database back)."""
+    assert p.every is not None
+    phase = availability.traffic_phase(p, 3, year, server)
+    noticed = phase + math.ceil((start - phase) / p.every) * p.every
+    attempts = max(0, math.ceil((start + duration - noticed) / WAIT))
+    return noticed, noticed + attempts * WAIT
+
+
+def test_two_servers_with_their_own_request_phases_lose_less_than_one() -> None:
+    """Requests every 10 s, outages of 3 s: each server stops from its own next request
+    until its reconnect; the service is down only while both are (the later one noticed
+    before the earlier one is back), degraded until one of them serves a working database."""
+    duration, s = 3.0, settings()
+    one = fixed(duration, rate=100, traffic="{every: 10}")
+    two = fixed(duration, rate=100, traffic="{every: 10}", servers=2)
+    checked = 0
+    for year in range(6):
+        starts = outage_starts(one, 3, year)
+        if not isolated(starts, 50):
+            continue
+        alone = both = degraded = 0.0
+        for at in starts:
+            (n0, b0), (n1, b1) = (_down_from(two, year, i, at, duration) for i in (0, 1))
+            alone += b0 - n0
+            both += max(0.0, min(b0, b1) - max(n0, n1))
+            degraded += min(max(n0, n1), min(b0, b1)) - at
+        found_one, found_two = simulate_year(s, one, 3, year), simulate_year(s, two, 3, year)
+        assert found_one.not_serving == pytest.approx(alone, abs=1e-6)
+        assert found_two.not_serving == pytest.approx(both, abs=1e-6)
+        assert found_two.degraded == pytest.approx(degraded, abs=1e-6)
+        assert found_two.not_serving < found_one.not_serving
+        checked += 1
+    assert checked >= 3
+
+
+def test_continuous_traffic_makes_every_server_live_the_same_timeline() -> None:
+    s = settings(tries=2)
+    one, three = fixed(3.5), fixed(3.5, servers=3)
+    for year in range(3):
+        alone, together = simulate_year(s, one, 4, year), simulate_year(s, three, 4, year)
+        assert together.not_serving == alone.not_serving > 0
+        assert together.degraded == alone.degraded
+        assert (together.exits, together.restarts) == (3 * alone.exits, 3 * alone.restarts)
+
+
 # -- the same as `dbfsm simulate` ----------------------------------------------------------
 
 
@@ -202,7 +260,9 @@ def _as_scenario(s: ServerSettings, p: Profile, seed: int, year: int) -> scenari
             events.append({"at": e.at, "schema": e.backend, "version": e.version or EXPECTED})
         else:
             events.append({"at": e.at, e.kind: e.backend})
-    traffic: Any = "continuous" if p.every is None else {"every": p.every}
+    traffic: Any = "continuous"
+    if p.every is not None:
+        traffic = {"every": p.every, "from": availability.traffic_phase(p, seed, year, 0)}
     doc = {"config": dict(s.document), "until": YEAR, "traffic": traffic, "events": events}
     return scenario.parse(json.dumps(doc), "year.json", Path("."))
 
@@ -334,6 +394,20 @@ def test_the_result_is_the_same_on_one_worker_and_two(
     assert other != one
 
 
+def test_independent_servers_give_the_same_result_on_one_worker_and_two(
+    files: tuple[Path, Path], tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    cfg, _ = files
+    prof = tmp_path / "periodic.yaml"
+    prof.write_text(
+        "servers: 3\ntraffic: {every: 30}\nrestart: {policy: on-failure, restart-sec: 10}\n"
+        "outages:\n  - {backends: [lease-database], rate: 20,\n"
+        "     duration: {exponential: {mean: 20}}}\n"
+    )
+    argv = (str(cfg), "--outages", str(prof), "--years", "30", "--seed", "5")
+    assert run_json(capsys, *argv, "--workers", "1") == run_json(capsys, *argv, "--workers", "2")
+
+
 def test_text_output_says_which_setting_loses_least(
     files: tuple[Path, Path], capsys: pytest.CaptureFixture[str]
 ) -> None:
@@ -367,8 +441,8 @@ BAD = [
     ),
     (
         "restart: {policy: none}\noutages:\n  - {backends: [lease-database], rate: 1, kind: "
-        "black-hole, duration: {fixed: 1}}\n",
-        "'black-hole' is not an outage kind",
+        "blackhole, duration: {fixed: 1}}\n",
+        "outages[0].kind: 'blackhole' is not an outage kind (down, schema-mismatch, black-hole)",
     ),
     (
         "restart: {policy: none}\noutages:\n"
