@@ -74,11 +74,12 @@ def from_checked_document(document: object, where: str = "arguments") -> ServerS
 def _settings_of_json(text: str, where: str) -> ServerSettings | ConfigError:
     """The settings of one JSON text, or why Kea refuses it, kept: the same `config-set`
     sent again and again (a model checker sends it from every state) is validated once.
-    Settings are immutable."""
+    Settings are immutable. A refusal is kept without its traceback, whose frames would
+    keep alive whatever its first caller held."""
     try:
         return _build(json.loads(text), _Where(_json_path_locator(where)), None)
     except ConfigError as err:
-        return err
+        return ConfigError(err.message, err.where)
 
 
 MAX_VALUES = jsonc.MAX_VALUES

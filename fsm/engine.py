@@ -206,6 +206,14 @@ class Engine:
         twin._machines.update((twins[b], self._machines[b]) for b in self.server.backends.values())
         return twin
 
+    def close(self) -> None:
+        """Let this engine go: it, its server and its backends refer to one another, so
+        without this only Python's cycle collector frees them, which costs a model checker
+        that drops thousands of forks a second a quarter of its time. Afterwards the engine
+        and its server have no attributes left: neither can be used again."""
+        self.server.close()
+        self.__dict__.clear()
+
     # -- used by the models (fsm.server.Machinery) ---------------------------------------------
 
     def now(self) -> float:

@@ -85,6 +85,11 @@ class Server:
         }
         return twin, twins
 
+    def close(self) -> None:
+        """Drop every reference, to the engine and to the backends (which refer back to
+        this server): see `Engine.close`. A backend keeps its own state."""
+        self.__dict__.clear()
+
     @property
     def universe(self) -> int:
         return (self.current or self.pending).universe

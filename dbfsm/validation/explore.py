@@ -183,6 +183,11 @@ class World:
         twin._answers = deque(self._answers)
         return twin
 
+    def close(self) -> None:
+        """Let this world go (the explorer is done with it): its engine is freed at once
+        instead of by the cycle collector (`Engine.close`). The world cannot be used again."""
+        self.engine.close()
+
     def _now(self) -> float:
         return self.t_ms / 1000
 

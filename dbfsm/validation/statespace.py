@@ -78,6 +78,7 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
         # taken on a fork of it, but the last, which takes the world itself.
         steps.sort(key=lambda s: s.rank)
         last = max((i for i, s in enumerate(steps) if s.drives_engine), default=-1)
+        world_stands = False
         for i, step in enumerate(steps):
             successor = None
             if not step.drives_engine:
@@ -94,14 +95,29 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
                 key = successor.key()
             graph.transitions += 1
             target = index.get(key)
-            if target is None:
-                if len(graph) >= max_states:
-                    graph.complete = False
-                    continue
+            if target is None and len(graph) < max_states:
                 assert successor is not None  # a new state is always reached on a world
                 target = index[key] = graph.add(node, step, successor.summary())
                 queue.append(target)
-            if successor is not None and target > node and len(standing) < _STANDING:
-                standing.setdefault(target, successor)
-            graph.edges[node][step] = target
+            if target is None:
+                graph.complete = False
+            else:
+                graph.edges[node][step] = target
+            if successor is not None:
+                stands = target is not None and _stand(standing, node, target, successor)
+                if successor is world:
+                    world_stands = stands
+                elif not stands:
+                    successor.close()
+        if not world_stands:
+            world.close()
     return graph, None
+
+
+def _stand(standing: dict[int, World], node: int, target: int, world: World) -> bool:
+    """Keep `world` standing in `target` if that state is still to be expanded (found after
+    `node`, in breadth-first order), has no world yet, and fewer than `_STANDING` stand."""
+    if target <= node or target in standing or len(standing) >= _STANDING:
+        return False
+    standing[target] = world
+    return True

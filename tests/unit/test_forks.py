@@ -4,7 +4,11 @@ every path from the start finds."""
 
 from __future__ import annotations
 
+import contextlib
+import gc
+import weakref
 from collections import deque
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -205,3 +209,58 @@ def test_the_same_configuration_is_validated_once_and_its_refusal_raised_anew() 
     assert str(errors[0]) == str(errors[1])
     assert "retry-forever" in str(errors[0]) and "arguments.Dhcp4.lease-database" in str(errors[0])
     assert errors[0] is not errors[1]
+
+
+@pytest.fixture
+def no_cycle_collector() -> Iterator[None]:
+    """Python's cycle collector off, and what it would collect from now on kept in
+    `gc.garbage`."""
+    enabled = gc.isenabled()
+    gc.disable()
+    gc.collect()
+    gc.set_debug(gc.DEBUG_SAVEALL)
+    try:
+        yield
+    finally:
+        gc.set_debug(0)
+        gc.garbage.clear()
+        if enabled:
+            gc.enable()
+
+
+@pytest.mark.usefixtures("no_cycle_collector")
+def test_a_closed_engine_and_its_parts_are_freed_without_the_cycle_collector() -> None:
+    world = _midway_world()
+    engine = world.fork().engine  # the fork's world is dropped here: the engine is all left
+    parts = [engine, engine.server, *engine.server.backends.values()]
+    alive = [weakref.ref(part) for part in parts]
+    assert engine.server.timers and engine.server.backends
+    engine.close()
+    del engine, parts
+    assert [ref() for ref in alive] == [None] * len(alive)
+    world.apply(WorldStep("command", "shutdown"))  # the original is untouched by the close
+    assert world.engine.exited
+
+
+@pytest.mark.usefixtures("no_cycle_collector")
+def test_exploring_leaves_no_world_to_the_cycle_collector() -> None:
+    databases = next(d for d in Bound(backends=2).configurations() if len(d) == 2)
+    graph, found = explore(Setup.of(document(databases)), 100_000)
+    assert found is None and len(graph) > 100
+    gc.collect()
+    left = {type(o) for o in gc.garbage} & {World, Engine, Server, Backend, LifecycleChecker}
+    assert left == set()
+
+
+@pytest.mark.usefixtures("no_cycle_collector")
+def test_a_kept_refusal_keeps_nothing_of_its_first_caller_alive() -> None:
+    class Held:
+        pass
+
+    def caller() -> weakref.ref[Held]:
+        held = Held()  # in the frame that the refusal's traceback would go up through
+        with contextlib.suppress(ConfigError):
+            from_document({"Dhcp4": {"lease-database": {"type": "mysql", "port": -7}}})
+        return weakref.ref(held)
+
+    assert caller()() is None
