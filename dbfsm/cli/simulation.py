@@ -19,8 +19,16 @@ def check(args: argparse.Namespace) -> int:
 
 
 def simulate_arguments(parser: argparse.ArgumentParser) -> None:
+    from dbfsm.simulation.scenario import EVENT_KINDS
+
     parser.add_argument(
-        "scenario", metavar="SCENARIO", nargs="?", help="YAML or JSON scenario (default: built-in)"
+        "scenario",
+        metavar="SCENARIO",
+        nargs="?",
+        help="YAML or JSON scenario (default: built-in); its events are {at: SECONDS, KIND: "
+        f"BACKEND}}, KIND one of {', '.join(k for k in EVENT_KINDS if k != 'command')} "
+        "(schema also takes version: V), and {at: SECONDS, command: {command: NAME, "
+        "arguments: {...}}} (README: Simulating an incident)",
     )
     parser.add_argument(
         "--config",

@@ -12,10 +12,17 @@ events:
   - {at: 0, no-tls: lease-database}    # its server offers no TLS (tls: ... offers it again)
   - {at: 6.0, command: {command: config-set, arguments: {Dhcp4: {...}}}}
   - {at: 7.0, file-error: lease-database}  # memfile only: its lease file fails (file-ok: back)
+  - {at: 8.0, black-hole: lease-database}  # its server's packets are dropped silently
+  - {at: 20.0, black-hole-end: lease-database}  # they get through again
 ```
 A memfile lease database has no connection: `file-error` is its fault (the file cannot be
 opened at startup, or a write fails later) and `file-ok` its end; `use` is a request that
 writes to it; the connection events are refused for it.
+A black hole refuses nothing, so nothing fails fast: a call to the server blocks the whole
+(single-threaded) server until the backend's timeout or the hole's end (`simulate`). A
+`black-hole-end` must follow a `black-hole` of the same backend and a backend behind a black
+hole cannot get a second one (either is a slip, a wrong name or a lost line, that would
+otherwise pass unseen), nor be made memfile by a config-set (a file has no server to lose).
 Errors name the file, line and column of the offending value.
 """
 
@@ -40,12 +47,25 @@ from dbfsm.fsm.settings import DbType, ServerSettings
 MAX_SECONDS = 1e9  # about 31 years of simulated time
 MIN_STEP = 0.001  # a period shorter than Kea's millisecond timers could never advance
 _BACKEND_KEY = re.compile(r"lease-database|hosts-database|(hosts|config)-databases\[\d+\]")
-_FAULTS = ("down", "up", "use", "schema", "tls", "no-tls", "file-error", "file-ok")
+_FAULTS = (
+    "down",
+    "up",
+    "use",
+    "schema",
+    "tls",
+    "no-tls",
+    "black-hole",
+    "black-hole-end",
+    "file-error",
+    "file-ok",
+)
 # What can happen to a memfile lease database, which has a file and no connection: the file
 # fails (cannot be read at startup, a write fails) or works again; a request writes to it.
 MEMFILE_EVENTS = frozenset({"file-error", "file-ok", "use"})
 _FILE_EVENTS = frozenset({"file-error", "file-ok"})
+BLACK_HOLE_EVENTS = frozenset({"black-hole", "black-hole-end"})
 _KINDS = frozenset({*_FAULTS, "command"})
+EVENT_KINDS: Final = (*_FAULTS, "command")  # in the order the documentation lists them
 _EVENT_KEYS = {"at", "version", *_KINDS}
 _TOP_KEYS = {"config", "until", "traffic", "events", "description"}
 
@@ -64,7 +84,7 @@ class ScenarioEvent:
     """One event of a scenario; a value, like the engine's events (see `fsm.events`)."""
 
     at: Final[float]
-    kind: Final[str]  # down, up, use, schema, tls, no-tls, file-error, file-ok, command
+    kind: Final[str]  # one of EVENT_KINDS
     backend: Final[str | None] = None
     version: Final[str | None] = None
     # A command may hold a configuration with its passwords: not in the repr.
@@ -80,6 +100,10 @@ class ScenarioEvent:
         if self.kind in ("tls", "no-tls"):
             offered = "offers" if self.kind == "tls" else "does not offer"
             return f"{self.backend} server {offered} TLS"
+        if self.kind == "black-hole":
+            return f"{self.backend} black hole: packets to its server are dropped silently"
+        if self.kind == "black-hole-end":
+            return f"{self.backend} black hole ends: its server is reachable again"
         return f"{self.backend} {self.kind}"
 
 
@@ -258,7 +282,59 @@ def _events(
                 "and up)"
             )
             raise doc.error(("events", i, event.kind), message)
+    _check_black_holes(doc, events, types)
     return tuple(sorted(events, key=operator.attrgetter("at")))
+
+
+def _check_black_holes(
+    doc: Document, events: list[ScenarioEvent], types: list[dict[str, DbType]]
+) -> None:
+    """In the order the simulation plays them (by time, then as listed), each black hole of
+    a backend begins while none is on, each end closes one, and no configuration makes a
+    backend memfile while it is behind one (a lease file has no server to be cut off)."""
+    if not any(event.kind in BLACK_HOLE_EVENTS for event in events):  # no sort for nothing
+        return
+    since: dict[str, float] = {}  # backend -> when its black hole began
+    for i in sorted(range(len(events)), key=lambda i: events[i].at):
+        event = events[i]
+        if event.kind in BLACK_HOLE_EVENTS:
+            _pair(doc, event, i, since)
+        elif event.kind == "command" and since:
+            _no_memfile_behind(doc, i, since, types[i])
+
+
+def _pair(doc: Document, event: ScenarioEvent, i: int, since: dict[str, float]) -> None:
+    """A black hole begins where none is on, or ends one: `since` is updated."""
+    key = str(event.backend)
+    began = since.get(key)
+    if event.kind == "black-hole" and began is not None:
+        message = (
+            f"'black-hole' of {key}: {key} is already behind a black hole (since "
+            f"t={began:g}); end it with black-hole-end first"
+        )
+        raise doc.error(("events", i, event.kind), message)
+    if event.kind == "black-hole-end" and began is None:
+        message = (
+            f"'black-hole-end' of {key}: no black hole of {key} is on at t={event.at:g} "
+            "(a black-hole event of it must come first)"
+        )
+        raise doc.error(("events", i, event.kind), message)
+    if began is None:
+        since[key] = event.at
+    else:
+        del since[key]
+
+
+def _no_memfile_behind(
+    doc: Document, i: int, since: dict[str, float], in_force: dict[str, DbType]
+) -> None:
+    for key, began in since.items():
+        if in_force.get(key) is DbType.MEMFILE:
+            message = (
+                f"config-set makes {key} a memfile backend while it is behind the black "
+                f"hole that began at t={began:g}: end it first (black-hole-end)"
+            )
+            raise doc.error(("events", i, "command"), message)
 
 
 def _event(

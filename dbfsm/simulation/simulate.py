@@ -10,13 +10,15 @@ backends are used by the configuration poll every `config-fetch-wait-time` secon
 serve-retry-continue) is hit again by every later use: at each periodic request or poll, at
 each `use` event, and with continuous traffic at each later instant at which anything happens.
 
-Black holes (events `black-hole` and `black-hole-end` of a backend's database server, given
-to `Simulation` by `dbfsm availability`; scenario files do not have them): a request that
-reaches an online backend behind one blocks the server (`VirtualRuntime.block`) for the
-driver's request timeout, then the loss is noticed; a black hole that ends first lets the
-request complete when it ends (TCP's retransmission gets through: simplified to that
-instant), with no loss. Opens block for connect-timeout the same way. While blocked the
-server serves nothing, whatever on-fail says (`Simulation.serving`).
+Black holes (events `black-hole` and `black-hole-end` of a backend's database server, from
+a scenario file or from `dbfsm availability`): a request that reaches an online backend
+behind one blocks the server (`VirtualRuntime.block`) for the driver's request timeout, then
+the loss is noticed; a black hole that ends first lets the request complete when it ends
+(TCP's retransmission gets through: simplified to that instant), with no loss. Opens block
+for connect-timeout the same way. While blocked the server serves nothing, whatever on-fail
+says (`Simulation.serving`): its `serving` records say so (not serving from the moment it
+blocks, serving again once the call has returned, if the engine serves), and the timeline
+marks each blocked call, how it ended, and each timer or event that ran late because of it.
 """
 
 from __future__ import annotations
@@ -30,13 +32,21 @@ from importlib import resources
 from typing import Protocol
 
 from dbfsm.drivers.simulated import SimulatedDriver
-from dbfsm.fsm.actions import Action, Transitioned
+from dbfsm.fsm.actions import Action, Notify, ServingChanged, Transitioned
 from dbfsm.fsm.engine import Engine
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.records import JsonLines, Record, describe, record_of, summary, text_line
-from dbfsm.fsm.settings import BackendSettings, Role
+from dbfsm.fsm.settings import BackendSettings, DbType, Role
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent
-from dbfsm.simulation.virtual import Outside, VirtualClock, VirtualRuntime
+from dbfsm.simulation.virtual import (
+    BLOCKED,
+    CLEARED,
+    RETURNED,
+    Outside,
+    Stall,
+    VirtualClock,
+    VirtualRuntime,
+)
 
 _IN_USE = BACKEND.used_by_requests
 _KEPT = "abandoned"
@@ -122,6 +132,10 @@ class Simulation:
         self._repeats = repeats
         self._commands = 0
         self._observe = observe
+        self._shown_serving: bool | None = None  # the last serving record written
+        if any(event.kind == "black-hole" for event in scenario.events):
+            self.runtime.notify = self._blockable(self.runtime.notify)
+            self.runtime.watcher = self
 
     def run(self) -> Result:
         scenario = self.scenario
@@ -139,12 +153,12 @@ class Simulation:
         self.runtime.run_until(scenario.until, self._observed if observe else self._notice_losses)
         engine = self.engine
         end = self.clock.now
-        self._write(summary(end, engine.exit_code, engine.serving, engine.state))
+        self._write(summary(end, engine.exit_code, self.serving, engine.state))
         return Result(
             tuple(self.records),
             tuple(self.transitions),
             engine.exit_code,
-            engine.serving,
+            self.serving,
             engine.state,
         )
 
@@ -169,7 +183,7 @@ class Simulation:
 
     def _apply(self, event: ScenarioEvent) -> None:
         if self._markers:
-            self._write(Record(self.clock.now, "scenario", {"event": event.describe()}))
+            self._mark(event.describe() + _lateness(event.at, self.clock.now))
         match event.kind:
             case "down" | "up" | "file-error" | "file-ok":  # a memfile file fails as a server
                 assert event.backend is not None
@@ -192,6 +206,9 @@ class Simulation:
                 self._commands += 1
                 self.runtime.execute(self.engine.command(event.command, self._commands))
 
+    def _mark(self, text: str) -> None:
+        self._write(Record(self.clock.now, "scenario", {"event": text}))
+
     def _notify(self, action: Action, t: float) -> None:
         if type(action) is Transitioned:  # only while collecting: see the engine's
             self.transitions.append((t, action))
@@ -199,6 +216,42 @@ class Simulation:
         record = record_of(action, t)
         if record is not None:
             self._write(record)
+
+    # -- blocked calls (black holes) ---------------------------------------------------------
+
+    def _blockable(self, notify: Notify) -> Notify:
+        """`notify`, but with the engine's serving changes shown as the server's: not while it
+        is blocked in a call, and not twice the same (a stall already showed the stop)."""
+
+        def notified(action: Action, t: float) -> None:
+            if type(action) is ServingChanged:
+                assert isinstance(action, ServingChanged)
+                self._show_serving(action.serving and self.runtime.stall is None, t)
+            else:
+                notify(action, t)
+
+        return notified
+
+    def _show_serving(self, serving: bool, t: float) -> None:
+        if serving != self._shown_serving:
+            self._shown_serving = serving
+            self._write(Record(t, "serving", {"serving": serving}))
+
+    def stalled(self, stall: Stall, phase: str) -> None:
+        """A blocked call begins, ends, or has returned: a marker, and the serving it makes
+        (nothing before the engine's first serving notice: startup is not done)."""
+        if self._markers and phase != RETURNED:
+            self._mark(_stall_words(stall, phase, self.clock.now, self._settings_of(stall)))
+        if self._shown_serving is not None and phase in (BLOCKED, RETURNED):
+            self._show_serving(self.serving, self.clock.now)
+
+    def late(self, name: str, due: float) -> None:
+        if self._markers:
+            self._mark(f"timer {name} fires{_lateness(due, self.clock.now)}")
+
+    def _settings_of(self, stall: Stall) -> BackendSettings | None:
+        backend = self.engine.server.backends.get(stall.backend)
+        return None if backend is None else backend.settings
 
     # -- noticing losses ----------------------------------------------------------------------
 
@@ -332,6 +385,46 @@ class Simulation:
             if self.runtime.stall is not None:
                 return  # blocked in one: the next poll reaches the others
             self._use(key, client=False)
+
+
+def _lateness(due: float, now: float) -> str:
+    """How late something due at `due` runs at `now` ("" when on time)."""
+    if now <= due:
+        return ""
+    return f" ({now - due:g} s late, due at {due:g}s: the server was blocked)"
+
+
+def _stall_words(stall: Stall, phase: str, now: float, settings: BackendSettings | None) -> str:
+    """The timeline's line for a blocked call beginning (`BLOCKED`) or ending."""
+    if phase == BLOCKED:
+        where = "opening it" if stall.opening else "in a request to it"
+        return (
+            f"{stall.backend} does not answer: the server is blocked {where}, serving nothing, "
+            f"for up to {_limit(stall, settings)} or until the black hole ends"
+        )
+    call, waited = "open" if stall.opening else "request", f"{now - stall.since:g} s"
+    if phase == CLEARED:
+        return f"{stall.backend} answers again: the blocked {call} completes after {waited}"
+    return f"{stall.backend}: the {call} times out after {waited}"
+
+
+def _limit(stall: Stall, settings: BackendSettings | None) -> str:
+    """How long a blocked call may last, and what says so: the backend's parameter, or where
+    that is unset or overruled, the kernel's limit (or libpq's minimum connect timeout)."""
+    seconds = f"{stall.seconds:g} s"
+    if settings is None:
+        return seconds
+    if stall.opening:
+        name = "connect-timeout"
+    else:
+        name = "tcp-user-timeout" if settings.type is DbType.POSTGRESQL else "read-timeout"
+    given = float(settings.parameters.get(name) or 0)
+    if not given:
+        return f"{seconds} (the kernel's limit: no {name})"
+    if given == stall.seconds:
+        return f"{seconds} ({name})"
+    overruled = "libpq's minimum" if stall.seconds > given else "the kernel's limit"
+    return f"{seconds} ({overruled}, not {name} {given:g} s)"
 
 
 def _next_tick(now: float, start: float, every: float, last: float = -math.inf) -> float:

@@ -20,6 +20,7 @@ import heapq
 import itertools
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
+from typing import Protocol
 
 from dbfsm.drivers.simulated import SimulatedDriver
 from dbfsm.fsm.actions import Action, CancelTimer, Close, Notify, Open, StartTimer
@@ -68,6 +69,22 @@ class Stall:
     backend: str
     timed_out: Callable[[], object]
     cleared: Callable[[], object]
+    opening: bool = False  # an open (connect-timeout), else a request on a connection
+    seconds: float = 0.0  # how long it blocks unless the black hole ends first
+    since: float = 0.0
+
+
+# What a `StallWatcher` is told, in this order: the call blocks, it ends (before its answer
+# is delivered), and its answer has been handled (the server runs again).
+BLOCKED, TIMED_OUT, CLEARED, RETURNED = "blocked", "timed-out", "cleared", "returned"
+
+
+class StallWatcher(Protocol):
+    """Told of each stall as it goes (a timeline shows them), and of each timer that came
+    due while the server was blocked and so fires late (`name`, when it was due)."""
+
+    def stalled(self, stall: Stall, phase: str, /) -> None: ...
+    def late(self, name: str, due: float, /) -> None: ...
 
 
 class VirtualRuntime:
@@ -87,6 +104,7 @@ class VirtualRuntime:
         self._timers: dict[str, int] = {}  # timer name -> the ticket that is still armed
         self.stall: Stall | None = None  # the call the server is blocked in, if any
         self._held: list[_Entry] = []  # what came due for the server meanwhile, in order
+        self.watcher: StallWatcher | None = None
 
     def at(self, t: float, thing: Callable[[], None]) -> int:
         ticket = next(self._order)
@@ -144,6 +162,7 @@ class VirtualRuntime:
             seconds,
             lambda: self.deliver(driver.open_timed_out(request)),
             lambda: self.deliver(driver.open_now(request)),
+            opening=True,
         )
 
     # -- stalls -------------------------------------------------------------------------------
@@ -154,37 +173,49 @@ class VirtualRuntime:
         seconds: float,
         timed_out: Callable[[], object],
         cleared: Callable[[], object],
+        *,
+        opening: bool = False,
     ) -> None:
         """The server is blocked in a call to `backend` for `seconds` (then `timed_out`),
         unless its black hole ends first (`unblock`: then `cleared`)."""
-        stall = self.stall = Stall(backend, timed_out, cleared)
-        self.at(self.clock.now + seconds, Outside(lambda: self._end(stall, stall.timed_out)))
+        now = self.clock.now
+        stall = self.stall = Stall(backend, timed_out, cleared, opening, seconds, now)
+        self.at(now + seconds, Outside(lambda: self._end(stall, TIMED_OUT)))
+        if self.watcher is not None:
+            self.watcher.stalled(stall, BLOCKED)
 
     def unblock(self, backend: str) -> None:
         """The black hole on `backend` has ended: a call blocked on it completes now."""
         stall = self.stall
         if stall is not None and stall.backend == backend:
-            self._end(stall, stall.cleared)
+            self._end(stall, CLEARED)
 
-    def _end(self, stall: Stall, answer: Callable[[], object]) -> None:
-        """The call returns (`answer`), then what was held runs, late but in its order (its
-        times are past, so it comes before anything due now)."""
+    def _end(self, stall: Stall, how: str) -> None:
+        """The call returns (`how`: timed out or cleared), then what was held runs, late but
+        in its order (its times are past, so it comes before anything due now)."""
         if self.stall is not stall:
             return  # it ended already: the black hole ended before the timeout
         self.stall = None
         for entry in self._held:
             heapq.heappush(self._agenda, entry)
         self._held = []
-        answer()
+        watcher = self.watcher
+        if watcher is not None:
+            watcher.stalled(stall, how)
+        (stall.timed_out if how == TIMED_OUT else stall.cleared)()
+        if watcher is not None:
+            watcher.stalled(stall, RETURNED)
 
     def _arm(self, name: str, t: float) -> None:
         armed = self._timers[name] = next(self._order)
-        self.at(t, lambda: self._expire(name, armed))
+        self.at(t, lambda: self._expire(name, armed, t))
 
-    def _expire(self, name: str, armed: int) -> None:
+    def _expire(self, name: str, armed: int, due: float) -> None:
         """Deliver a timer's expiry unless it was cancelled or re-armed since."""
         if self._timers.get(name) == armed:
             del self._timers[name]
+            if self.watcher is not None and self.clock.now > due:  # held by a stall
+                self.watcher.late(name, due)
             self.deliver(TimerFired(name))
 
     def run_until(self, end: float, after_step: Callable[[], None] | None = None) -> None:

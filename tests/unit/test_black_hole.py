@@ -131,7 +131,8 @@ def test_a_request_blocks_until_tcp_user_timeout_then_every_attempt_for_connect_
     lost = [(t, i) for t, i in _times(sim, "log") if i.endswith("LOST_CONNECTION")]
     assert lost[0] == (5 + T, "DHCP4_DB_RECONNECT_LOST_CONNECTION")
     assert _times(sim, "attempt") == [(5 + T + C, False), (5 + T + P + C, False), (50.0, True)]
-    assert _times(sim, "serving") == [(0.0, True), (5 + T, False), (50.0, True)]
+    # Not serving from the moment it blocks (5), not only from the loss the timeout shows.
+    assert _times(sim, "serving") == [(0.0, True), (5.0, False), (50.0, True)]
     failed = [r for r in sim.records if r.type == "log" and "ATTEMPT_FAILED" in r.data["id"]]
     assert "timeout expired" in failed[0].data["text"]
     assert sim.serving and sim.runtime.stall is None

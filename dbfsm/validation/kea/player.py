@@ -6,7 +6,8 @@ plays: `down`/`up` at the backend's proxy, `schema` in its version row, `no-tls`
 server, `use` and traffic as real requests, `command` over the control socket. Probes every
 `PROBE_EVERY` seconds measure serving from the wire; two answers in a row (or two drops)
 make a change, timed at the first of them. The run ends at the case's `until`, or when Kea
-exits; Kea is stopped, whatever happens.
+exits; Kea is stopped, whatever happens. A case with a black hole is refused (`unplayable`):
+the proxy's black hole never lets a stalled connection recover, so it would play another case.
 """
 
 from __future__ import annotations
@@ -25,17 +26,24 @@ from pathlib import Path
 from typing import Any
 
 from dbfsm.fsm.records import Record
-from dbfsm.simulation.scenario import ScenarioEvent
+from dbfsm.simulation.scenario import BLACK_HOLE_EVENTS, ScenarioEvent
 from dbfsm.validation.clauses import Case
 from dbfsm.validation.kea import control, dhcp, keaconfig
 from dbfsm.validation.kea.binaries import Binaries
-from dbfsm.validation.kea.databases import Backend, Servers, make_backend, release
+from dbfsm.validation.kea.databases import Backend, Servers, SetupError, make_backend, release
 from dbfsm.validation.kea.observed import Timed
 
 PROBE_EVERY = 0.1
 STARTUP_GRACE = 1.0  # drops before the first answer within this are Kea still starting
 TRAFFIC_EVERY = 0.2  # `traffic: continuous`: a request using the databases this often
 MODEL_SCHEMA = (2, 0)  # the version dbfsm's model expects (drivers/schema)
+NO_BLACK_HOLES = (
+    "the player cannot make a black hole that ends: the fault proxy's blackhole mode "
+    "acknowledges and drops what Kea sends, so a connection stalled in it never recovers, "
+    "even after black-hole-end, unlike a real network path whose packets TCP retransmits "
+    "(tests/kea/test_black_hole.py); a faithful one drops packets in a private network "
+    "namespace, which the player does not set up"
+)
 
 
 @dataclass
@@ -103,6 +111,9 @@ class Player:
     # -- the case ----------------------------------------------------------------------------
 
     def play(self) -> Run:
+        reason = unplayable(self.case)
+        if reason:
+            raise SetupError(reason)
         try:
             self._prepare()
             self._start()
@@ -344,6 +355,15 @@ class Player:
                     os.killpg(process.pid, signal.SIGKILL)
                 process.wait()
         release(list(self.backends.values()))
+
+
+def unplayable(case: Case) -> str:
+    """Why no Kea can play `case` faithfully here ("" when it can): what it would play
+    instead is another case."""
+    hole = next((e for e in case.scenario.events if e.kind in BLACK_HOLE_EVENTS), None)
+    if hole is None:
+        return ""
+    return f"{hole.kind} of {hole.backend} at {hole.at:g}s: {NO_BLACK_HOLES}"
 
 
 def quiet_after(case: Case) -> float:

@@ -1,11 +1,12 @@
 """Verdicts of a case against a real Kea: pass, fail, not applicable, or a known divergence.
 
-Not applicable: the case needs a feature the Kea version lacks (`retry-on-startup` before
-2.4) or names the text of a message as only Kea 3.x writes it (manager IDs, timer names,
-"retries left"). A known divergence (`specs/kea/divergences.yaml`): the Kea versions it was
-seen on, the observations of the clauses Kea does not meet, what Kea does instead and the
-log lines that show it; a failing case that expects one of those observations is run again
-without them, and if the rest then matches it diverges, else it fails.
+Not applicable: the case has a black hole, which the player cannot make faithfully on any
+version (`player.unplayable`), needs a feature the Kea version lacks (`retry-on-startup`
+before 2.4) or names the text of a message as only Kea 3.x writes it (manager IDs, timer
+names, "retries left"). A known divergence (`specs/kea/divergences.yaml`): the Kea versions
+it was seen on, the observations of the clauses Kea does not meet, what Kea does instead and
+the log lines that show it; a failing case that expects one of those observations is run
+again without them, and if the rest then matches it diverges, else it fails.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ from dbfsm.files import documents
 from dbfsm.files.reading import read_text
 from dbfsm.fsm.errors import ConfigError
 from dbfsm.validation.clauses import MAIN_FIELD, MORE_FIELDS, Case, Expectation, Group, Pattern
+from dbfsm.validation.kea.player import unplayable
 
 DIVERGENCES = "kea/divergences.yaml"  # not a clause file: outside the glob of specs/*.yaml
 _KEA3_TEXTS = ("manager ID", "timer:", "Mgr", "retries left", "reconnect wait time")
@@ -127,6 +129,9 @@ def read_divergences(path: Path) -> list[Divergence]:
 
 def not_applicable(case: Case, version: tuple[int, ...]) -> str:
     """Why the case cannot be played against this version ("" when it can)."""
+    reason = unplayable(case)
+    if reason:
+        return reason
     if version < (2, 4) and _uses_retry_on_startup(case):
         return "retry-on-startup is new in Kea 2.4 (2.2 rejects it as an unknown keyword)"
     if version < (2, 4) and _pgsql_tls(case):
