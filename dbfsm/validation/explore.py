@@ -317,11 +317,12 @@ class World:
         )
         timers: list[tuple[str, bool]] = []
         previous: PendingTimer | None = None
-        for name, timer in self._ordered_timers():
+        ordered = self._ordered_timers()
+        for name, timer in ordered:
             tied = previous is not None and previous.instant == timer.instant
             timers.append((self._owner(name), tied))
             previous = timer
-        first = self._first_timer()
+        first = ordered[0][0] if ordered else None
         return (
             self.started,
             e.state,

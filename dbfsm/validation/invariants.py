@@ -29,6 +29,7 @@ not by calling the engine's guards.
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Protocol
 
@@ -201,24 +202,9 @@ class LifecycleChecker(Observer):
         if not self._up_before or self.exit is not None:
             raise InvariantBroken(f"engine: action {s.action!r} after the process exited")
         self.call.append(s)
-        a = s.action
-        match a:
-            case Transitioned(machine="server"):
-                self._server_transition(h, a)
-            case Transitioned():
-                self._backend_transition(h, s, a)
-            case Open(attempt=n) if n is not None:
-                self._attempt(h, s, a)
-            case AttemptResult():
-                self._attempt_result(h, s, a)
-            case Log():
-                self._log(h, s, a)
-            case ServingChanged():
-                self._serving_notice(h, a)
-            case Reply():
-                self._reply(h, a)
-            case Exit():
-                self._exit(h, s, a)
+        check = _ACTION_CHECKS.get(type(s.action))  # by type: one lookup for every action
+        if check is not None:
+            check(self, h, s, s.action)
 
     def after_call(self, h: Run, what: object, actions: list[Action]) -> None:
         e = h.engine
@@ -366,6 +352,12 @@ class LifecycleChecker(Observer):
 
     # -- per action -------------------------------------------------------------------------------
 
+    def _transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
+        if t.machine == "server":
+            self._server_transition(h, t)
+        else:
+            self._backend_transition(h, s, t)
+
     def _server_transition(self, h: Run, t: Transitioned) -> None:
         if h.engine.state != t.source:
             raise InvariantBroken(f"engine: {t!r} but the server is {h.engine.state}")
@@ -452,6 +444,8 @@ class LifecycleChecker(Observer):
         self.lifted.discard(inst)
 
     def _attempt(self, h: Run, s: Stamped, a: Open) -> None:
+        if a.attempt is None:
+            return  # an open at startup or reconfiguration: not a reconnect attempt
         ep = self.episodes.get(a.instance)
         if not (ep is not None and not ep.over):
             raise InvariantBroken(
@@ -495,13 +489,12 @@ class LifecycleChecker(Observer):
             ep.last_fail_ms = s.t
 
     def _log(self, h: Run, s: Stamped, a: Log) -> None:
-        text = str(a.message)
-        if PASSWORD_MARK in text:
-            raise InvariantBroken(f"invariant 10 (passwords): password in log {text!r}")
+        if PASSWORD_MARK in a.message.text:  # the ID is fixed: only the text can hold one
+            raise InvariantBroken(f"invariant 10 (passwords): password in log {a.message}")
         if a.message.id.endswith("_DB_RECONNECT_LOST_CONNECTION"):
             last = self._last_backend
             if last is None:
-                raise InvariantBroken(f"invariant 8: {text} without a backend transition")
+                raise InvariantBroken(f"invariant 8: {a.message} without a backend transition")
             key, inst, t = last
             episode_step = (t.trigger == "lost" and t.dest != "retry_pending") or (
                 t.trigger == "timer_fired" and t.dest == "reconnecting"
@@ -511,7 +504,7 @@ class LifecycleChecker(Observer):
                     f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
                 )
 
-    def _serving_notice(self, h: Run, a: ServingChanged) -> None:
+    def _serving_notice(self, h: Run, s: Stamped, a: ServingChanged) -> None:
         if a.serving == self.last_notice:
             raise InvariantBroken(
                 f"invariant 9 (serving notices): two {a.serving} notices in a row"
@@ -530,7 +523,7 @@ class LifecycleChecker(Observer):
                     f"{b.key} (stop-retry-exit) is {b.state}"
                 )
 
-    def _reply(self, h: Run, a: Reply) -> None:
+    def _reply(self, h: Run, s: Stamped, a: Reply) -> None:
         if PASSWORD_MARK in repr(a.response):  # the mark needs no escaping: shown as it is
             text = json.dumps(a.response, default=str)
             raise InvariantBroken(f"invariant 10 (passwords): password in reply {text}")
@@ -698,3 +691,16 @@ class LifecycleChecker(Observer):
             b = h.engine.server.backends.get(key)
             if key not in origins and b is not None and b.state in RECOVERING:
                 self.lifted.add(b.instance)
+
+
+# What the checker does with each kind of action, by its exact type (actions are final
+# classes); the kinds missing here need no check of their own.
+_ACTION_CHECKS: dict[type, Callable[[LifecycleChecker, Run, Stamped, Any], None]] = {
+    Transitioned: LifecycleChecker._transition,
+    Open: LifecycleChecker._attempt,
+    AttemptResult: LifecycleChecker._attempt_result,
+    Log: LifecycleChecker._log,
+    ServingChanged: LifecycleChecker._serving_notice,
+    Reply: LifecycleChecker._reply,
+    Exit: LifecycleChecker._exit,
+}

@@ -8,7 +8,10 @@ found while too many worlds stand waiting is reached again by replaying its path
 
 from __future__ import annotations
 
+import contextlib
+import gc
 from collections import deque
+from collections.abc import Iterator
 from dataclasses import dataclass, field
 
 from dbfsm.validation.explore import Setup, Summary, Violation, World, WorldStep, replay
@@ -58,6 +61,24 @@ class StateGraph:
 
 def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
     """Every state reachable from the unstarted server, up to `max_states` of them."""
+    with _cycle_collector_paused():
+        return _explore(setup, max_states)
+
+
+@contextlib.contextmanager
+def _cycle_collector_paused() -> Iterator[None]:
+    """The search leaves no garbage in cycles (each world it is done with is closed), so
+    Python's cycle collector would find nothing: it would only walk the growing graph."""
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
+
+
+def _explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
     graph = StateGraph()
     root = World(setup)
     index = {root.key(): graph.add(-1, None, root.summary())}
@@ -83,7 +104,8 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
             successor = None
             if not step.drives_engine:
                 key = world.peek(step)
-                if key not in index:  # a new state: a world to stand in it, for later
+                target = index.get(key)
+                if target is None:  # a new state: a world to stand in it, for later
                     successor = world.fork()
                     successor.apply(step)
             else:
@@ -93,8 +115,8 @@ def explore(setup: Setup, max_states: int) -> tuple[StateGraph, Found | None]:
                 except Violation as violation:
                     return graph, Found([*graph.path(node), step], str(violation))
                 key = successor.key()
+                target = index.get(key)
             graph.transitions += 1
-            target = index.get(key)
             if target is None and len(graph) < max_states:
                 assert successor is not None  # a new state is always reached on a world
                 target = index[key] = graph.add(node, step, successor.summary())
