@@ -34,7 +34,7 @@ from dbfsm.fsm.errors import InputError
 from dbfsm.fsm.events import Command, Event, TimerFired
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.settings import DB_CONNECTION_ORIGIN, Role, ServerSettings
-from dbfsm.validation.invariants import LifecycleChecker, Stamped
+from dbfsm.validation.invariants import LifecycleChecker
 
 Request = Callable[[Mapping[str, Any]], dict[str, Any]]
 
@@ -190,6 +190,10 @@ class World:
 
     def _now(self) -> float:
         return self.t_ms / 1000
+
+    @property
+    def now_ms(self) -> int:
+        return self.t_ms
 
     @property
     def answers_due(self) -> bool:
@@ -431,7 +435,7 @@ class World:
         self.checker.after_call(self, what, actions)
 
     def _on_action(self, action: Action) -> None:
-        self.checker.on_action(self, Stamped(self.t_ms, self.calls, action))
+        self.checker.on_action(self, action)
 
 
 def _progress_problem(engine: Engine, armed: set[str]) -> str:

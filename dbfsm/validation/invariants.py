@@ -82,10 +82,12 @@ class Run(Protocol):
     @property
     def calls(self) -> int: ...  # the number of the call into the engine now running
 
+    @property
+    def now_ms(self) -> int: ...  # the virtual time of that call (fixed while it runs)
+
 
 class Stamped(NamedTuple):
-    """An action with the virtual time (ms) and the number of the engine call producing it
-    (a tuple: one is made for every action)."""
+    """An action with the virtual time (ms) and the number of the engine call producing it."""
 
     t: int
     call: int
@@ -96,7 +98,7 @@ class Observer:
     """Hooks a checker implements; all are optional."""
 
     def before_call(self, run: Run, what: object) -> None: ...
-    def on_action(self, run: Run, stamped: Stamped) -> None: ...
+    def on_action(self, run: Run, action: Action) -> None: ...
     def after_call(self, run: Run, what: object, actions: list[Action]) -> None: ...
 
 
@@ -153,13 +155,14 @@ class LifecycleChecker(Observer):
             ("1", "2", "4: later attempt", "5", "7", "8: retry-on-startup"), 0
         )
         # per call
-        self.call: list[Stamped] = []
+        self.call: list[Action] = []
         self._up_before = True
         self._state_before = ""
         self._origins_before: dict[str, int] = {}
         self._last_backend: tuple[str, int, Transitioned] | None = None
         self._command: Sent | None = None
         self._call_number = 0
+        self._now = 0
         self._lifting = False  # the call is a dhcp-enable or a delayed enable
 
     def fork(self) -> LifecycleChecker:
@@ -188,6 +191,7 @@ class LifecycleChecker(Observer):
         self._state_before = h.engine.state
         self._origins_before = dict(h.engine.server.origins)
         self._call_number = h.calls
+        self._now = h.now_ms  # every action of the call has its time and number
         self._command = None
         request = what.request if isinstance(what, Command) else None
         self._lifting = (isinstance(request, dict) and request.get("command") == "dhcp-enable") or (
@@ -198,13 +202,13 @@ class LifecycleChecker(Observer):
                 raise InvariantBroken("harness: command ids are unique")
             self._command = self.sent[what.id] = Sent(what.id, what.request, h.calls)
 
-    def on_action(self, h: Run, s: Stamped) -> None:
+    def on_action(self, h: Run, action: Action) -> None:
         if not self._up_before or self.exit is not None:
-            raise InvariantBroken(f"engine: action {s.action!r} after the process exited")
-        self.call.append(s)
-        check = _ACTION_CHECKS.get(type(s.action))  # by type: one lookup for every action
+            raise InvariantBroken(f"engine: action {action!r} after the process exited")
+        self.call.append(action)
+        check = _ACTION_CHECKS.get(type(action))  # by type: one lookup for every action
         if check is not None:
-            check(self, h, s, s.action)
+            check(self, h, action)
 
     def after_call(self, h: Run, what: object, actions: list[Action]) -> None:
         e = h.engine
@@ -352,11 +356,11 @@ class LifecycleChecker(Observer):
 
     # -- per action -------------------------------------------------------------------------------
 
-    def _transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
+    def _transition(self, h: Run, t: Transitioned) -> None:
         if t.machine == "server":
             self._server_transition(h, t)
         else:
-            self._backend_transition(h, s, t)
+            self._backend_transition(h, t)
 
     def _server_transition(self, h: Run, t: Transitioned) -> None:
         if h.engine.state != t.source:
@@ -368,7 +372,7 @@ class LifecycleChecker(Observer):
             # user lifted before it no longer applies; recoveries posted now stop service anew.
             self.lifted -= instances
 
-    def _backend_transition(self, h: Run, s: Stamped, t: Transitioned) -> None:
+    def _backend_transition(self, h: Run, t: Transitioned) -> None:
         b = h.engine.server.backends.get(t.machine)
         if not (b is not None and b.state == t.source):
             raise InvariantBroken(f"engine: {t!r} of an unknown backend")
@@ -399,7 +403,7 @@ class LifecycleChecker(Observer):
         if t.trigger == "lost" and t.source in ("online", "retry_pending"):
             if t.dest == "retry_pending":
                 return
-            self._episode_starts(h, s, t, inst, cfg)
+            self._episode_starts(h, t, inst, cfg)
             return
         ep = self.episodes.get(inst)
         if t.source == "reconnecting" and t.trigger == "open_failed":
@@ -424,9 +428,7 @@ class LifecycleChecker(Observer):
         if t.dest in ("online", "closed") and ep is not None:
             ep.over = True
 
-    def _episode_starts(
-        self, h: Run, s: Stamped, t: Transitioned, inst: int, cfg: BackendSettings
-    ) -> None:
+    def _episode_starts(self, h: Run, t: Transitioned, inst: int, cfg: BackendSettings) -> None:
         if inst not in self.committed:
             raise InvariantBroken(
                 f"invariant 8 (recovery needs startup): {t.machine} starts recovery before its "
@@ -440,10 +442,10 @@ class LifecycleChecker(Observer):
                 f"{cfg.on_fail}, tries {cfg.max_reconnect_tries}, wait "
                 f"{cfg.reconnect_wait_time}) went {t.dest} on a loss"
             )
-        self.episodes[inst] = Episode(t.machine, cfg, s.t, s.call)
+        self.episodes[inst] = Episode(t.machine, cfg, self._now, self._call_number)
         self.lifted.discard(inst)
 
-    def _attempt(self, h: Run, s: Stamped, a: Open) -> None:
+    def _attempt(self, h: Run, a: Open) -> None:
         if a.attempt is None:
             return  # an open at startup or reconfiguration: not a reconnect attempt
         ep = self.episodes.get(a.instance)
@@ -462,22 +464,22 @@ class LifecycleChecker(Observer):
                 f"{ep.attempts} attempts (max-reconnect-tries {tries})"
             )
         if n == 1:
-            if (s.t, s.call) != (ep.start_ms, ep.start_call):
+            if (self._now, self._call_number) != (ep.start_ms, ep.start_call):
                 raise InvariantBroken(
-                    f"invariant 4 (reconnect loop): {a.backend}'s first attempt at {s.t} ms, "
+                    f"invariant 4 (reconnect loop): {a.backend}'s first attempt at {self._now} ms, "
                     f"the loss at {ep.start_ms} ms"
                 )
         else:
             self.exercised["4: later attempt"] += 1
-            if not (ep.last_fail_ms is not None and s.t - ep.last_fail_ms == wait):
+            if not (ep.last_fail_ms is not None and self._now - ep.last_fail_ms == wait):
                 raise InvariantBroken(
-                    f"invariant 4 (reconnect loop): {a.backend} attempt {n} at {s.t} ms, "
-                    f"{s.t - (ep.last_fail_ms or 0)} ms after attempt {n - 1} failed, "
+                    f"invariant 4 (reconnect loop): {a.backend} attempt {n} at {self._now} ms, "
+                    f"{self._now - (ep.last_fail_ms or 0)} ms after attempt {n - 1} failed, "
                     f"reconnect-wait-time {wait} ms"
                 )
         ep.attempts = n
 
-    def _attempt_result(self, h: Run, s: Stamped, a: AttemptResult) -> None:
+    def _attempt_result(self, h: Run, a: AttemptResult) -> None:
         b = h.engine.server.backends[a.backend]
         ep = self.episodes.get(b.instance)
         if not (ep is not None and a.n == ep.attempts):
@@ -486,9 +488,9 @@ class LifecycleChecker(Observer):
                 f"{ep.attempts if ep else 0} attempts made"
             )
         if not a.ok:
-            ep.last_fail_ms = s.t
+            ep.last_fail_ms = self._now
 
-    def _log(self, h: Run, s: Stamped, a: Log) -> None:
+    def _log(self, h: Run, a: Log) -> None:
         if PASSWORD_MARK in a.message.text:  # the ID is fixed: only the text can hold one
             raise InvariantBroken(f"invariant 10 (passwords): password in log {a.message}")
         if a.message.id.endswith("_DB_RECONNECT_LOST_CONNECTION"):
@@ -504,7 +506,7 @@ class LifecycleChecker(Observer):
                     f"invariant 8 (recovery needs startup): {a.message.id} for {key} on {t!r}"
                 )
 
-    def _serving_notice(self, h: Run, s: Stamped, a: ServingChanged) -> None:
+    def _serving_notice(self, h: Run, a: ServingChanged) -> None:
         if a.serving == self.last_notice:
             raise InvariantBroken(
                 f"invariant 9 (serving notices): two {a.serving} notices in a row"
@@ -523,7 +525,7 @@ class LifecycleChecker(Observer):
                     f"{b.key} (stop-retry-exit) is {b.state}"
                 )
 
-    def _reply(self, h: Run, s: Stamped, a: Reply) -> None:
+    def _reply(self, h: Run, a: Reply) -> None:
         if PASSWORD_MARK in repr(a.response):  # the mark needs no escaping: shown as it is
             text = json.dumps(a.response, default=str)
             raise InvariantBroken(f"invariant 10 (passwords): password in reply {text}")
@@ -547,8 +549,7 @@ class LifecycleChecker(Observer):
             raise InvariantBroken(f"engine: {a!r} answers {sent.request!r}")
         if result == 1:
             fatal = any(
-                isinstance(s.action, Log) and s.action.message.severity is Severity.FATAL
-                for s in self.call
+                isinstance(a, Log) and a.message.severity is Severity.FATAL for a in self.call
             )
             if not fatal:
                 raise InvariantBroken(
@@ -558,10 +559,10 @@ class LifecycleChecker(Observer):
         self.reconfig_failed = result == 1
         self.failed_reconfigurations += result == 1
 
-    def _exit(self, h: Run, s: Stamped, a: Exit) -> None:
+    def _exit(self, h: Run, a: Exit) -> None:
         if self.exit is not None:
             raise InvariantBroken(f"invariant 3 (exits only by rule): second exit {a!r}")
-        self.exit = s
+        self.exit = Stamped(self._now, self._call_number, a)
         what = self._command
         if what is not None and what.name == "shutdown":
             request = what.request
@@ -578,13 +579,13 @@ class LifecycleChecker(Observer):
             raise InvariantBroken(
                 "invariant 7 (failed reconfiguration): the server exited while unconfigured"
             )
-        severe = [x.action for x in self.call if isinstance(x.action, Log)]
+        severe = [x for x in self.call if isinstance(x, Log)]
         severe = [x for x in severe if x.message.severity in SEVERE]
         if not (a.code == 1 and severe):
             raise InvariantBroken(
                 f"invariant 3 (exits only by rule): exit {a.code} with no FATAL/ERROR log before"
             )
-        transitions = [x.action for x in self.call if isinstance(x.action, Transitioned)]
+        transitions = [x for x in self.call if isinstance(x, Transitioned)]
         ids = {x.message.id.split("_", 1)[1] for x in severe}
         startup = any(
             t.machine == "server" and (t.source, t.dest) == ("starting", "exited")
@@ -695,7 +696,7 @@ class LifecycleChecker(Observer):
 
 # What the checker does with each kind of action, by its exact type (actions are final
 # classes); the kinds missing here need no check of their own.
-_ACTION_CHECKS: dict[type, Callable[[LifecycleChecker, Run, Stamped, Any], None]] = {
+_ACTION_CHECKS: dict[type, Callable[[LifecycleChecker, Run, Any], None]] = {
     Transitioned: LifecycleChecker._transition,
     Open: LifecycleChecker._attempt,
     AttemptResult: LifecycleChecker._attempt_result,

@@ -130,6 +130,5 @@ class Harness:
         return actions
 
     def _on_action(self, action: Action) -> None:
-        stamped = Stamped(self.now_ms, self.calls, action)
-        self.record.append(stamped)
-        self.observer.on_action(self, stamped)
+        self.record.append(Stamped(self.now_ms, self.calls, action))
+        self.observer.on_action(self, action)
