@@ -57,10 +57,10 @@ COMMANDS: Mapping[str, Request] = {
 }
 
 
-@dataclass(frozen=True)
-class WorldStep:
+class WorldStep(NamedTuple):
     """`start`; `down`/`up`/`use` of a backend; `fire` of the first timer (named by its
-    backend); `command` by its name in `COMMANDS`; `answer`: the driver's answers due."""
+    backend); `command` by its name in `COMMANDS`; `answer`: the driver's answers due.
+    A tuple: the explorer hashes one for every edge of the state graph."""
 
     kind: str
     target: str = ""

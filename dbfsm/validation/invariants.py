@@ -56,6 +56,7 @@ PASSWORD_MARK = "K3a!S3cret"
 STOP = OnFail.STOP_RETRY_EXIT
 EXIT_MODES = frozenset({OnFail.STOP_RETRY_EXIT, OnFail.SERVE_RETRY_EXIT})
 RECOVERING = frozenset({"reconnecting", "waiting", "retry_pending"})
+_TROUBLED = RECOVERING | {"abandoned"}  # lost: recovering, or given up while serving
 CONFIGURED = frozenset({"serving", "not_serving"})
 IN_USE = frozenset({"online", "reconnecting", "waiting", "abandoned"})
 SEVERE = frozenset({Severity.ERROR, Severity.FATAL})
@@ -268,7 +269,6 @@ class LifecycleChecker(Observer):
         origins = e.server.origins
         configured = e.state in CONFIGURED
         command_origins = sorted(o for o in origins.values() if o < DB_CONNECTION_ORIGIN)
-        states = {b.key: b.state for b in backends}
         if e.serving and origins:
             raise InvariantBroken(f"kea.network-state: serving with disabling origins {origins}")
         if configured:
@@ -277,16 +277,16 @@ class LifecycleChecker(Observer):
             attempt_out = any(b.state == "reconnecting" for b in backends)
             waiting = IN_USE | {"retry_pending"} if attempt_out else IN_USE
             if not all(b.state in waiting for b in backends):
-                raise InvariantBroken(f"engine: configured with backends in {states}")
+                raise InvariantBroken(f"engine: configured with backends in {e.backend_states()}")
         for b in backends:
             if b.settings.on_fail is STOP and b.state in RECOVERING:
                 self.exercised["1"] += 1
                 if not (not e.serving or b.instance in self.lifted):
                     raise InvariantBroken(
                         f"invariant 1 (stop-retry-exit stops service): serving while {b.key} "
-                        f"(stop-retry-exit) is {b.state}; backends {states}"
+                        f"(stop-retry-exit) is {b.state}; backends {e.backend_states()}"
                     )
-        troubled = [b for b in backends if b.state in RECOVERING | {"abandoned"}]
+        troubled = [b for b in backends if b.state in _TROUBLED]
         if (
             configured
             and not command_origins
@@ -297,7 +297,7 @@ class LifecycleChecker(Observer):
             if not e.serving:
                 raise InvariantBroken(
                     f"invariant 2 (serve-retry keeps service): not serving though only serve-retry "
-                    f"backends are lost ({states}), origins {origins}"
+                    f"backends are lost ({e.backend_states()}), origins {origins}"
                 )
         if configured and not command_origins and all(b.state == "online" for b in backends):
             self.exercised["5"] += 1
