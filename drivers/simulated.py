@@ -37,6 +37,19 @@ KERNEL_DATA_TIMEOUT = 924.6
 KERNEL_CONNECT_TIMEOUT = 127.0
 LIBPQ_MIN_CONNECT_TIMEOUT = 2.0  # libpq treats connect_timeout 1 as 2 (driver-facts.md §1.2)
 
+# What a failed connect leaves in libmariadb's error (the errno in parentheses), measured with
+# kea-dhcp4 2.2.0 on Debian 12 (libmariadb 3.3) by a startup against each fault:
+# * TCP, refused: 115 (EINPROGRESS), not 111. Kea always sets a connect timeout (default 5 s),
+#   so the client connects without blocking and, once poll() reports the refusal, formats the
+#   errno of its connect() call, still EINPROGRESS; the same through the fault proxy of
+#   `dbfsm spec run --target kea`.
+# * TCP, no answer to the SYNs (a black hole): 110 (ETIMEDOUT) once connect-timeout expires.
+# * `localhost`: the Unix socket. A stopped server has removed it: 2 (ENOENT) at once (a
+#   crashed one left it: 111); a server that accepts nothing: 11 (EAGAIN) after the timeout.
+MARIADB_SOCKET = "/run/mysqld/mysqld.sock"  # the client's default socket on Debian
+MARIADB_REFUSED = (115, 2)  # (TCP, socket)
+MARIADB_TIMED_OUT = (110, 11)
+
 
 @dataclass
 class SimulatedServer:
@@ -197,6 +210,8 @@ def request_timeout(settings: BackendSettings) -> float:
 
 
 def _timed_out(settings: BackendSettings) -> str:
+    if settings.type is DbType.MYSQL:
+        return _mariadb_cannot_connect(settings, MARIADB_TIMED_OUT)
     return f"{_connecting_to(settings)} failed: timeout expired"
 
 
@@ -204,11 +219,30 @@ def _refused(request: Open) -> str:
     params = request.settings.parameters
     if request.settings.type is DbType.MEMFILE:
         return f"unable to open lease file {params.get('name', '')}"
+    if request.settings.type is DbType.MYSQL:
+        return _mariadb_cannot_connect(request.settings, MARIADB_REFUSED)
     return f"{_connecting_to(request.settings)} failed: Connection refused"
 
 
 def _connecting_to(settings: BackendSettings) -> str:
-    params = settings.parameters
-    host = params.get("host", "localhost")
-    port = params.get("port") or DEFAULT_PORTS[settings.type]
-    return f"connection to server at {host}, port {port}"
+    """libpq's words (no "unable to open database" in them: Kea adds its own words, in its
+    messages, `dbfsm.fsm.server` and `dbfsm.fsm.messages`)."""
+    port = settings.parameters.get("port") or DEFAULT_PORTS[settings.type]
+    return f"connection to server at {_host(settings)}, port {port}"
+
+
+def _mariadb_cannot_connect(settings: BackendSettings, errnos: tuple[int, int]) -> str:
+    """The MariaDB client's (libmariadb 3.3, what Kea 2.2 links on Debian 12) words for a
+    connect that failed, as Kea passes them on (`mysql_error()`, nothing added): over TCP
+    CR_CONN_HOST_ERROR with the host as configured; for `localhost` (Kea's default host) the
+    client does not use TCP but the Unix socket, CR_CONNECTION_ERROR with its path. `errnos`:
+    (TCP, socket)."""
+    host, (tcp, unix) = _host(settings), errnos
+    if host == "localhost":
+        return f"Can't connect to local server through socket '{MARIADB_SOCKET}' ({unix})"
+    return f"Can't connect to server on '{host}' ({tcp})"
+
+
+def _host(settings: BackendSettings) -> str:
+    """The host as configured; Kea's default is localhost."""
+    return str(settings.parameters.get("host") or "localhost")

@@ -38,8 +38,11 @@ class Servers:
 
     pki: Pki | None
     _started: dict[str, PrivateServer] = field(default_factory=dict)
+    _closed: bool = False
 
     def get(self, kind: str) -> PrivateServer:
+        if self._closed:  # a new server now would be one nobody cleans up
+            raise SetupError(f"no {kind} server: the private servers are cleaned up")
         if kind not in self._started:
             server: PrivateServer = (
                 PrivatePostgres(tls=self.pki)
@@ -54,6 +57,7 @@ class Servers:
         return server
 
     def cleanup(self) -> None:
+        self._closed = True
         for server in self._started.values():
             server.cleanup()
         self._started.clear()
@@ -112,13 +116,20 @@ class Backend:
 
 def make_backend(key: str, kind: str, servers: Servers, *, own: bool, admin: str) -> Backend:
     """A fresh database for backend `key` on a `kind` server, with Kea's schema in it."""
-    server = PrivateMariaDB(tls=servers.pki).start() if own else servers.get(kind)
-    database = f"case{next(_counter)}_{key.replace('-', '_').replace('[', '').replace(']', '')}"
-    server.create_database(database)
-    if isinstance(server, PrivatePostgres):
-        server.admin(f'ALTER DATABASE "{database}" OWNER TO {USER}')
-    _db_init(admin, kind, server, database)
-    proxy = FaultProxy(server.port).start()
+    server = PrivateMariaDB(tls=servers.pki) if own else servers.get(kind)
+    try:
+        if own:
+            server.start()
+        database = f"case{next(_counter)}_{key.replace('-', '_').replace('[', '').replace(']', '')}"
+        server.create_database(database)
+        if isinstance(server, PrivatePostgres):
+            server.admin(f'ALTER DATABASE "{database}" OWNER TO {USER}')
+        _db_init(admin, kind, server, database)
+        proxy = FaultProxy(server.port).start()
+    except BaseException:
+        if own:  # no backend holds it, so `release` never would
+            server.cleanup()
+        raise
     return Backend(key, server, database, proxy, own, servers.pki)
 
 

@@ -80,7 +80,7 @@ def run_cases(
     stop = threading.Event()
     errors: list[BaseException] = []
 
-    def worker() -> None:
+    def worker(done: threading.Event) -> None:
         servers = Servers(pki)
         try:
             while not stop.is_set():
@@ -110,19 +110,26 @@ def run_cases(
             errors.append(err)
             stop.set()
         finally:
-            servers.cleanup()
+            try:
+                servers.cleanup()
+            finally:
+                done.set()
 
-    threads = [threading.Thread(target=worker, daemon=True) for _ in range(max(1, options.jobs))]
+    # The workers are waited for on events of their own, never with Thread.join or is_alive:
+    # in CPython 3.11 a join that Ctrl-C interrupts marks the thread it waits for as finished
+    # while it still runs (python/cpython#90882), so the run ended, and the interpreter stopped
+    # the daemon workers, in the middle of their cleanup (a server's directory half removed).
+    finished = [threading.Event() for _ in range(max(1, options.jobs))]
+    threads = [threading.Thread(target=worker, args=(e,), daemon=True) for e in finished]
+    started: list[threading.Event] = []
     try:
-        for t in threads:
-            t.start()
-        for t in threads:
-            while t.is_alive():
-                t.join(0.2)
+        for thread, event in zip(threads, finished, strict=True):
+            thread.start()
+            started.append(event)
+        _wait(started)
     except KeyboardInterrupt:
         stop.set()
-        for t in threads:
-            t.join()
+        _wait(started, interruptible=False)
         raise
     finally:
         if options.keep is None:
@@ -130,6 +137,18 @@ def run_cases(
     if errors:
         raise errors[0]
     return [results[i] for i in sorted(results)]
+
+
+def _wait(finished: Sequence[threading.Event], *, interruptible: bool = True) -> None:
+    """Until every worker has finished, its servers cleaned up. It polls (`is_set` takes no
+    lock, so a Ctrl-C cannot leave one held); once stopping, a further Ctrl-C does not cut
+    the workers' cleanup short."""
+    while not all(e.is_set() for e in finished):
+        try:
+            time.sleep(0.05)
+        except KeyboardInterrupt:
+            if interruptible:
+                raise
 
 
 def _chosen(clause: Clause, options: Options) -> bool:

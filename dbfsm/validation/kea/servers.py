@@ -22,6 +22,7 @@ import signal
 import socket
 import subprocess
 import tempfile
+import threading
 import time
 from abc import ABC, abstractmethod
 from pathlib import Path
@@ -114,40 +115,50 @@ class PrivateServer(ABC):
         self.running = False
         self.paused = False
         self._initialised = False
+        # Starts, stops and the cleanup take turns: a cleanup begun while another thread
+        # starts the server waits for that start and then removes all of it, and once a
+        # cleanup has begun the server is never started again (it would make its files in a
+        # directory nobody removes any more). The last cleanup is the interpreter's exit.
+        self._lock = threading.RLock()
         self._cleaned = False
         atexit.register(self.cleanup)
 
     # -- lifecycle ----------------------------------------------------------------------------
 
     def start(self) -> PrivateServer:
-        if not self._initialised:
-            self._initialise()
-        self._start()
-        self.running = True
-        if not self._initialised:
-            self._provision()
-            self._initialised = True
+        with self._lock:
+            if self._cleaned:
+                raise ServerError(f"{self.root}: cleaned up, so not started again")
+            if not self._initialised:
+                self._initialise()
+            self._start()
+            self.running = True
+            if not self._initialised:
+                self._provision()
+                self._initialised = True
         return self
 
     def stop(self, mode: str = "fast") -> None:
         if mode not in ("fast", "immediate"):
             raise ValueError(f"stop mode must be fast or immediate, not {mode!r}")
-        self.resume()
-        if self.running:
-            self._stop(mode)
-        self.running = False
+        with self._lock:
+            self.resume()
+            if self.running:
+                self._stop(mode)
+            self.running = False
 
     def kill(self) -> None:
         """SIGKILL: a crash, no goodbye sent to any client."""
-        self.resume()
-        pids = self._pids()
-        _signal_all(pids, signal.SIGKILL)
-        deadline = time.monotonic() + 30
-        while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+        with self._lock:
+            self.resume()
+            pids = self._pids()
+            _signal_all(pids, signal.SIGKILL)
+            deadline = time.monotonic() + 30
+            while any(_alive(p) for p in pids) and time.monotonic() < deadline:
+                self._reap()
+                time.sleep(0.02)
             self._reap()
-            time.sleep(0.02)
-        self._reap()
-        self.running = False
+            self.running = False
 
     def pause(self) -> None:
         """SIGSTOP every process of the server: it accepts TCP but answers nothing."""
@@ -165,16 +176,17 @@ class PrivateServer(ABC):
 
     def cleanup(self) -> None:
         """Stop the server (quickly, but cleanly, so it leaves no shared memory behind) and
-        remove its directory."""
-        if self._cleaned:
-            return
-        self._cleaned = True
-        if self.running or self._pids():  # a server stopped while it was still starting, too
-            try:
-                self._halt()
-            except Exception:
-                self.kill()
-        shutil.rmtree(self.root, ignore_errors=True)
+        remove its directory. Returns once that is done, whichever thread does it."""
+        with self._lock:
+            if self._cleaned:
+                return
+            self._cleaned = True
+            if self.running or self._pids():  # a server stopped while still starting, too
+                try:
+                    self._halt()
+                except Exception:
+                    self.kill()
+            shutil.rmtree(self.root, ignore_errors=True)
 
     def _halt(self) -> None:
         """The quickest stop that leaves nothing outside the server's directory."""
