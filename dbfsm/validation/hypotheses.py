@@ -16,6 +16,17 @@ A Kea log cannot show what Kea does not log, and Kea may differ where dbfsm deli
 Timers fire late, never early: an attempt that follows a wait conforms when it comes at least
 `reconnect-wait-time` and at most that plus the tolerance after it was scheduled (within
 `RESOLUTION`: most Kea timestamps show milliseconds only).
+
+Kea is single-threaded: a database call it waits in blocks the whole server (a backend behind
+a black hole, `dbfsm.simulation.virtual`). A `Stall` is that hypothesis: the server is blocked
+in a request on a backend's connection (`Blocks`) or in opening it, for at most the call's limit
+as the simulated driver computes it (`request_timeout`, `connect_timeout`), serving nothing,
+showing nothing of its own; it then times out (the loss, at the limit; the failed open) or
+returns earlier (`Returns`; the open's answer), and the timers that came due meanwhile fire
+then. In dbfsm's records a stall shows as the server not serving while the engine serves;
+a Kea log shows none of it, so a stall is also tried where a timer fires too late to explain
+otherwise. Every open is answered within its connect-timeout (plus the tolerance); Kea opens
+one backend at a time, so a pending open's time counts from the end of the call before it.
 """
 
 from __future__ import annotations
@@ -26,13 +37,22 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
+from dbfsm.drivers.simulated import connect_timeout, request_timeout
 from dbfsm.files.reading import load_file
-from dbfsm.fsm.actions import Action, CancelTimer, Close, Open, StartTimer, Transitioned
+from dbfsm.fsm.actions import (
+    Action,
+    CancelTimer,
+    Close,
+    Open,
+    ServingChanged,
+    StartTimer,
+    Transitioned,
+)
 from dbfsm.fsm.engine import Engine, UnexpectedEvent
 from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from dbfsm.fsm.graph import BACKEND, GRAPHS
-from dbfsm.fsm.records import record_of
-from dbfsm.fsm.settings import ServerSettings
+from dbfsm.fsm.records import Record, record_of
+from dbfsm.fsm.settings import BackendSettings, DbType, Role, ServerSettings
 from dbfsm.simulation.virtual import VirtualClock
 from dbfsm.validation.observations import (
     NOT_IN_KEA_LOGS,
@@ -57,11 +77,14 @@ _DRIVER_ERROR = "(the driver's error)"  # a trace's error texts are not compared
 
 @dataclass(frozen=True)
 class Window:
-    """When the outputs of a timer may show: from its due time to the tolerance after."""
+    """When the outputs of a timer (or of a blocked call's end) may show: from its due time
+    to the tolerance after; `since` and `wait` say, in a report, what it counts from."""
 
     armed: float
     due: float
     latest: float
+    since: str = "the timer was started"
+    wait: str = ""
 
     def holds(self, t: float) -> bool:
         return self.due - RESOLUTION <= t <= self.latest + RESOLUTION
@@ -96,24 +119,98 @@ class Failure:
 
 
 @dataclass(frozen=True)
+class Blocks:
+    """The server blocks in a call to `backend` that its database server does not answer:
+    a request on the connection `instance`, or (`opening`) the open of it it is making."""
+
+    backend: str
+    instance: int
+    opening: bool = False
+
+
+@dataclass(frozen=True)
+class Returns:
+    """The request the server is blocked in completes (the black hole ended first)."""
+
+    backend: str
+
+
+@dataclass(frozen=True)
+class Stall:
+    """The call the server is blocked in since `since`, for at most `limit` seconds."""
+
+    backend: str
+    instance: int
+    opening: bool
+    since: float
+    limit: float
+    parameter: str  # what sets the limit, for a report
+    # Whether the records show it (the server seen to stop serving); a stall they do not show
+    # (any in a Kea log) must show its end: a request's, only by timing out (the loss).
+    shown: bool = False
+
+    @property
+    def deadline(self) -> float:
+        return self.since + self.limit
+
+    def ended_by(self, event: Event) -> bool:
+        """Whether `event` is the call's end: the open's answer, the request's loss."""
+        if not isinstance(event, Opened | OpenFailed | Lost):
+            return False
+        return (event.backend, event.instance) == (self.backend, self.instance)
+
+    def window(self, tolerance: float, timed_out: bool) -> Window:
+        """When what the call's end makes may show: a timeout at its limit, else any time
+        before (an open's answer, a black hole's end), at most the tolerance late."""
+        call = "opening" if self.opening else "in a request to"
+        verb = "the open" if self.opening else "the request"
+        limit = f"{verb} times out after {self.limit:g}s ({self.parameter})"
+        if timed_out:
+            wait = f"{limit}, no sooner: its loss shows at most {tolerance:g}s later"
+        else:
+            wait = f"{limit}: the server is blocked at most that long, plus {tolerance:g}s"
+        due = self.deadline if timed_out else self.since
+        since = f"the server blocked {call} {self.backend}"
+        return Window(self.since, due, self.deadline + tolerance, since, wait)
+
+
+Input = Event | Blocks | Returns
+
+
+@dataclass(frozen=True)
 class Candidate:
-    """An input to try next: what, when, and for a timer the window its outputs must fit."""
+    """An input to try next: what, when, and for a timer the window its outputs must fit;
+    `then_blocks`: the server then blocks in the open the input makes it ask for."""
 
     t: float
-    event: Event
+    event: Input
     window: Window | None = None
+    then_blocks: bool = False
+
+
+class _NoSuchStep(Exception):
+    """A candidate that turns out to explain nothing (no open to block in)."""
 
 
 @dataclass(frozen=True)
 class ArmedTimer:
-    """A timer the engine asked for: when it was started and when it is due."""
+    """A timer the engine asked for: when it was started and when it is due, and if it came
+    due while the server was blocked, when the server was free again (it fires after that)."""
 
     armed: float
     due: float
     backend: str | None  # whose reconnect timer it is, if a backend's
+    held: float | None = None
 
     def window(self, tolerance: float) -> Window:
-        return Window(self.armed, self.due, self.due + tolerance)
+        wait = (
+            f"the model waits {self.due - self.armed:.3f}s (reconnect-wait-time) and a timer "
+            f"fires at most {tolerance:g}s late"
+        )
+        if self.held is None:
+            return Window(self.armed, self.due, self.due + tolerance, wait=wait)
+        wait += f", here once the server was free again at {self.held:.3f}s"
+        return Window(self.armed, self.due, max(self.due, self.held) + tolerance, wait=wait)
 
     def fire(self, name: str, t: float, tolerance: float) -> Candidate:
         """Fire at `t` if the timer may (late, never early), else as near `t` as it may."""
@@ -166,6 +263,10 @@ class Branch:
     causes: tuple[str, ...] = ()  # the inputs applied since the last observation matched
     rules: tuple[str, ...] = ()
     counts: Counts = field(default_factory=Counts)
+    # When each pending open could begin: when it was asked for, or the server was free again.
+    begun: dict[tuple[str, int], float] = field(default_factory=dict)
+    stall: Stall | None = None  # the call the server is blocked in, if any
+    shown_serving: bool | None = None  # as the records show it: the engine's, unless blocked
 
     @classmethod
     def start(cls, ctx: Context) -> Branch:
@@ -182,7 +283,7 @@ class Branch:
         for t, event in self.inputs:
             clock.now = t
             engine.handle(event)
-        counts = replace(self.counts)
+        clock.now = self.clock.now  # a stall may have begun or ended since the last input
         return Branch(
             self.ctx,
             engine,
@@ -195,7 +296,10 @@ class Branch:
             dict(self.instances),
             self.causes,
             self.rules,
-            counts,
+            replace(self.counts),
+            dict(self.begun),
+            self.stall,
+            self.shown_serving,
         )
 
     # -- driving the engine ---------------------------------------------------------------------
@@ -203,14 +307,71 @@ class Branch:
     def apply(self, candidate: Candidate) -> None:
         event = candidate.event
         self.clock.now = candidate.t
-        self.inputs.append((candidate.t, event))
         self.causes = (*self.causes, _cause(event))
+        if isinstance(event, Blocks):
+            self._block(event)
+            self._show_serving(candidate.window)
+            return
+        if isinstance(event, Returns):
+            self._unblock()
+            self._show_serving(candidate.window)
+            return
+        self.inputs.append((candidate.t, event))
+        if self.stall is not None and self.stall.ended_by(event):
+            self._unblock()  # the call returns: a server running again handles its end
         if isinstance(event, Opened | OpenFailed):
             request = self.opens.pop((event.backend, event.instance))
+            self.begun.pop((event.backend, event.instance), None)
             self.counts.attempts += request.attempt is not None
+            self._free()  # one call at a time: the other opens come after this one
         elif isinstance(event, TimerFired):
             self.timers.pop(event.name, None)
+        asked = set(self.opens)
         self._absorb(self.engine.handle(event), candidate.window)
+        if candidate.then_blocks:
+            new = [key for key in self.opens if key not in asked]
+            if not new:
+                raise _NoSuchStep
+            self._block(Blocks(*new[0], opening=True))
+        self._show_serving(candidate.window)
+
+    def _block(self, blocks: Blocks) -> None:
+        """The server is blocked in a call from now on, for at most the call's limit."""
+        limit, parameter = _limit(self.engine.backends[blocks.backend].settings, blocks.opening)
+        now, shown = self.clock.now, self._serving_shown() and self.engine.serving
+        self.stall = Stall(
+            blocks.backend, blocks.instance, blocks.opening, now, limit, parameter, shown
+        )
+
+    def _unblock(self) -> None:
+        """The call the server was blocked in has returned: what came due meanwhile runs now."""
+        self.stall = None
+        now = self.clock.now
+        for name, timer in self.timers.items():
+            if timer.due < now:
+                self.timers[name] = replace(timer, held=now)
+        self._free()
+
+    def _free(self) -> None:
+        """The server is free for its next call now: a pending open begins no earlier."""
+        now = self.clock.now
+        for key, begun in self.begun.items():
+            self.begun[key] = max(begun, now)
+
+    def _serving_shown(self) -> bool:
+        """Whether the trace shows the server serving now (only dbfsm's records show it)."""
+        return self.ctx.trace.format is TraceFormat.DBFSM and self.shown_serving is True
+
+    def _show_serving(self, window: Window | None) -> None:
+        """A serving record if what the records show has changed (a stall began or ended)."""
+        if self.shown_serving is None:  # startup is not done: nothing to change yet
+            return
+        serving = self.engine.serving and self.stall is None
+        if serving != self.shown_serving:
+            self.shown_serving = serving
+            record = record_of(ServingChanged(serving), self.clock.now)
+            assert record is not None
+            self._expect(record, None, self.rules, window)
 
     def _absorb(self, actions: list[Action], window: Window | None) -> None:
         now, owner = self.clock.now, None
@@ -228,23 +389,39 @@ class Branch:
                     self.counts.count(action)
                 case Open(backend, instance):
                     self.opens[(backend, instance)] = action
+                    self.begun[(backend, instance)] = now
                     self.instances[backend] = instance
                 case Close(backend, instance):
                     self.opens.pop((backend, instance), None)
+                    self.begun.pop((backend, instance), None)
                 case StartTimer(name, delay):
                     self.timers[name] = ArmedTimer(now, now + delay, owner)
                 case CancelTimer(name):
                     self.timers.pop(name, None)
+                case ServingChanged(serving):
+                    # As the records show it: a server blocked in a call does not serve.
+                    shown = serving and self.stall is None
+                    if shown != self.shown_serving:
+                        self.shown_serving = shown
+                        record = record_of(ServingChanged(shown), now)
+                        assert record is not None
+                        self._expect(record, owner, rules, window)
                 case _:
                     record = record_of(action, now)
-                    found = None if record is None else observe(record, self.ctx.settings)
-                    if found is None:
-                        continue
-                    if owner is not None and found.backends is not None:
-                        found = replace(found, backends=frozenset({owner}))
-                    expected = _expectation(found, self.ctx.trace, rules, window)
-                    if expected is not None:
-                        self.expected.append(expected)
+                    if record is not None:
+                        self._expect(record, owner, rules, window)
+
+    def _expect(
+        self, record: Record, owner: str | None, rules: tuple[str, ...], window: Window | None
+    ) -> None:
+        found = observe(record, self.ctx.settings)
+        if found is None:
+            return
+        if owner is not None and found.backends is not None:
+            found = replace(found, backends=frozenset({owner}))
+        expected = _expectation(found, self.ctx.trace, rules, window)
+        if expected is not None:
+            self.expected.append(expected)
 
     # -- comparing ------------------------------------------------------------------------------
 
@@ -312,34 +489,39 @@ class Branch:
     def _mistimed(self, e: Expected, window: Window, o: Observation) -> Failure:
         when = "early" if o.t < window.due else "late"
         reason = (
-            f"{when}: {o.t - window.armed:.3f}s after the timer was started at "
-            f"{window.armed:.3f}s; the model waits {window.due - window.armed:.3f}s "
-            f"(reconnect-wait-time) and a timer fires at most {self.ctx.tolerance:g}s late"
+            f"{when}: {o.t - window.armed:.3f}s after {window.since} at {window.armed:.3f}s; "
+            f"{window.wait}"
         )
         shown = f"{e.obs.shown} between {window.due:.3f}s and {window.latest:.3f}s"
         return self._fail(self.at, shown, e.rules, reason)
 
     def _idle(self) -> str:
         states = ", ".join(f"{k} {s}" for k, s in self.engine.backend_states().items())
+        stall = self.stall
+        if stall is not None:
+            call = "opening" if stall.opening else "in a request to"
+            states += f"; blocked {call} {stall.backend} since {stall.since:.3f}s"
         return f"nothing more on its own (server {self.engine.state}; {states or 'no backends'})"
 
     def _candidates(self, o: Observation) -> list[Candidate]:
         """Every input that could come next, those that can explain `o` first; when none
         can, all of them, so that a failure reports everything the model allowed."""
-        overdue = self._overdue(o.t)
+        if self.stall is not None:  # blocked: nothing happens before the call returns
+            return self._stall_ends(o.t, o)
+        overdue = self._overdue(o.t, o)
         if overdue is not None:
-            return [overdue]
+            return overdue
         likely: list[Candidate] = [Candidate(o.t, c) for c in self._commands(o)]
         unlikely: list[Candidate] = []
+        if o.kind == "serving" and o.details == (False,) and self.engine.serving:
+            likely += self._blocks(o.t)  # not serving while the engine serves: blocked
         for name, timer in self.timers.items():
             fired = timer.fire(name, o.t, self.ctx.tolerance)
             lost_again = timer.backend is None or _about(o, "_LOST_CONNECTION", timer.backend)
             (likely if lost_again else unlikely).append(fired)
         for (backend, instance), request in self.opens.items():
-            opened = Candidate(o.t, Opened(backend, instance))
-            failed = Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR))
+            opened, failed, mismatch = self._answers(backend, instance, o.t)
             if request.attempt is None:  # answers while configuring may go unseen
-                mismatch = Candidate(o.t, OpenFailed(backend, instance, _DRIVER_ERROR, True))
                 likely += [opened, failed, mismatch]
                 continue
             (likely if _answers_attempt(o, backend, True) else unlikely).append(opened)
@@ -350,15 +532,114 @@ class Branch:
                     likely.append(Candidate(o.t, Lost(backend, self.instances[backend])))
         return likely or unlikely
 
-    def _overdue(self, t: float) -> Candidate | None:
-        """The first timer that must have fired before `t`, fired as late as it may."""
+    def _answers(self, backend: str, instance: int, t: float) -> list[Candidate]:
+        """A pending open's answers (it opens; it fails; another schema version) at `t`, or
+        if that is too late, as late as they may come: within connect-timeout. (Not at
+        once: `dbfsm run`'s runtime opens without blocking, and serves meanwhile.)"""
+        window = self._open_window(backend, instance)
+        at = max(self.clock.now, min(t, window.latest))
+        return [
+            Candidate(at, Opened(backend, instance), window),
+            Candidate(at, OpenFailed(backend, instance, _DRIVER_ERROR), window),
+            Candidate(at, OpenFailed(backend, instance, _DRIVER_ERROR, True), window),
+        ]
+
+    def _open_window(self, backend: str, instance: int) -> Window:
+        begun = self.begun[(backend, instance)]
+        limit, parameter = _limit(self.opens[(backend, instance)].settings, opening=True)
+        since = f"the open of {backend} began"
         tolerance = self.ctx.tolerance
-        late = [(timer.window(tolerance).latest, name) for name, timer in self.timers.items()]
-        due = sorted((latest, name) for latest, name in late if latest < t - RESOLUTION)
+        wait = f"an open times out after {limit:g}s ({parameter}): answered within that, "
+        wait += f"plus {tolerance:g}s"
+        return Window(begun, begun, begun + limit + tolerance, since, wait)
+
+    def _blocks(self, t: float, o: Observation | None = None) -> list[Candidate]:
+        """The calls the server can block in from `t`: a request on a connection that is up
+        (a client's to the lease and host databases while it serves, the configuration
+        poll's to a config backend) unless it is in an open (one asked for just now waits
+        for the request), or the open it has just asked for. A request that `o` shows
+        timing out (its loss) began its limit before, if that is after `now`."""
+        found = []
+        now = self.clock.now
+        opening = any(begun < now for begun in self.begun.values())  # in an open since then
+        for key, backend in () if opening else self.engine.backends.items():
+            if backend.state != _ONLINE or backend.settings.type is DbType.MEMFILE:
+                continue
+            if backend.settings.role is not Role.CONFIG and not self.engine.serving:
+                continue
+            begins = t
+            if o is not None and _about(o, "_LOST_CONNECTION", key):
+                begins = max(self.clock.now, min(t, o.t - request_timeout(backend.settings)))
+            window = Window(
+                begins, begins, begins + self.ctx.tolerance, "the server blocked", _SEEN
+            )
+            found.append(Candidate(begins, Blocks(key, backend.instance), window))
+        for (key, instance), request in self.opens.items():
+            if request.settings.type is DbType.MEMFILE or self.begun[(key, instance)] != now:
+                continue  # (an open that other inputs came after was not blocking them)
+            window = Window(now, now, now + self.ctx.tolerance, "the server blocked", _SEEN)
+            found.append(Candidate(now, Blocks(key, instance, opening=True), window))
+        return found
+
+    def _stall_ends(self, t: float, o: Observation | None) -> list[Candidate]:
+        """How the call the server is blocked in can end, by `t` (the next observation's
+        time, or the trace's end) or at its limit: an open is answered; a request times out
+        (the loss, at its limit; the server may then block in the attempt it makes) or
+        completes (the black hole ended first)."""
+        stall = self.stall
+        assert stall is not None
+        tolerance = self.ctx.tolerance
+        at = max(self.clock.now, min(t, stall.deadline))
+        key = (stall.backend, stall.instance)
+        if stall.opening:
+            window = stall.window(tolerance, timed_out=False)
+            answers = [
+                Candidate(at, Opened(*key), window),
+                Candidate(at, OpenFailed(*key, _DRIVER_ERROR), window),
+            ]
+            if self.opens[key].attempt is None:
+                answers.append(Candidate(at, OpenFailed(*key, _DRIVER_ERROR, True), window))
+            elif o is not None and _answers_attempt(o, stall.backend, False):
+                answers.reverse()
+            return answers
+        lost = Lost(*key)
+        window = stall.window(tolerance, timed_out=True)
+        timeouts = [
+            Candidate(stall.deadline, lost, window, then_blocks=True),
+            Candidate(stall.deadline, lost, window),
+        ]
+        if not stall.shown:  # nothing would show that it ever happened
+            return timeouts[::-1]
+        returns = [Candidate(at, Returns(stall.backend), stall.window(tolerance, False))]
+        if o is not None and _about(o, "_LOST_CONNECTION", stall.backend):
+            return timeouts + returns
+        return returns + timeouts
+
+    def _overdue(self, t: float, o: Observation | None = None) -> list[Candidate] | None:
+        """What must have happened before `t`, as late as it may: the first timer due, fired
+        (or instead a call that blocked the server from when it came due, holding it); or
+        the answer to an open, or instead the server blocking in it (so it may take longer)."""
+        tolerance = self.ctx.tolerance
+        late: list[tuple[float, str, str, int]] = [
+            (timer.window(tolerance).latest, "timer", name, 0)
+            for name, timer in self.timers.items()
+        ]
+        late += [(self._open_window(*key).latest, "open", *key) for key in self.opens]
+        due = sorted(entry for entry in late if entry[0] < t - RESOLUTION)
         if not due:
             return None
-        latest, name = due[0]
-        return self.timers[name].fire(name, latest, tolerance)
+        latest, what, name, instance = due[0]
+        if what == "open":
+            blocks = Blocks(name, instance, opening=True)
+            answers = self._answers(name, instance, latest)
+            if self.opens[(name, instance)].attempt is not None:
+                answers = answers[:2]
+            return answers + [c for c in self._blocks(self.clock.now) if c.event == blocks]
+        timer = self.timers[name]
+        fired = timer.fire(name, latest, tolerance)
+        if timer.held is not None:
+            return [fired]
+        return [fired, *self._blocks(max(self.clock.now, timer.due), o)]
 
     def _configured(self) -> bool:
         return self.engine.state in ("serving", "not_serving")
@@ -403,17 +684,23 @@ class Branch:
             return self._owed(at)
         self.expected.clear()
         end = self.ctx.trace.end
-        overdue = None if self.engine.exited else self._overdue(end)
-        if overdue is not None:
-            return [overdue]
+        stall = self.stall
+        if stall is not None and not self.engine.exited:
+            if stall.deadline < end - RESOLUTION:  # the call has returned by then
+                return self._stall_ends(end, None)
+        else:
+            overdue = None if self.engine.exited else self._overdue(end)
+            if overdue is not None:
+                return overdue
         wanted = self.ctx.exit_code
         if wanted is None or self.engine.exit_code == wanted:
             return None
         if self.engine.exited:
             shown = f"exit code {self.engine.exit_code}"
             return self._fail(at, shown, reason=f"the run ended with exit code {wanted}")
-        candidates = [Candidate(end, OpenFailed(b, i, _DRIVER_ERROR)) for b, i in self.opens]
-        candidates += [Candidate(end, Opened(b, i)) for b, i in self.opens]
+        if stall is not None:
+            return self._stall_ends(end, None)
+        candidates = [c for b, i in self.opens for c in self._answers(b, i, end)[1::-1]]
         if candidates:
             return candidates
         return self._fail(at, self._idle(), reason=f"the run ended with exit code {wanted}")
@@ -424,7 +711,7 @@ class Branch:
             branch = self if index == len(candidates) - 1 else self.fork()
             try:
                 branch.apply(candidate)
-            except UnexpectedEvent:
+            except (UnexpectedEvent, _NoSuchStep):
                 continue  # the graph takes no such input here: it explains nothing
             yield branch
 
@@ -433,11 +720,36 @@ class Branch:
 _EPISODES = frozenset({"reconnecting", "fatal", "abandoned"})
 # Backend states in which a request can find the connection broken.
 _NOTICEABLE = BACKEND.used_by_requests
+_ONLINE = "online"  # the one state with a live connection a request can block on
+_SEEN = "a server that blocks stops serving at once"
 
 
-def _cause(event: Event) -> str:
+def _limit(settings: BackendSettings, opening: bool) -> tuple[float, str]:
+    """How long a call to the backend may block (an open, else a request), as the simulated
+    driver computes it, and what sets that, for a report."""
+    if opening:
+        seconds, name = connect_timeout(settings), "connect-timeout"
+    else:
+        seconds = request_timeout(settings)
+        name = "tcp-user-timeout" if settings.type is DbType.POSTGRESQL else "read-timeout"
+    given = float(settings.parameters.get(name) or 0)
+    if not given:
+        return seconds, f"the kernel's limit: no {name}"
+    if given == seconds:
+        return seconds, name
+    overruled = "libpq's minimum" if seconds > given else "the kernel's limit"
+    return seconds, f"{overruled}, not {name} {given:g}s"
+
+
+def _cause(event: Input) -> str:
     """An input, as a report names it."""
     match event:
+        case Blocks(backend, _, True):
+            return f"the server blocks opening {backend}"
+        case Blocks(backend):
+            return f"the server blocks in a request to {backend}"
+        case Returns(backend):
+            return f"the request to {backend} completes"
         case Opened(backend):
             return f"{backend} opens"
         case OpenFailed(backend, _, _, True):
