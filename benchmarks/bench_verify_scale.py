@@ -20,8 +20,8 @@ from dbfsm.scaleout import executor
 from dbfsm.validation.verify import Bound, Report, run
 
 BOUNDS = (
-    ("default bound", Bound(), 2),
-    ("`--backends 3 --tries 1,2`", Bound(backends=3, tries=(1, 2)), 1),
+    ("default bound", Bound(), 3),
+    ("`--backends 3 --tries 1,2`", Bound(backends=3, tries=(1, 2)), 2),
 )
 TLC = (  # spec, workers, distinct states/s per worker, generated states/s per worker
     ("CCF Raft", 120, "≈520", "≈3,000"),
