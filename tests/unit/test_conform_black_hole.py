@@ -25,6 +25,7 @@ from typing import Any
 import pytest
 
 from dbfsm.simulation import scenario
+from tests.black_holes import HELD_BY_A_STALL
 from tests.cli import invoke
 
 LEASE = "lease-database"
@@ -54,24 +55,6 @@ def incident(
           - {{at: {end:g}, black-hole-end: {LEASE}}}
         """
     )
-
-
-# What comes due while the lease database's request blocks (2.5 to 12.5): the host
-# database's attempt due at 3 and a command sent at 7 (test_scenario_black_hole.py's LATE).
-HELD = f"""\
-config:
-  Dhcp4:
-    {LEASE}: {{type: postgresql, name: kea, max-reconnect-tries: 100,
-              reconnect-wait-time: 2000, tcp-user-timeout: 30, connect-timeout: 5}}
-    hosts-database: {{type: mysql, name: kea, on-fail: serve-retry-continue,
-                     max-reconnect-tries: 100, reconnect-wait-time: 1000}}
-until: 14
-events:
-  - {{at: 1, down: hosts-database}}
-  - {{at: 2.5, black-hole: {LEASE}}}
-  - {{at: 7, command: {{command: status-get}}}}
-  - {{at: 12.5, black-hole-end: {LEASE}}}
-"""
 
 
 def recorded(
@@ -177,7 +160,7 @@ def test_what_a_stall_holds_may_run_late(
 ) -> None:
     """The host database's attempt due at 3 runs at 12.5, 9.5 s late, when the blocked
     request completes: far beyond the tolerance, but not beyond the stall."""
-    config, records = recorded(capsys, tmp_path, HELD)
+    config, records = recorded(capsys, tmp_path, HELD_BY_A_STALL)
     attempts = [r["t"] for r in records if r["type"] == "attempt"]
     assert attempts == [1.0, 2.0, 12.5, 13.5]
     assert serving(records) == [(0.0, True), (2.5, False), (12.5, True)]

@@ -22,6 +22,7 @@ from dbfsm.simulation.scenario import EVENT_KINDS, ScenarioEvent
 from dbfsm.validation import clauses, spec
 from dbfsm.validation.kea import player, verdicts
 from dbfsm.validation.kea.databases import SetupError
+from tests.black_holes import HELD_BY_A_STALL
 from tests.cli import invoke
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -398,28 +399,12 @@ def test_a_black_hole_at_startup_blocks_the_first_open(
     assert timeline[-1] == (C, "end: exited with code 1, not serving, server state exited")
 
 
-LATE = f"""\
-config:
-  Dhcp4:
-    {LEASE}: {{type: postgresql, name: kea, max-reconnect-tries: 100,
-              reconnect-wait-time: 2000, tcp-user-timeout: 30, connect-timeout: 5}}
-    hosts-database: {{type: mysql, name: kea, on-fail: serve-retry-continue,
-                     max-reconnect-tries: 100, reconnect-wait-time: 1000}}
-until: 14
-events:
-  - {{at: 1, down: hosts-database}}
-  - {{at: 2.5, black-hole: {LEASE}}}
-  - {{at: 7, command: {{command: status-get}}}}
-  - {{at: 12.5, black-hole-end: {LEASE}}}
-"""
-
-
 def test_what_comes_due_while_blocked_runs_late_and_says_so(
     capsys: pytest.CaptureFixture[str], tmp_path: Path
 ) -> None:
     """The host database's attempt due at 3 and the command at 7 wait for the blocked call
     on the lease database, which the black hole's end at 12.5 completes."""
-    timeline = lines_at(simulated(capsys, written(tmp_path, LATE)))
+    timeline = lines_at(simulated(capsys, written(tmp_path, HELD_BY_A_STALL)))
     assert [t for t, what in timeline if what.startswith("attempt ")] == [1.0, 2.0, 12.5, 13.5]
     late = [what for t, what in timeline if "late" in what and t == 12.5]
     assert late == [
