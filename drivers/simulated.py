@@ -209,6 +209,25 @@ def request_timeout(settings: BackendSettings) -> float:
     return min(read, KERNEL_DATA_TIMEOUT) if read else KERNEL_DATA_TIMEOUT
 
 
+def call_limit(settings: BackendSettings, *, opening: bool) -> tuple[float, str]:
+    """How long a call to an unanswering server blocks (`connect_timeout` for an open, else
+    `request_timeout`), and what sets that, in words for a timeline or a report: the
+    backend's parameter, or where that is unset or overruled, the kernel's limit or libpq's
+    minimum connect timeout."""
+    if opening:
+        seconds, name = connect_timeout(settings), "connect-timeout"
+    else:
+        seconds = request_timeout(settings)
+        name = "tcp-user-timeout" if settings.type is DbType.POSTGRESQL else "read-timeout"
+    given = float(settings.parameters.get(name) or 0)
+    if not given:
+        return seconds, f"the kernel's limit: no {name}"
+    if given == seconds:
+        return seconds, name
+    overruled = "libpq's minimum" if seconds > given else "the kernel's limit"
+    return seconds, f"{overruled}, not {name} {given:g} s"
+
+
 def _timed_out(settings: BackendSettings) -> str:
     if settings.type is DbType.MYSQL:
         return _mariadb_cannot_connect(settings, MARIADB_TIMED_OUT)

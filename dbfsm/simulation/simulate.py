@@ -31,12 +31,12 @@ from dataclasses import dataclass
 from importlib import resources
 from typing import Protocol
 
-from dbfsm.drivers.simulated import SimulatedDriver
+from dbfsm.drivers.simulated import SimulatedDriver, call_limit
 from dbfsm.fsm.actions import Action, Notify, ServingChanged, Transitioned
 from dbfsm.fsm.engine import Engine
 from dbfsm.fsm.graph import BACKEND
 from dbfsm.fsm.records import JsonLines, Record, describe, record_of, summary, text_line
-from dbfsm.fsm.settings import BackendSettings, DbType, Role
+from dbfsm.fsm.settings import BackendSettings, Role
 from dbfsm.simulation.scenario import Scenario, ScenarioEvent
 from dbfsm.simulation.virtual import (
     BLOCKED,
@@ -409,22 +409,10 @@ def _stall_words(stall: Stall, phase: str, now: float, settings: BackendSettings
 
 
 def _limit(stall: Stall, settings: BackendSettings | None) -> str:
-    """How long a blocked call may last, and what says so: the backend's parameter, or where
-    that is unset or overruled, the kernel's limit (or libpq's minimum connect timeout)."""
-    seconds = f"{stall.seconds:g} s"
+    """How long a blocked call may last, and what says so (`call_limit`)."""
     if settings is None:
-        return seconds
-    if stall.opening:
-        name = "connect-timeout"
-    else:
-        name = "tcp-user-timeout" if settings.type is DbType.POSTGRESQL else "read-timeout"
-    given = float(settings.parameters.get(name) or 0)
-    if not given:
-        return f"{seconds} (the kernel's limit: no {name})"
-    if given == stall.seconds:
-        return f"{seconds} ({name})"
-    overruled = "libpq's minimum" if stall.seconds > given else "the kernel's limit"
-    return f"{seconds} ({overruled}, not {name} {given:g} s)"
+        return f"{stall.seconds:g} s"
+    return f"{stall.seconds:g} s ({call_limit(settings, opening=stall.opening)[1]})"
 
 
 def _next_tick(now: float, start: float, every: float, last: float = -math.inf) -> float:

@@ -20,8 +20,8 @@ Timers fire late, never early: an attempt that follows a wait conforms when it c
 Kea is single-threaded: a database call it waits in blocks the whole server (a backend behind
 a black hole, `dbfsm.simulation.virtual`). A `Stall` is that hypothesis: the server is blocked
 in a request on a backend's connection (`Blocks`) or in opening it, for at most the call's limit
-as the simulated driver computes it (`request_timeout`, `connect_timeout`), serving nothing,
-showing nothing of its own; it then times out (the loss, at the limit; the failed open) or
+as the simulated driver computes it (`call_limit`), serving nothing, showing nothing of its
+own; it then times out (the loss, at the limit; the failed open) or
 returns earlier (`Returns`; the open's answer), and the timers that came due meanwhile fire
 then. In dbfsm's records a stall shows as the server not serving while the engine serves;
 a Kea log shows none of it, so a stall is also tried where a timer fires too late to explain
@@ -37,7 +37,7 @@ from collections.abc import Iterator
 from dataclasses import dataclass, field, replace
 from typing import Any
 
-from dbfsm.drivers.simulated import connect_timeout, request_timeout
+from dbfsm.drivers.simulated import call_limit, request_timeout
 from dbfsm.files.reading import load_file
 from dbfsm.fsm.actions import (
     Action,
@@ -52,7 +52,7 @@ from dbfsm.fsm.engine import Engine, UnexpectedEvent
 from dbfsm.fsm.events import Command, Event, Lost, Opened, OpenFailed, TimerFired
 from dbfsm.fsm.graph import BACKEND, GRAPHS
 from dbfsm.fsm.records import Record, record_of
-from dbfsm.fsm.settings import BackendSettings, DbType, Role, ServerSettings
+from dbfsm.fsm.settings import DbType, Role, ServerSettings
 from dbfsm.simulation.virtual import VirtualClock
 from dbfsm.validation.observations import (
     NOT_IN_KEA_LOGS,
@@ -337,7 +337,8 @@ class Branch:
 
     def _block(self, blocks: Blocks) -> None:
         """The server is blocked in a call from now on, for at most the call's limit."""
-        limit, parameter = _limit(self.engine.backends[blocks.backend].settings, blocks.opening)
+        settings = self.engine.backends[blocks.backend].settings
+        limit, parameter = call_limit(settings, opening=blocks.opening)
         now, shown = self.clock.now, self._serving_shown() and self.engine.serving
         self.stall = Stall(
             blocks.backend, blocks.instance, blocks.opening, now, limit, parameter, shown
@@ -546,7 +547,7 @@ class Branch:
 
     def _open_window(self, backend: str, instance: int) -> Window:
         begun = self.begun[(backend, instance)]
-        limit, parameter = _limit(self.opens[(backend, instance)].settings, opening=True)
+        limit, parameter = call_limit(self.opens[(backend, instance)].settings, opening=True)
         since = f"the open of {backend} began"
         tolerance = self.ctx.tolerance
         wait = f"an open times out after {limit:g}s ({parameter}): answered within that, "
@@ -722,23 +723,6 @@ _EPISODES = frozenset({"reconnecting", "fatal", "abandoned"})
 _NOTICEABLE = BACKEND.used_by_requests
 _ONLINE = "online"  # the one state with a live connection a request can block on
 _SEEN = "a server that blocks stops serving at once"
-
-
-def _limit(settings: BackendSettings, opening: bool) -> tuple[float, str]:
-    """How long a call to the backend may block (an open, else a request), as the simulated
-    driver computes it, and what sets that, for a report."""
-    if opening:
-        seconds, name = connect_timeout(settings), "connect-timeout"
-    else:
-        seconds = request_timeout(settings)
-        name = "tcp-user-timeout" if settings.type is DbType.POSTGRESQL else "read-timeout"
-    given = float(settings.parameters.get(name) or 0)
-    if not given:
-        return seconds, f"the kernel's limit: no {name}"
-    if given == seconds:
-        return seconds, name
-    overruled = "libpq's minimum" if seconds > given else "the kernel's limit"
-    return seconds, f"{overruled}, not {name} {given:g}s"
 
 
 def _cause(event: Input) -> str:
