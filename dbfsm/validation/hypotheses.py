@@ -367,12 +367,19 @@ class Branch:
         """A serving record if what the records show has changed (a stall began or ended)."""
         if self.shown_serving is None:  # startup is not done: nothing to change yet
             return
-        serving = self.engine.serving and self.stall is None
-        if serving != self.shown_serving:
-            self.shown_serving = serving
-            record = record_of(ServingChanged(serving), self.clock.now)
+        self._serving_record(self.engine.serving, None, self.rules, window)
+
+    def _serving_record(
+        self, serving: bool, owner: str | None, rules: tuple[str, ...], window: Window | None
+    ) -> None:
+        """A serving record if what the records show changes: the engine's `serving`, but a
+        server blocked in a call does not serve."""
+        shown = serving and self.stall is None
+        if shown != self.shown_serving:
+            self.shown_serving = shown
+            record = record_of(ServingChanged(shown), self.clock.now)
             assert record is not None
-            self._expect(record, None, self.rules, window)
+            self._expect(record, owner, rules, window)
 
     def _absorb(self, actions: list[Action], window: Window | None) -> None:
         now, owner = self.clock.now, None
@@ -400,13 +407,7 @@ class Branch:
                 case CancelTimer(name):
                     self.timers.pop(name, None)
                 case ServingChanged(serving):
-                    # As the records show it: a server blocked in a call does not serve.
-                    shown = serving and self.stall is None
-                    if shown != self.shown_serving:
-                        self.shown_serving = shown
-                        record = record_of(ServingChanged(shown), now)
-                        assert record is not None
-                        self._expect(record, owner, rules, window)
+                    self._serving_record(serving, owner, rules, window)
                 case _:
                     record = record_of(action, now)
                     if record is not None:
