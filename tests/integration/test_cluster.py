@@ -9,6 +9,7 @@ import re
 import shutil
 import subprocess
 import sys
+import tempfile
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
@@ -26,13 +27,23 @@ _TIMING = re.compile(r"in [0-9.]+ s \([0-9]+ states/s, peak memory [0-9]+ MB\)|[
 
 @contextmanager
 def cluster(workers: int, env: dict[str, str] | None = None) -> Iterator[str]:
-    """A scheduler and `workers` single-threaded workers; the scheduler's address."""
+    """A scheduler and `workers` single-threaded workers, all with `env` added to this
+    environment; the scheduler's address. Their scratch space (Dask's temporary directory)
+    is a directory of its own, removed afterwards: nothing is left in /tmp."""
+    with tempfile.TemporaryDirectory(prefix="dbfsm-dask-") as scratch:
+        yield from _cluster(
+            workers, {**os.environ, "DASK_TEMPORARY_DIRECTORY": scratch, **(env or {})}
+        )
+
+
+def _cluster(workers: int, env: dict[str, str]) -> Iterator[str]:
     port = free_port()
     address = f"tcp://127.0.0.1:{port}"
     quiet = {"stdout": subprocess.DEVNULL, "stderr": subprocess.DEVNULL}
     processes = [
         subprocess.Popen(
             [DASK, "scheduler", "--host", "127.0.0.1", "--port", str(port), "--no-dashboard"],
+            env=env,
             **quiet,  # type: ignore[call-overload]
         )
     ]
@@ -51,7 +62,7 @@ def cluster(workers: int, env: dict[str, str] | None = None) -> Iterator[str]:
                         "--no-dashboard",
                         "--no-nanny",
                     ],
-                    env={**os.environ, **(env or {})},
+                    env=env,
                     **quiet,
                 )
             )
